@@ -1,0 +1,22 @@
+/**
+ * Engine entry: every module that touches arrays imports jax-js through here, so the
+ * Node 20 polyfills and the one-time backend start happen exactly once.
+ */
+// jax-js uses iterator helpers (`iter.map(...)`) that Node 20 lacks; attention's grad needs them.
+import "core-js/actual/iterator/index.js";
+import { defaultDevice, init } from "@jax-js/jax";
+
+export { grad, jit, lax, nn, numpy as np, random, tree, valueAndGrad, vjp } from "@jax-js/jax";
+export type { Array, DType, JsTree, OwnedFunction } from "@jax-js/jax";
+
+let ready: Promise<void> | undefined;
+
+/** Start the wasm backend once; safe to await from anywhere. */
+export function startEngine(): Promise<void> {
+  ready ??= (async () => {
+    const devices = await init("wasm");
+    if (!devices.includes("wasm")) throw new Error(`jax-js could not start its wasm backend (got ${JSON.stringify(devices)})`);
+    defaultDevice("wasm");
+  })();
+  return ready;
+}
