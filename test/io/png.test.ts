@@ -1,0 +1,78 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PNG } from "pngjs";
+import { afterAll, describe, expect, it } from "vitest";
+import { encodeGrayPng, readGrayImage, writeGrayGrid } from "../../src/io/png.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "mmntp-png-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A 28×28 image with a different value at every pixel, covering [0, 1]. */
+const ramp = (offset = 0) => Float32Array.from({ length: 784 }, (_, i) => ((i * 7 + offset) % 256) / 255 + 0.001 * Math.sin(i));
+const clamp01 = (v: number) => Math.min(1, Math.max(0, v));
+
+describe("png", () => {
+  it("encode → read round-trips a single image to within 1/255, clamping out-of-range values", () => {
+    const img = ramp();
+    img[0] = -0.3;
+    img[1] = 1.7;
+    const path = join(dir, "one.png");
+    writeFileSync(path, encodeGrayPng(img, 28, 28));
+    const back = readGrayImage(path);
+    expect(back.length).toBe(784);
+    let worst = 0;
+    for (let i = 0; i < 784; i++) worst = Math.max(worst, Math.abs(back[i]! - clamp01(img[i]!)));
+    expect(worst).toBeLessThanOrEqual(0.5 / 255 + 1e-6);
+    expect([back[0], back[1]]).toEqual([0, 1]);
+    const meta = PNG.sync.read(readFileSync(path));
+    expect([meta.colorType, meta.depth, meta.width, meta.height]).toEqual([0, 8, 28, 28]);
+  });
+
+  it("writes a grid of the right size with each image upscaled in its cell", () => {
+    const count = 5;
+    const images = new Float32Array(count * 784);
+    for (let k = 0; k < count; k++) images.set(ramp(40 * k), k * 784);
+    const path = join(dir, "sub", "grid.png");
+    const size = writeGrayGrid(path, images, { height: 28, width: 28, cols: 3, pad: 2, scale: 2 });
+    // 3 cols × 56 px + 4 gaps × 2 px; 2 rows × 56 px + 3 gaps × 2 px.
+    expect(size).toEqual({ width: 176, height: 118 });
+    const grid = readGrayImage(path, { height: 118, width: 176 });
+    const at = (x: number, y: number) => grid[y * 176 + x]!;
+    // Image 4 sits in row 1, col 1: its top-left corner is at (2 + 58, 2 + 58).
+    const [x0, y0] = [60, 60];
+    for (const [py, px] of [[0, 0], [5, 9], [27, 27], [13, 20]] as const) {
+      const want = clamp01(images[4 * 784 + py * 28 + px]!);
+      for (const [dy, dx] of [[0, 0], [0, 1], [1, 0], [1, 1]]) expect(Math.abs(at(x0 + 2 * px + dx!, y0 + 2 * py + dy!) - want)).toBeLessThan(1 / 255);
+    }
+    expect(at(0, 0)).toBeCloseTo(128 / 255, 6); // pad
+    expect(at(59, 70)).toBeCloseTo(128 / 255, 6); // gap between cols 0 and 1
+    expect(at(x0 + 58 + 10, y0 + 10)).toBeCloseTo(128 / 255, 6); // empty 6th cell
+    expect(readdirSync(join(dir, "sub"))).toEqual(["grid.png"]); // temp file renamed away
+  });
+
+  it("reads colour PNGs as luminance composited over black", () => {
+    const png = new PNG({ width: 2, height: 1 });
+    png.data = Buffer.from([255, 0, 0, 255, /* */ 255, 255, 255, 128]);
+    const path = join(dir, "rgba.png");
+    writeFileSync(path, PNG.sync.write(png));
+    const px = readGrayImage(path, { height: 1, width: 2 });
+    expect(px[0]).toBeCloseTo(0.299, 5);
+    expect(px[1]).toBeCloseTo(128 / 255, 5);
+  });
+
+  it("names the file and both sizes when the image is the wrong size", () => {
+    const path = join(dir, "image.png");
+    writeFileSync(path, encodeGrayPng(new Float32Array(30 * 32), 30, 32));
+    expect(() => readGrayImage(path)).toThrow(`${path} is 32×30 (width×height), expected 28×28`);
+  });
+
+  it("rejects non-PNG files and mismatched buffers", () => {
+    const path = join(dir, "not.png");
+    writeFileSync(path, "hello");
+    expect(() => readGrayImage(path)).toThrow(`${path} could not be read as a PNG`);
+    expect(() => encodeGrayPng(new Float32Array(10), 28, 28)).toThrow("image has 10 values, expected 28×28 = 784");
+    expect(() => writeGrayGrid(join(dir, "g.png"), new Float32Array(784), { height: 28, width: 28, count: 2 })).toThrow("count must be an integer in [1, 1] for 784 values of 28×28 images, got 2");
+    expect(() => writeGrayGrid(join(dir, "g.png"), new Float32Array(784), { height: 28, width: 28, scale: 0 })).toThrow("scale must be an integer ≥ 1, got 0");
+  });
+});
