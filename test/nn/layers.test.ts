@@ -87,6 +87,36 @@ describe("layer semantics", () => {
     z.dispose();
   });
 
+  it.each([
+    [1, 0, 3],
+    [2, 1, 4],
+    [2, 1, 3],
+    [3, 2, 5],
+  ])("im2col conv2d equals lax.convGeneralDilated (stride %i, padding %i, kernel %i)", (stride, padding, k) => {
+    const p = initConv2d(new KeyStream(2), 3, 4, k);
+    const x = random.normal(random.key(9), [2, 3, 9, 8]);
+    const ours = conv2d(tree.ref(p), x.ref, { stride, padding });
+    const ref = lax.convGeneralDilated(x, p.w, [stride, stride], [[padding, padding], [padding, padding]]).add(p.b.reshape([1, -1, 1, 1]));
+    expect(ours.shape).toEqual(ref.shape);
+    expect(np.allclose(ours, ref, { atol: 1e-4 })).toBe(true);
+  });
+
+  it.each([
+    [2, 1, 4],
+    [1, 1, 3],
+    [3, 0, 3],
+  ])("convTranspose2d equals lax.convTranspose (stride %i, padding %i, kernel %i)", (stride, padding, k) => {
+    const p = initConvTranspose2d(new KeyStream(3), 3, 2, k);
+    const x = random.normal(random.key(8), [2, 3, 4, 5]);
+    const ours = convTranspose2d(tree.ref(p), x.ref, { stride, padding });
+    // lax.convTranspose pads by dilation·(k − 1) − padding, i.e. takes PyTorch's padding as is.
+    const ref = lax
+      .convTranspose(x, p.w, [stride, stride], [[padding, padding], [padding, padding]], { transposeKernel: true })
+      .add(p.b.reshape([1, -1, 1, 1]));
+    expect(ours.shape).toEqual([2, 2, (4 - 1) * stride - 2 * padding + k, (5 - 1) * stride - 2 * padding + k]);
+    expect(np.allclose(ours, ref, { atol: 1e-4 })).toBe(true);
+  });
+
   it("causal attention ignores the future", () => {
     const p = initAttention(new KeyStream(1), 8);
     const x = random.normal(random.key(2), [1, 4, 8]);
