@@ -4,7 +4,7 @@
  */
 // jax-js uses iterator helpers (`iter.map(...)`) that Node 20 lacks; attention's grad needs them.
 import "core-js/actual/iterator/index.js";
-import { defaultDevice, init } from "@jax-js/jax";
+import { defaultDevice, init, numpy as np, type Array } from "@jax-js/jax";
 
 // jax-js tests `data instanceof Float16Array` when given a Float64Array; Node 20 has no
 // Float16Array, so that test throws. An empty class makes the test answer false.
@@ -23,4 +23,10 @@ export function startEngine(): Promise<void> {
     defaultDevice("wasm");
   })();
   return ready;
+}
+
+/** Host typed array → device array of `shape` (int32 stays int32, floats become float32). */
+export function fromHost(data: Float32Array | Int32Array, shape: number[]): Array {
+  const dtype = data instanceof Int32Array ? np.int32 : np.float32;
+  return np.array(data as Float32Array<ArrayBuffer>, { dtype }).reshape(shape);
 }

@@ -1,0 +1,131 @@
+import { np, nn, type Array } from "../engine/index.ts";
+import type { KeyStream } from "../engine/rng.ts";
+import { attention, attentionCached, initAttention, type AttentionParams, type KVCache } from "../nn/attention.ts";
+import { embed, initEmbedding, type EmbeddingParams } from "../nn/embedding.ts";
+import { initLinear, linear, type LinearParams } from "../nn/linear.ts";
+import { initMlp, mlp, type MlpKind, type MlpParams } from "../nn/mlp.ts";
+import { initLayerNorm, layerNorm, type LayerNormParams } from "../nn/norm.ts";
+import { fmt } from "../nn/shapes.ts";
+
+/** A decoder-only transformer (GPT-2 layout: pre-LN blocks, learned or rotary positions). */
+export type TransformerConfig = {
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  readonly dim: number;
+  readonly layers: number;
+  readonly heads: number;
+  readonly mlp: MlpKind;
+  readonly mlpRatio: number;
+  readonly positions: "learned" | "rope";
+};
+
+export type BlockParams = { ln1: LayerNormParams; attn: AttentionParams; ln2: LayerNormParams; mlp: MlpParams };
+export type TransformerParams = {
+  tok: EmbeddingParams;
+  pos?: EmbeddingParams;
+  blocks: BlockParams[];
+  lnf: LayerNormParams;
+  head: LinearParams;
+};
+
+export function initTransformer(keys: KeyStream, cfg: TransformerConfig): TransformerParams {
+  if (cfg.dim % cfg.heads !== 0) throw new Error(`dim ${cfg.dim} must be divisible by heads ${cfg.heads}`);
+  const residStd = 1 / Math.sqrt(2 * cfg.layers); // GPT-2: scale residual projections by 1/sqrt(2L)
+  const blocks = globalThis.Array.from({ length: cfg.layers }, () => ({
+    ln1: initLayerNorm(cfg.dim),
+    attn: initAttention(keys, cfg.dim, residStd),
+    ln2: initLayerNorm(cfg.dim),
+    mlp: initMlp(keys, cfg.dim, cfg.dim * cfg.mlpRatio, cfg.mlp, residStd),
+  }));
+  return {
+    tok: initEmbedding(keys, cfg.vocabSize, cfg.dim),
+    ...(cfg.positions === "learned" ? { pos: initEmbedding(keys, cfg.contextLength, cfg.dim) } : {}),
+    blocks,
+    lnf: initLayerNorm(cfg.dim),
+    head: initLinear(keys, cfg.dim, cfg.vocabSize, { bias: false, std: 0.02 }),
+  };
+}
+
+/** tokens: [B, T] int32, positions: [T] int32 → x: [B, T, D]. */
+function embedInputs(p: TransformerParams, tokens: Array, positions: Array): Array {
+  const x = embed(p.tok, tokens);
+  if (p.pos) return x.add(embed(p.pos, positions));
+  positions.dispose();
+  return x;
+}
+
+/**
+ * Full-sequence forward (training, scoring). tokens: [B, T] int32, mask: bool [T, T] or
+ * [B, 1, T, T] (true = may attend; causal, prefix or block masks from `masks.ts`) → logits [B, T, V].
+ */
+export function forward(p: TransformerParams, tokens: Array, mask: Array, cfg: TransformerConfig): Array {
+  if (tokens.ndim !== 2 || tokens.shape[1] > cfg.contextLength) {
+    throw new Error(`transformer: expected tokens [B, T ≤ ${cfg.contextLength}], got ${fmt(tokens.shape)}`);
+  }
+  const t = tokens.shape[1];
+  const positions = np.arange(t).astype(np.int32);
+  let x = embedInputs(p, tokens, positions.ref);
+  const opts = { heads: cfg.heads, rope: cfg.positions === "rope" };
+  for (const b of p.blocks) {
+    x = x.ref.add(attention(b.attn, layerNorm(b.ln1, x), mask.ref, positions.ref, opts));
+    x = x.ref.add(mlp(b.mlp, layerNorm(b.ln2, x)));
+  }
+  mask.dispose();
+  positions.dispose();
+  return linear(p.head, layerNorm(p.lnf, x));
+}
+
+/** Empty per-layer caches for `batch` sequences of up to `contextLength` tokens. */
+export function initCaches(cfg: TransformerConfig, batch: number): KVCache[] {
+  const dh = cfg.dim / cfg.heads;
+  return globalThis.Array.from({ length: cfg.layers }, () => ({
+    k: np.zeros([batch, cfg.heads, cfg.contextLength, dh]),
+    v: np.zeros([batch, cfg.heads, cfg.contextLength, dh]),
+  }));
+}
+
+/**
+ * KV-cached forward of T new tokens at positions start..start+T−1 (prefill when T > 1, one
+ * decode step when T = 1). `start` is a scalar int32 array, so every decode step has the same
+ * shapes and one `jit` compilation serves them all.
+ * tokens: [B, T] → logits of the last new position [B, V], and the updated caches.
+ */
+export function forwardCached(
+  p: TransformerParams,
+  tokens: Array,
+  caches: KVCache[],
+  start: Array,
+  cfg: TransformerConfig,
+): { logits: Array; caches: KVCache[] } {
+  const t = tokens.shape[1];
+  const s = cfg.contextLength;
+  const positions = np.arange(t).astype(np.int32).add(start); // [T]
+  const slots = np.arange(s).astype(np.int32).reshape([1, s]);
+  const writeMask = slots.ref.equal(positions.ref.reshape([t, 1])); // [T, S]
+  const visible = slots.lessEqual(positions.ref.reshape([t, 1])); // [T, S] causal over the cache
+  let x = embedInputs(p, tokens, positions.ref);
+  const opts = { heads: cfg.heads, rope: cfg.positions === "rope" };
+  const next: KVCache[] = [];
+  p.blocks.forEach((b, i) => {
+    const out = attentionCached(b.attn, layerNorm(b.ln1, x.ref), caches[i], writeMask.ref, visible.ref, positions.ref, opts);
+    next.push(out.cache);
+    x = x.add(out.y);
+    x = x.ref.add(mlp(b.mlp, layerNorm(b.ln2, x)));
+  });
+  writeMask.dispose();
+  visible.dispose();
+  positions.dispose();
+  const last = x.slice([], t - 1); // [B, D]
+  return { logits: linear(p.head, layerNorm(p.lnf, last)), caches: next };
+}
+
+/**
+ * Mean cross-entropy of next-token prediction, weighted per target (0 = no loss; used to
+ * train only on the target part of a sequence). logits: [B, T, V], targets, weights: [B, T].
+ */
+export function weightedCrossEntropy(logits: Array, targets: Array, weights: Array): Array {
+  const v = logits.shape[2];
+  const logp = nn.logSoftmax(logits, -1);
+  const picked = logp.mul(nn.oneHot(targets, v).astype(logp.dtype)).sum(-1); // [B, T]
+  return picked.mul(weights.ref).sum().mul(-1).div(weights.sum().add(1e-9));
+}

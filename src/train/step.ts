@@ -1,0 +1,65 @@
+import { jit, np, tree, valueAndGrad, type Array, type JsTree, type OwnedFunction } from "../engine/index.ts";
+import { adamwUpdate, DEFAULT_ADAMW, initAdamW, type AdamWConfig, type AdamWState, type Params } from "./optim.ts";
+
+/**
+ * A loss: consumes params and batch, returns the scalar loss and named auxiliary outputs
+ * (scalars become `metrics`; larger arrays, such as token ids, come back as `outputs`).
+ */
+export type LossFn<B extends JsTree<Array>> = (params: Params, batch: B) => [Array, Record<string, Array>];
+
+export type StepResult = {
+  loss: number;
+  gradNorm: number;
+  metrics: Record<string, number>;
+  outputs: Record<string, Float32Array | Int32Array>;
+};
+
+/**
+ * Owns params and optimizer state and runs jitted AdamW steps of `lossFn`. The whole step
+ * (forward, backward, clipping, update) is one `jit` so jax-js fuses it, compiled once per
+ * batch shape. The model stays a pure function; this class knows nothing of its insides.
+ */
+export class Trainer<B extends JsTree<Array>> {
+  params: Params;
+  opt: AdamWState;
+  readonly #step: OwnedFunction<(p: Params, o: AdamWState, b: B, lr: Array) => JsTree<Array>>;
+
+  constructor(params: Params, lossFn: LossFn<B>, cfg: AdamWConfig = DEFAULT_ADAMW) {
+    this.params = params;
+    this.opt = initAdamW(params);
+    const step = (p: Params, o: AdamWState, b: B, lr: Array) => {
+      const [[loss, metrics], grads] = valueAndGrad(lossFn, { hasAux: true })(tree.ref(p), b as never) as unknown as [
+        [Array, Record<string, Array>],
+        Params,
+      ];
+      // valueAndGrad consumed the extra reference; `p` itself goes on to the update.
+      return [adamwUpdate(p, grads, o, lr, cfg) as unknown as JsTree<Array>, loss, metrics];
+    };
+    this.#step = jit(step as never) as never;
+  }
+
+  /** One optimizer step at learning rate `lr`; consumes `batch`. Reads back loss and metrics. */
+  async step(batch: B, lr: number): Promise<StepResult> {
+    const [update, loss, metrics] = this.#step(this.params, this.opt, batch, np.array(lr)) as unknown as [
+      { params: Params; state: AdamWState; gradNorm: Array },
+      Array,
+      Record<string, Array>,
+    ];
+    this.params = update.params;
+    this.opt = update.state;
+    const names = Object.keys(metrics);
+    const values = await Promise.all([loss, update.gradNorm, ...names.map((n) => metrics[n])].map((a) => a.data()));
+    const result: StepResult = { loss: values[0][0], gradNorm: values[1][0], metrics: {}, outputs: {} };
+    names.forEach((n, i) => {
+      const v = values[i + 2] as Float32Array | Int32Array;
+      if (v.length === 1) result.metrics[n] = v[0];
+      else result.outputs[n] = v;
+    });
+    return result;
+  }
+
+  dispose(): void {
+    this.#step.dispose();
+    tree.dispose([this.params, this.opt as unknown as JsTree<Array>]);
+  }
+}
