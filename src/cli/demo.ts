@@ -1,0 +1,178 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fromHost, startEngine, tree } from "../engine/index.ts";
+import { hostRng, KeyStream } from "../engine/rng.ts";
+import { loadMnist } from "../data/mnist.ts";
+import { splitTrainTest } from "../data/shuffle.ts";
+import type { ImageSet } from "../data/types.ts";
+import { allCaptions, caption, parseDigitFromCaption, randomCaption } from "../data/captions.ts";
+import { writeGrayGrid } from "../io/png.ts";
+import { trainTextTokenizer, TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
+import { trainVQVAE } from "../tokenizers/image/train-vqvae.ts";
+import { DEFAULT_VQVAE, type VQVAETokenizer } from "../tokenizers/image/vqvae.ts";
+import { codebookHealth } from "../tokenizers/quantizers/health.ts";
+import { initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
+import { JointVocab } from "../backbone/vocab.ts";
+import { generateCaptions, generateImageTokens, makeBatch, unifiedLoss, type UnifiedBatch } from "../backbone/unified.ts";
+import { Decoder } from "../generate/decode.ts";
+import { GREEDY } from "../generate/sampling.ts";
+import { initJudge, Judge, judgeLoss, type JudgeParams } from "../eval/judge.ts";
+import { DEFAULT_ADAMW, warmupCosine } from "../train/optim.ts";
+import { Trainer } from "../train/step.ts";
+import { Progress } from "./progress.ts";
+import { saveRun } from "./run-files.ts";
+
+/** Everything the demo trains, sized to finish in ≤ 10 minutes on 2 CPU cores. */
+export type DemoConfig = {
+  readonly seed: number;
+  readonly vqvaeSteps: number;
+  readonly judgeSteps: number;
+  readonly modelSteps: number;
+  readonly batchSize: number;
+  readonly model: Omit<TransformerConfig, "vocabSize">;
+  readonly temperature: number;
+  readonly topK: number;
+};
+
+export const DEFAULT_DEMO: DemoConfig = {
+  seed: 0,
+  vqvaeSteps: 250,
+  judgeSteps: 300,
+  modelSteps: 500,
+  batchSize: 32,
+  model: { contextLength: 64, dim: 128, layers: 4, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "learned" },
+  temperature: 0.8,
+  topK: 0,
+};
+
+/** A few steps of everything: checks the pipeline end to end in about a minute. */
+export const QUICK_DEMO: DemoConfig = { ...DEFAULT_DEMO, vqvaeSteps: 20, judgeSteps: 20, modelSteps: 20 };
+
+const psnr = (a: Float32Array, b: Float32Array) => {
+  let se = 0;
+  for (let i = 0; i < a.length; i++) se += (a[i] - b[i]) ** 2;
+  return 10 * Math.log10(1 / (se / a.length));
+};
+
+async function tokenizeAll(tok: VQVAETokenizer, set: ImageSet): Promise<Int32Array> {
+  const out = new Int32Array(set.n * tok.tokensPerImage);
+  const chunk = 500;
+  for (let i = 0; i < set.n; i += chunk) {
+    const m = Math.min(chunk, set.n - i);
+    out.set(await tok.encode(set.images.subarray(i * 784, (i + m) * 784), m), i * tok.tokensPerImage);
+  }
+  return out;
+}
+
+async function trainJudge(train: ImageSet, steps: number, seed: number): Promise<Judge> {
+  const trainer = new Trainer(initJudge(seed), (p, b) => judgeLoss(p as JudgeParams, b as never), DEFAULT_ADAMW);
+  const rng = hostRng(seed + 1);
+  const progress = new Progress({ label: "judge classifier", total: steps });
+  const bs = 64;
+  for (let step = 0; step < steps; step++) {
+    const idx = Array.from({ length: bs }, () => Math.floor(rng() * train.n));
+    const images = new Float32Array(bs * 784);
+    idx.forEach((j, i) => images.set(train.images.subarray(j * 784, (j + 1) * 784), i * 784));
+    const batch = { images: fromHost(images, [bs, 1, 28, 28]), labels: fromHost(Int32Array.from(idx, (j) => train.labels[j]), [bs]) };
+    const r = await trainer.step(batch, warmupCosine(step, { peak: 3e-3, warmup: 20, total: steps }));
+    progress.tick(1, { loss: r.loss });
+  }
+  progress.done();
+  const params = trainer.params as JudgeParams;
+  trainer.params = {};
+  trainer.dispose();
+  return new Judge(params);
+}
+
+/** Train tokenizer, judge and unified model on embedded MNIST; write pictures and metrics to `dir`. */
+export async function runDemo(dir: string, cfg: DemoConfig = DEFAULT_DEMO): Promise<Record<string, number>> {
+  await startEngine();
+  const started = performance.now();
+  mkdirSync(dir, { recursive: true });
+  const { train, test } = splitTrainTest(loadMnist(), { testSize: 1500, seed: cfg.seed });
+
+  // 1. Text tokenizer (HF tokenizer.json) over every caption template.
+  const textJson = await trainTextTokenizer(allCaptions());
+  const text = TextTokenizer.fromJSON(textJson);
+
+  // 2. Image tokenizer: VQ-VAE, 28×28 → 7×7 codes.
+  const vqProgress = new Progress({ label: "VQ-VAE tokenizer", total: cfg.vqvaeSteps });
+  const vq = await trainVQVAE(train, DEFAULT_VQVAE, { steps: cfg.vqvaeSteps, batchSize: 64, lr: 2e-3, seed: cfg.seed, restartEvery: 50, kmeansInit: true }, (_, f) =>
+    vqProgress.tick(1, { recon: f.recon, usage: f.usage }),
+  );
+  vqProgress.done();
+  const testIds = await tokenizeAll(vq, test);
+  const recon = await vq.decode(testIds, test.n);
+  const health = codebookHealth(testIds, vq.codebookSize);
+  writeGrayGrid(join(dir, "recon.png"), interleave(test.images, recon, 16), { height: 28, width: 28, count: 32, cols: 16 });
+
+  // 3. Judge classifier on real digits.
+  const judge = await trainJudge(train, cfg.judgeSteps, cfg.seed);
+  const judged = await judge.predict(test.images, test.n);
+  const judgeAccuracy = judged.reduce((a, p, i) => a + (p === test.labels[i] ? 1 : 0), 0) / test.n;
+
+  // 4. Unified model: both directions in every batch.
+  const trainIds = await tokenizeAll(vq, train);
+  const vocab = new JointVocab(text.vocabSize, vq.codebookSize, text.tokenToId("<pad>") ?? 0);
+  const modelCfg: TransformerConfig = { ...cfg.model, vocabSize: vocab.size };
+  const keys = new KeyStream(cfg.seed + 7);
+  const trainer = new Trainer(initTransformer(keys, modelCfg), (p, b) => unifiedLoss(p as TransformerParams, b as UnifiedBatch, modelCfg), DEFAULT_ADAMW);
+  keys.dispose();
+  const rng = hostRng(cfg.seed + 3);
+  const t = vq.tokensPerImage;
+  const progress = new Progress({ label: "unified transformer", total: cfg.modelSteps });
+  for (let step = 0; step < cfg.modelSteps; step++) {
+    const idx = Array.from({ length: cfg.batchSize }, () => Math.floor(rng() * train.n));
+    const captions = idx.map((j) => text.encode(randomCaption(train.labels[j], rng)));
+    const images = idx.map((j) => Array.from(trainIds.subarray(j * t, (j + 1) * t)));
+    const batch = makeBatch(vocab, captions, images, modelCfg.contextLength);
+    const r = await trainer.step(batch, warmupCosine(step, { peak: 3e-3, warmup: 30, total: cfg.modelSteps }));
+    progress.tick(1, { loss: r.loss });
+  }
+  progress.done();
+  const params = trainer.params as TransformerParams;
+  const decoder = new Decoder(params, modelCfg);
+
+  // 5. Read: caption held-out images (greedy), scored by the digit the caption names.
+  const captionCount = Math.min(test.n, 500);
+  const testImages = Array.from({ length: captionCount }, (_, i) => Array.from(testIds.subarray(i * t, (i + 1) * t)));
+  const captionIds = [];
+  for (let i = 0; i < captionCount; i += 100) captionIds.push(...(await generateCaptions(decoder, vocab, testImages.slice(i, i + 100), 8, GREEDY)));
+  const captionTexts = captionIds.map((ids) => text.decode(ids));
+  const captionAccuracy = captionTexts.reduce((a, s, i) => a + (parseDigitFromCaption(s) === test.labels[i] ? 1 : 0), 0) / captionCount;
+
+  // 6. Write: 8 samples for each prompt "a handwritten 0" … "a handwritten 9".
+  const perDigit = 8;
+  const prompts = Array.from({ length: 10 * perDigit }, (_, i) => text.encode(caption(Math.floor(i / perDigit), 0)));
+  const sampled = await generateImageTokens(decoder, vocab, prompts, t, { temperature: cfg.temperature, topK: cfg.topK }, cfg.seed);
+  const samples = await vq.decode(Int32Array.from(sampled.flat()), sampled.length);
+  // grid: one row per digit → transpose to 10 columns × 8 rows.
+  const grid = new Float32Array(samples.length);
+  for (let d = 0; d < 10; d++) for (let s = 0; s < perDigit; s++) grid.set(samples.subarray((d * perDigit + s) * 784, (d * perDigit + s + 1) * 784), (s * 10 + d) * 784);
+  writeGrayGrid(join(dir, "samples.png"), grid, { height: 28, width: 28, count: 80, cols: 10 });
+  const sampleJudged = await judge.predict(samples, sampled.length);
+  const generationAccuracy = sampleJudged.reduce((a, p, i) => a + (p === Math.floor(i / perDigit) ? 1 : 0), 0) / sampled.length;
+
+  const metrics = {
+    tokenizer_psnr_db: psnr(test.images, recon),
+    codebook_usage: health.usage,
+    codebook_perplexity: health.perplexity,
+    judge_accuracy: judgeAccuracy,
+    caption_accuracy: captionAccuracy,
+    generation_accuracy: generationAccuracy,
+    seconds: (performance.now() - started) / 1000,
+  };
+  writeFileSync(join(dir, "metrics.json"), JSON.stringify({ ...metrics, captions_sample: captionTexts.slice(0, 10), config: cfg }, null, 2));
+  await saveRun(dir, { text: textJson, vq, judge, model: { params, config: modelCfg } });
+  decoder.dispose();
+  tree.dispose(params);
+  return metrics;
+}
+
+/** Rows of `cols` originals followed by `cols` reconstructions. */
+function interleave(a: Float32Array, b: Float32Array, cols: number): Float32Array {
+  const out = new Float32Array(2 * cols * 784);
+  out.set(a.subarray(0, cols * 784), 0);
+  out.set(b.subarray(0, cols * 784), cols * 784);
+  return out;
+}
