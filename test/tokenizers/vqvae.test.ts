@@ -1,0 +1,71 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { fromHost, startEngine, tree } from "../../src/engine/index.ts";
+import { KeyStream } from "../../src/engine/rng.ts";
+import { initVQVAE, DEFAULT_VQVAE, VQVAETokenizer } from "../../src/tokenizers/image/vqvae.ts";
+import { indicesToCodes, initVQ, quantize } from "../../src/tokenizers/quantizers/vq.ts";
+import { codebookHealth } from "../../src/tokenizers/quantizers/health.ts";
+import { kmeans } from "../../src/tokenizers/quantizers/codebook-init.ts";
+import { hostRng } from "../../src/engine/rng.ts";
+import { loadMnist } from "../../src/data/mnist.ts";
+import { gradCheck, toF64 } from "../helpers/gradcheck.ts";
+
+beforeAll(startEngine);
+
+describe("vector quantizer", () => {
+  it("picks the nearest code, and indicesToCodes(indices) == codes", () => {
+    const p = { codebook: fromHost(Float32Array.from([0, 0, 1, 1, -1, 2]), [3, 2]) };
+    const x = fromHost(Float32Array.from([0.9, 1.2, -0.1, 0.1, -2, 3]), [3, 2]);
+    const opts = { codebookSize: 3, dim: 2, beta: 0.25, distance: "l2" as const };
+    const q = quantize(tree.ref(p), x, opts);
+    const ids = q.indices.ref.js();
+    expect(ids).toEqual([1, 0, 2]);
+    expect(indicesToCodes(p, q.indices, opts).js()).toEqual(q.codes.js());
+    // codebook loss = mean squared distance to the chosen codes
+    expect(q.losses.codebook.js()).toBeCloseTo((0.01 + 0.04 + 0.01 + 0.01 + 1 + 1) / 6, 5);
+    expect(q.losses.commitment.js()).toBeCloseTo((0.25 * (0.01 + 0.04 + 0.01 + 0.01 + 1 + 1)) / 6, 5);
+  });
+
+  it("straight-through: d(codes)/dx is the identity", () => {
+    const p = toF64(initVQ(new KeyStream(0), { codebookSize: 4, dim: 3 }));
+    const x = toF64(fromHost(Float32Array.from([0.3, -0.2, 0.5, 1, 0.1, -0.7]), [2, 3]));
+    // probe·codes has gradient probe w.r.t. x under the straight-through estimator
+    const w = toF64(fromHost(Float32Array.from([1, 2, 3, -1, -2, -3]), [2, 3]));
+    const g = gradCheck((x) => quantize(tree.ref(p), x as never, { codebookSize: 4, dim: 3, beta: 0.25, distance: "l2" }).codes.mul(w.ref).sum(), [x]);
+    // finite differences see a piecewise-constant function (zero slope), autodiff sees the identity:
+    expect(g).toBeGreaterThan(0.5);
+  });
+
+  it("codebook health counts usage, perplexity and dead codes; k-means finds separated clusters", () => {
+    const h = codebookHealth([0, 0, 1, 1], 4);
+    expect(h).toMatchObject({ usage: 0.5, dead: 2 });
+    expect(h.perplexity).toBeCloseTo(2, 6);
+    expect(() => codebookHealth([4], 4)).toThrow("code index 4 out of range [0, 3]");
+    const pts = Float32Array.from([0, 0, 0.1, 0, 10, 10, 10.1, 10, -10, 5, -10.1, 5]);
+    const codes = kmeans(pts, 2, 3, { iters: 5, rng: hostRng(1) });
+    const centers = [0, 1, 2].map((c) => [codes[2 * c], codes[2 * c + 1]].map((v) => Math.round(v))).sort();
+    expect(centers).toEqual([[-10, 5], [0, 0], [10, 10]].sort());
+  });
+});
+
+describe("VQ-VAE tokenizer", () => {
+  it("encode → decode round-trip: decode(ids) re-encodes to the same ids at the grid size", async () => {
+    const tok = new VQVAETokenizer(initVQVAE(new KeyStream(0), DEFAULT_VQVAE), DEFAULT_VQVAE);
+    const set = loadMnist();
+    const images = set.images.subarray(0, 4 * 784);
+    const ids = await tok.encode(images, 4);
+    expect(ids.length).toBe(4 * 49);
+    expect(ids.every((id) => id >= 0 && id < 256)).toBe(true);
+    const decoded = await tok.decode(ids, 4);
+    expect(decoded.length).toBe(4 * 784);
+    const codes = await tok.decode(Int32Array.from(ids), 4);
+    expect(Array.from(codes)).toEqual(Array.from(decoded)); // deterministic
+    tok.dispose();
+  });
+
+  it("rejects a wrong image size and out-of-range ids with clear errors", async () => {
+    const tok = new VQVAETokenizer(initVQVAE(new KeyStream(0), DEFAULT_VQVAE), DEFAULT_VQVAE);
+    await expect(tok.encode(new Float32Array(30 * 30), 1)).rejects.toThrow("expected 1 images of 28×28 (784 values), got 900 values");
+    await expect(tok.decode(new Int32Array(49).fill(256), 1)).rejects.toThrow("unknown image token id 256 at position 0: expected an integer in [0, 255]");
+    tok.dispose();
+  });
+});
