@@ -36,9 +36,9 @@ export type DemoConfig = {
 
 export const DEFAULT_DEMO: DemoConfig = {
   seed: 0,
-  vqvaeSteps: 250,
+  vqvaeSteps: 200,
   judgeSteps: 300,
-  modelSteps: 500,
+  modelSteps: 400,
   batchSize: 32,
   model: { contextLength: 64, dim: 128, layers: 4, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "learned" },
   temperature: 0.8,

@@ -24,14 +24,5 @@ export class KeyStream {
   }
 }
 
-/** mulberry32: a tiny seeded PRNG for host-side choices (batches, templates, sampling). */
-export function hostRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A tiny seeded PRNG (mulberry32) for host-side choices: batches, templates, sampling. */
+export { mulberry32 as hostRng } from "../data/shuffle.ts";
