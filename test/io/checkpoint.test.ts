@@ -22,8 +22,8 @@ describe("safetensors", () => {
     expect(header.a).toEqual({ dtype: "F32", shape: [1, 2], data_offsets: [0, 8] }); // sorted names: a first
     expect(header.b).toEqual({ dtype: "I32", shape: [2], data_offsets: [8, 16] });
     const back = decodeSafetensors(bytes);
-    expect(Array.from(back.tensors.b.data)).toEqual([7, -1]);
-    expect(Array.from(back.tensors.a.data)).toEqual([1.5, 2]);
+    expect([...back.tensors.b.data]).toEqual([7, -1]);
+    expect([...back.tensors.a.data]).toEqual([1.5, 2]);
     expect(back.metadata).toEqual({ k: "v" });
   });
 });
