@@ -1,75 +1,179 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+/**
+ * Text tokenizer in Hugging Face `tokenizer.json` format.
+ *
+ * Training uses HF's native `tokenizers` binding (Rust: its WordLevelTrainer / BpeTrainer, its
+ * normalizer and pre-tokenizer); reading uses the pure-JS `@huggingface/tokenizers`, so a saved
+ * tokenizer.json encodes and decodes the same way in Node and in a browser. Only
+ * `trainTextTokenizer` touches Node (dynamic imports), so bundling `TextTokenizer` stays safe.
+ *
+ * Ids are contiguous, 0..vocabSize-1, special tokens first (`<pad>` = 0, `<unk>` = 1 by
+ * default): the joint multimodal vocabulary (backbone/vocab.ts) puts its own ids after them.
+ */
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers";
 
-/**
- * Text tokenizer in Hugging Face `tokenizer.json` format. Built with HF's native `tokenizers`
- * binding (WordLevel model, lowercase normalizer, whitespace pre-tokenizer) and read back with
- * the pure-JS `@huggingface/tokenizers`, so the same file works in a browser.
- */
-export type TextTokenizerOptions = { specialTokens?: readonly string[] };
+export type TextTokenizerKind = "wordlevel" | "bpe";
 
-const DEFAULT_SPECIALS = ["<pad>", "<unk>"] as const;
+export type TrainTextTokenizerOptions = {
+  /** "wordlevel": one id per corpus word; "bpe": byte-pair merges (Sennrich et al. 2016). */
+  readonly kind?: TextTokenizerKind;
+  /** At most this many ids, special tokens included; default: everything the trainer learns. */
+  readonly vocabSize?: number;
+  /** Get the first ids, in this order; must include `<unk>`. */
+  readonly specialTokens?: readonly string[];
+};
 
-/** Build a WordLevel tokenizer over every word of `corpus`; returns tokenizer.json text. */
-export async function trainTextTokenizer(corpus: readonly string[], { specialTokens = DEFAULT_SPECIALS }: TextTokenizerOptions = {}): Promise<string> {
-  const native = await import("tokenizers");
-  const vocab: Record<string, number> = {};
-  for (const t of specialTokens) vocab[t] = Object.keys(vocab).length;
-  // The Node binding exposes no WordLevel trainer: collect the words with the library's own
-  // normalizer and pre-tokenizer (a WordLevel over only <unk> reports each piece's surface form).
-  const probe = new native.Tokenizer(native.WordLevel.init({ "<unk>": 0 }, { unkToken: "<unk>" }));
-  probe.setNormalizer(native.lowercase());
-  probe.setPreTokenizer(native.whitespacePreTokenizer());
-  for (const line of corpus) {
-    const enc = await probe.encode(line);
-    for (const [start, end] of enc.getOffsets()) vocab[line.slice(start, end).toLowerCase()] ??= Object.keys(vocab).length;
+const UNK = "<unk>";
+// SentencePiece's word-start marker: BPE pieces carry it so decode can put the spaces back.
+const WORD_START = "\u2581";
+// The Node binding trains only with the model's default trainer (`Tokenizer.train(files)` →
+// `model.get_trainer()`): min_frequency 0, vocab_size 30000, no options exposed.
+const DEFAULT_TRAINER_VOCAB = 30_000;
+
+type Native = typeof import("tokenizers");
+type Trained = { readonly tokens: readonly string[]; readonly merges: readonly (readonly [string, string])[] };
+
+/** Train a tokenizer on `corpus` (one sentence per entry); returns tokenizer.json text. */
+export async function trainTextTokenizer(corpus: readonly string[], options: TrainTextTokenizerOptions = {}): Promise<string> {
+  const { kind = "wordlevel", vocabSize, specialTokens = ["<pad>", UNK] } = options;
+  if (kind !== "wordlevel" && kind !== "bpe") throw new Error(`trainTextTokenizer: kind must be "wordlevel" or "bpe", got ${JSON.stringify(kind)}`);
+  if (!specialTokens.includes(UNK)) throw new Error(`trainTextTokenizer: specialTokens must include "${UNK}", got ${JSON.stringify(specialTokens)}`);
+  if (new Set(specialTokens).size !== specialTokens.length) throw new Error(`trainTextTokenizer: duplicate special tokens in ${JSON.stringify(specialTokens)}`);
+  if (vocabSize !== undefined && (!Number.isInteger(vocabSize) || vocabSize <= specialTokens.length)) {
+    throw new Error(`trainTextTokenizer: vocabSize must be an integer > ${specialTokens.length} (the special tokens), got ${vocabSize}`);
   }
-  const tok = new native.Tokenizer(native.WordLevel.init(vocab, { unkToken: "<unk>" }));
-  tok.setNormalizer(native.lowercase());
-  tok.setPreTokenizer(native.whitespacePreTokenizer());
+  if (corpus.length === 0) throw new Error("trainTextTokenizer: the corpus is empty");
+
+  const native = await import("tokenizers");
+  const trained = await withTempDir((dir) => trainModel(native, kind, corpus, dir));
+  const budget = vocabSize === undefined ? Infinity : vocabSize - specialTokens.length;
+  if (trained.tokens.length >= DEFAULT_TRAINER_VOCAB && budget > DEFAULT_TRAINER_VOCAB) {
+    throw new Error(`trainTextTokenizer: the tokenizers Node binding's default trainer stops at ${DEFAULT_TRAINER_VOCAB} tokens; pass vocabSize ≤ ${DEFAULT_TRAINER_VOCAB + specialTokens.length}`);
+  }
+  const { tokens, merges } = kind === "bpe" ? truncateBpe(trained, budget, specialTokens.length) : { tokens: trained.tokens.slice(0, budget), merges: [] };
+
+  // Specials first, then the trained tokens in the trainer's order (WordLevel: most frequent
+  // first; BPE: alphabet, then merge results in merge order).
+  const vocab: Record<string, number> = {};
+  for (const t of [...specialTokens, ...tokens]) if (!Object.hasOwn(vocab, t)) vocab[t] = Object.keys(vocab).length;
+  const model = kind === "bpe" ? native.BPE.init(vocab, merges, { unkToken: UNK }) : native.WordLevel.init(vocab, { unkToken: UNK });
+  const tok = configure(native, new native.Tokenizer(model), kind);
+  if (kind === "bpe") tok.setDecoder(native.metaspaceDecoder(WORD_START, "always", true));
   tok.addSpecialTokens([...specialTokens]);
-  const dir = mkdtempSync(join(tmpdir(), "mmntp-tok-"));
+  return withTempDir(async (dir) => {
+    const { join } = await import("node:path");
+    const { readFile } = await import("node:fs/promises");
+    tok.save(join(dir, "tokenizer.json"), true);
+    return readFile(join(dir, "tokenizer.json"), "utf8");
+  });
+}
+
+/**
+ * Lowercase, then split on whitespace and on runs of punctuation ("seven," → "seven", ",").
+ * BPE also marks each word's start with ▁ so subwords decode back to words. Punctuation runs
+ * stay whole ("Contiguous") because that is what the JS reader does, whatever the setting.
+ */
+function configure(native: Native, tok: InstanceType<Native["Tokenizer"]>, kind: TextTokenizerKind): InstanceType<Native["Tokenizer"]> {
+  tok.setNormalizer(native.lowercase());
+  const words = native.whitespaceSplitPreTokenizer();
+  const punctuation = native.punctuationPreTokenizer("contiguous");
+  tok.setPreTokenizer(
+    kind === "bpe"
+      ? native.sequencePreTokenizer([words, native.metaspacePreTokenizer(WORD_START, "always", true), punctuation])
+      : native.sequencePreTokenizer([words, punctuation]),
+  );
+  return tok;
+}
+
+/** Run the library's default trainer for `kind` over `corpus`; tokens are listed by trained id. */
+async function trainModel(native: Native, kind: TextTokenizerKind, corpus: readonly string[], dir: string): Promise<Trained> {
+  const { join } = await import("node:path");
+  const { readFile, writeFile } = await import("node:fs/promises");
+  const tok = configure(native, new native.Tokenizer(kind === "bpe" ? native.BPE.empty() : native.WordLevel.empty()), kind);
+  const corpusPath = join(dir, "corpus.txt");
+  await writeFile(corpusPath, corpus.join("\n"));
+  tok.train([corpusPath]);
+  // The binding has no getter for merges: read the model back from its own tokenizer.json.
+  tok.save(join(dir, "trained.json"), false);
+  const model = (JSON.parse(await readFile(join(dir, "trained.json"), "utf8")) as { model: { vocab: Record<string, number>; merges?: [string, string][] } }).model;
+  const tokens = Object.entries(model.vocab).sort((a, b) => a[1] - b[1]).map(([t]) => t);
+  return { tokens, merges: model.merges ?? [] };
+}
+
+/**
+ * Keep the first `budget` BPE tokens and the merges made before the first dropped token: what
+ * BpeTrainer would have produced with that vocab_size (it learns merges greedily, in order).
+ */
+function truncateBpe({ tokens, merges }: Trained, budget: number, specials: number): Trained {
+  const firstMerge = merges[0];
+  const alphabet = firstMerge === undefined ? tokens.length : tokens.indexOf(firstMerge[0] + firstMerge[1]);
+  if (budget < alphabet) throw new Error(`trainTextTokenizer: vocabSize must be ≥ ${specials + alphabet} for BPE (${specials} special tokens + ${alphabet} characters in the corpus), got ${specials + budget}`);
+  const kept = tokens.slice(0, budget);
+  const keptSet = new Set(kept);
+  const cut = merges.findIndex(([a, b]) => !keptSet.has(a + b));
+  return { tokens: kept, merges: cut < 0 ? merges : merges.slice(0, cut) };
+}
+
+async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const { mkdtemp, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = await mkdtemp(join(tmpdir(), "mmntp-tok-"));
   try {
-    tok.save(join(dir, "tokenizer.json"));
-    return readFileSync(join(dir, "tokenizer.json"), "utf8");
+    return await fn(dir);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 }
 
+type TokenizerJSON = { model?: { type?: string; unk_token?: string | null }; decoder?: unknown };
+
+/** A trained tokenizer.json, read with the pure-JS `@huggingface/tokenizers` (works in browsers). */
 export class TextTokenizer {
+  /** Text ids are 0..vocabSize-1 (special tokens included). */
+  readonly vocabSize: number;
   readonly #hf: HFTokenizer;
   readonly #json: string;
-  readonly vocabSize: number;
-  readonly #unk: number;
 
   private constructor(json: string) {
+    let parsed: TokenizerJSON;
+    try {
+      parsed = JSON.parse(json) as TokenizerJSON;
+    } catch (e) {
+      throw new Error(`TextTokenizer.fromJSON: not valid JSON (${(e as Error).message})`);
+    }
+    const unk = parsed.model?.unk_token;
+    if (typeof unk !== "string") throw new Error(`TextTokenizer.fromJSON: the model (${parsed.model?.type}) has no unk_token`);
+    this.#hf = new HFTokenizer(parsed, {
+      // The JS reader has no WordLevel model: its fallback takes the unknown token from here.
+      unk_token: unk,
+      // Without a decoder tokens are joined by spaces; re-attach punctuation ("seven ," → "seven,").
+      clean_up_tokenization_spaces: parsed.decoder == null,
+    });
     this.#json = json;
-    this.#hf = new HFTokenizer(JSON.parse(json), {});
     this.vocabSize = this.#hf.get_vocab(true).size;
-    const unk = this.#hf.token_to_id("<unk>");
-    if (unk === undefined) throw new Error("tokenizer.json has no <unk> token");
-    this.#unk = unk;
+    if (this.#hf.token_to_id(unk) === undefined) throw new Error(`TextTokenizer.fromJSON: unk_token "${unk}" is not in the vocabulary`);
+    // The joint vocabulary offsets image ids by vocabSize, so text ids must fill 0..vocabSize-1.
+    for (let id = 0; id < this.vocabSize; id++) {
+      if (this.#hf.id_to_token(id) === undefined) throw new Error(`TextTokenizer.fromJSON: ids must be contiguous 0..${this.vocabSize - 1}, but id ${id} has no token`);
+    }
   }
 
   static fromJSON(json: string): TextTokenizer {
     return new TextTokenizer(json);
   }
 
-  /** text → ids (no special tokens added); unknown words become `<unk>`. */
+  /** text → ids, no special tokens added; unknown words (BPE: unknown characters) → `<unk>`. */
   encode(text: string): number[] {
-    // The JS reader has no WordLevel-specific model and leaves unknown words without an id.
-    return this.#hf.encode(text, { add_special_tokens: false }).ids.map((id: number | undefined) => id ?? this.#unk);
+    const { ids } = this.#hf.encode(text, { add_special_tokens: false });
+    return ids;
   }
 
-  /** ids → text; throws on an id outside the vocabulary. */
+  /** ids → text (special tokens dropped); throws on an id outside 0..vocabSize-1. */
   decode(ids: readonly number[]): string {
     for (const id of ids) {
       if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new Error(`unknown text token id ${id}: expected an integer in [0, ${this.vocabSize - 1}]`);
     }
-    return this.#hf.decode([...ids], { skip_special_tokens: true });
+    return ids.length === 0 ? "" : this.#hf.decode([...ids], { skip_special_tokens: true });
   }
 
   tokenToId(token: string): number | undefined {
@@ -80,6 +184,7 @@ export class TextTokenizer {
     return this.#hf.id_to_token(id);
   }
 
+  /** The tokenizer.json text (as loaded). */
   toJSON(): string {
     return this.#json;
   }
