@@ -4,6 +4,9 @@
  */
 // jax-js uses iterator helpers (`iter.map(...)`) that Node 20 lacks; attention's grad needs them.
 import "core-js/actual/iterator/index.js";
+// Must precede the jax-js import: jax-js builds its wasm backend (shared memory, worker pool)
+// when the module loads, so Node's Worker shim has to exist by then; MMNTP_THREADS=1 opts out.
+import "./workers.ts";
 import { defaultDevice, init, numpy as np, type Array } from "@jax-js/jax";
 
 // jax-js tests `data instanceof Float16Array` when given a Float64Array; Node 20 has no

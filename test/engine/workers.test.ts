@@ -1,0 +1,141 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+import type * as Engine from "../../src/engine/index.ts";
+import type * as Workers from "../../src/engine/workers.ts";
+
+// jax-js fixes its pool when it loads, so the size is chosen before the first import
+// (a 1-core host would otherwise get no pool at all).
+process.env.MMNTP_THREADS = "2";
+let engine: typeof Engine;
+let workers: typeof Workers;
+
+beforeAll(async () => {
+  workers = await import("../../src/engine/workers.ts");
+  engine = await import("../../src/engine/index.ts");
+  await engine.startEngine();
+});
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Deterministic values in [-1, 1). */
+function hostData(size: number, seed: number): Float32Array<ArrayBuffer> {
+  const data = new Float32Array(size);
+  for (let i = 0; i < size; i++) data[i] = (((i + 1) * 2654435761 + seed * 40503) % 2001) / 1000 - 1;
+  return data;
+}
+
+/** Plain-JS reference: a [m, k] × b [k, n] → [m, n], accumulated in float64. */
+function referenceMatmul(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) c[i * n + j] += a[i * k + p] * b[p * n + j];
+  return c;
+}
+
+function maxAbsDiff(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  expect(x.length).toBe(y.length);
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i] - y[i]));
+  return worst;
+}
+
+/** Run an ES module snippet in a fresh `node --import tsx` with MMNTP_THREADS=`threads`. */
+function runChild(threads: number, code: string) {
+  return spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+    cwd: ROOT,
+    env: { ...process.env, MMNTP_THREADS: String(threads) },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+}
+
+// Starts the engine, does a matmul on the pool (if any), prints result and stats, and ends
+// without any teardown: the process has to exit by itself.
+const MATMUL_SCRIPT = `
+const { np, startEngine } = await import("./src/engine/index.ts");
+const { engineWorkerStats } = await import("./src/engine/workers.ts");
+await startEngine();
+const c = np.matmul(np.ones([300, 200]).mul(0.5), np.ones([200, 100]));
+const data = await c.data();
+console.log(JSON.stringify({ first: data[0], last: data[data.length - 1], ...engineWorkerStats() }));
+`;
+
+describe("Worker shim over node:worker_threads", () => {
+  it("runs matmuls on a pool of 2 threads that agree with a plain-JS reference", async () => {
+    const { np } = engine;
+    for (const [m, k, n] of [[64, 96, 80], [300, 200, 130], [512, 64, 256]]) {
+      const a = hostData(m * k, 1);
+      const b = hostData(k * n, 2);
+      const before = workers.engineWorkerStats().answered;
+      const c = await np.matmul(np.array(a).reshape([m, k]), np.array(b).reshape([k, n])).data();
+      expect(workers.engineWorkerStats().answered, `[${m},${k}]×[${k},${n}] ran on the pool`).toBeGreaterThan(before);
+      expect(maxAbsDiff(c, referenceMatmul(a, b, m, k, n))).toBeLessThan(1e-4 * k);
+    }
+    expect(workers.engineWorkerStats()).toMatchObject({ threads: 2, spawned: 2, alive: 2 });
+  });
+
+  it("runs CPU routines (sort) on a worker", async () => {
+    const { np } = engine;
+    const x = hostData(4 * 1000, 3);
+    const before = workers.engineWorkerStats().answered;
+    const sorted = await np.sort(np.array(x).reshape([4, 1000]), -1).data();
+    expect(workers.engineWorkerStats().answered).toBeGreaterThan(before);
+    const expected = [0, 1, 2, 3].flatMap((r) => Array.from(x.subarray(r * 1000, (r + 1) * 1000)).sort((p, q) => p - q));
+    expect(maxAbsDiff(sorted, expected)).toBe(0);
+  });
+
+  it("computes a jitted valueAndGrad on the pool: d/dw sum((x w)²) = 2 xᵀ(x w)", async () => {
+    const { jit, np, valueAndGrad } = engine;
+    const [b, d, h] = [128, 64, 32];
+    const x = hostData(b * d, 4);
+    const w = hostData(d * h, 5);
+    const loss = (wArr: Engine.Array, xArr: Engine.Array) => np.square(np.matmul(xArr, wArr)).sum();
+    const step = jit((wArr: Engine.Array, xArr: Engine.Array) => valueAndGrad(loss)(wArr, xArr));
+    const [value, grad] = step(np.array(w).reshape([d, h]), np.array(x).reshape([b, d])) as [Engine.Array, Engine.Array];
+    const [v, g] = await Promise.all([value.data(), grad.data()]);
+    step.dispose();
+    const xw = referenceMatmul(x, w, b, d, h);
+    const xT = Float32Array.from({ length: d * b }, (_, i) => x[(i % b) * d + Math.floor(i / b)]);
+    const expectedGrad = referenceMatmul(xT, Float32Array.from(xw, (e) => 2 * e), d, b, h);
+    const expectedValue = xw.reduce((s, e) => s + e * e, 0);
+    expect(Math.abs(v[0] - expectedValue) / expectedValue).toBeLessThan(1e-5);
+    expect(maxAbsDiff(g, expectedGrad)).toBeLessThan(1e-3);
+  });
+
+  it("checks its options", () => {
+    expect(() => workers.installWorkerShim({ threads: 0 })).toThrow(/positive integer, got 0/);
+    expect(workers.installWorkerShim({ threads: 3 })).toBe(2); // installed once, when jax-js loaded
+  });
+
+  it("lets a finished process exit by itself, after waiting for the pool's answers", () => {
+    const out = runChild(2, MATMUL_SCRIPT);
+    expect(out.signal, "exited within 30 s").toBeNull();
+    expect(out.status, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ first: 100, last: 100, threads: 2, spawned: 2 });
+  });
+
+  it("MMNTP_THREADS=1 keeps kernels on the main thread", () => {
+    const out = runChild(1, MATMUL_SCRIPT);
+    expect(out.status, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ first: 100, last: 100, threads: 0, spawned: 0 });
+  });
+
+  it("fails loudly, not with wrong numbers, when work reaches a terminated pool", () => {
+    const out = runChild(2, `${MATMUL_SCRIPT}
+const { shutdownEngineWorkers } = await import("./src/engine/workers.ts");
+await shutdownEngineWorkers();
+console.log(JSON.stringify(engineWorkerStats()));
+await np.matmul(np.ones([300, 200]).mul(2), np.ones([200, 100])).data();
+console.log("unreachable");
+`);
+    expect(out.status).not.toBe(0);
+    expect(out.stdout).toContain('"alive":0');
+    expect(out.stdout).not.toContain("unreachable");
+    expect(out.stderr).toContain("jax-js dispatched work after shutdownEngineWorkers()");
+  });
+
+  it("shutdownEngineWorkers ends every thread", async () => {
+    await workers.shutdownEngineWorkers();
+    expect(workers.engineWorkerStats()).toMatchObject({ spawned: 2, alive: 0 });
+  });
+});
