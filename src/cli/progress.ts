@@ -1,5 +1,15 @@
-/** A progress bar on stderr with rate, ETA and live fields; plain lines (every ~10%) when not a TTY. */
+/**
+ * A progress bar for long work, on stderr:
+ *
+ *   label [#########-----------] 45% 450/1000 12.3 it/s ETA 0:44 loss 0.231
+ *
+ * On a TTY the line is redrawn in place (`\r`) at most every ~100 ms; otherwise (CI logs, pipes)
+ * a plain line is printed at most once per 10% so logs stay short. `done()` always prints.
+ */
+
+/** Seconds → "0:44", "12:05", "1:02:03"; "?" when unknown (not finite). */
 export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
   const s = Math.max(0, Math.round(seconds));
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
@@ -7,7 +17,26 @@ export function formatDuration(seconds: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
 }
 
-const fmtField = (v: number | string) => (typeof v === "number" ? (Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(3)) : v);
+export type Fields = Record<string, number | string>;
+
+// Integers as they are, other numbers with 3 significant digits (0.231, 12.3, 1.23e-5).
+const formatField = (v: number | string) =>
+  typeof v === "string" || Number.isInteger(v) ? String(v) : Math.abs(v) >= 1000 ? v.toFixed(0) : v.toPrecision(3);
+
+const BAR = 20;
+const TTY_INTERVAL_S = 0.1;
+
+export type ProgressOptions = {
+  label: string;
+  /** Number of ticks that make 100%. */
+  total: number;
+  /** Clock in seconds (injectable for tests). */
+  now?: () => number;
+  /** Redraw in place; defaults to whether stderr is a terminal. */
+  tty?: boolean;
+  /** Where lines go; defaults to stderr. */
+  write?: (s: string) => void;
+};
 
 export class Progress {
   readonly #label: string;
@@ -17,10 +46,13 @@ export class Progress {
   readonly #write: (s: string) => void;
   readonly #start: number;
   #count = 0;
+  #fields: Fields = {};
   #lastDraw = -Infinity;
   #lastDecile = -1;
+  #finished = false;
 
-  constructor({ label, total, now = () => performance.now() / 1000, tty = Boolean(process.stderr.isTTY), write = (s: string) => void process.stderr.write(s) }: { label: string; total: number; now?: () => number; tty?: boolean; write?: (s: string) => void }) {
+  constructor({ label, total, now = () => performance.now() / 1000, tty = Boolean(process.stderr.isTTY), write = (s) => void process.stderr.write(s) }: ProgressOptions) {
+    if (!(total >= 0)) throw new Error(`Progress "${label}": total must be ≥ 0, got ${total}`);
     this.#label = label;
     this.#total = total;
     this.#now = now;
@@ -29,34 +61,42 @@ export class Progress {
     this.#start = now();
   }
 
-  /** The status line, e.g. `label [#####-----] 45% 450/1000 12.3 it/s ETA 0:44 loss 0.231`. */
-  line(fields: Record<string, number | string> = {}): string {
+  /** The current status line (no `\r` or newline); `fields` are shown after the ETA. */
+  line(): string {
     const elapsed = this.#now() - this.#start;
     const frac = this.#total > 0 ? Math.min(1, this.#count / this.#total) : 1;
-    const filled = Math.round(frac * 20);
+    const filled = Math.round(frac * BAR);
     const rate = elapsed > 0 ? this.#count / elapsed : 0;
-    const eta = rate > 0 ? (this.#total - this.#count) / rate : 0;
-    const extra = Object.entries(fields).map(([k, v]) => ` ${k} ${fmtField(v)}`).join("");
-    return `${this.#label} [${"#".repeat(filled)}${"-".repeat(20 - filled)}] ${Math.round(frac * 100)}% ${this.#count}/${this.#total} ${rate.toFixed(1)} it/s ETA ${formatDuration(eta)}${extra}`;
+    const eta = rate > 0 ? Math.max(0, this.#total - this.#count) / rate : Infinity;
+    const extra = Object.entries(this.#fields).map(([k, v]) => ` ${k} ${formatField(v)}`).join("");
+    const bar = `${"#".repeat(filled)}${"-".repeat(BAR - filled)}`;
+    return `${this.#label} [${bar}] ${Math.floor(frac * 100)}% ${this.#count}/${this.#total} ${rate.toFixed(rate < 1 ? 2 : 1)} it/s ETA ${formatDuration(eta)}${extra}`;
   }
 
-  tick(n = 1, fields?: Record<string, number | string>): void {
+  /** Advance by `n`; `fields` (e.g. `{ loss }`) replace earlier values of the same name. */
+  tick(n = 1, fields?: Fields): void {
+    if (this.#finished) return;
     this.#count += n;
-    const t = this.#now();
+    if (fields) this.#fields = { ...this.#fields, ...fields };
     if (this.#tty) {
-      if (t - this.#lastDraw < 0.1) return;
+      const t = this.#now();
+      if (t - this.#lastDraw < TTY_INTERVAL_S) return;
       this.#lastDraw = t;
-      this.#write(`\r${this.line(fields)}\x1b[K`);
+      this.#write(`\r${this.line()}\x1b[K`);
     } else {
       const decile = Math.floor((10 * this.#count) / Math.max(1, this.#total));
       if (decile === this.#lastDecile) return;
       this.#lastDecile = decile;
-      this.#write(`${this.line(fields)}\n`);
+      this.#write(`${this.line()}\n`);
     }
   }
 
-  done(fields?: Record<string, number | string>): void {
+  /** Print the final line with the elapsed time; later ticks are ignored. */
+  done(fields?: Fields): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (fields) this.#fields = { ...this.#fields, ...fields };
     const elapsed = formatDuration(this.#now() - this.#start);
-    this.#write(`${this.#tty ? "\r" : ""}${this.line(fields)} (done in ${elapsed})${this.#tty ? "\x1b[K" : ""}\n`);
+    this.#write(this.#tty ? `\r${this.line()} (done in ${elapsed})\x1b[K\n` : `${this.line()} (done in ${elapsed})\n`);
   }
 }

@@ -1,35 +1,71 @@
 /**
- * safetensors (Hugging Face) on plain typed arrays: 8-byte little-endian header length, a JSON
- * header {name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?}, then the raw data;
- * offsets are relative to the first byte after the header.
+ * safetensors (https://github.com/huggingface/safetensors) on plain typed arrays:
+ *
+ *   [8 bytes: N, u64 little-endian][N bytes: JSON header][data]
+ *
+ * The header maps each tensor name to {dtype, shape, data_offsets: [begin, end]}, with offsets
+ * relative to the first byte after the header, plus an optional "__metadata__" string→string map.
+ * Like the reference writer, we pad the header with spaces so the data starts 8-byte aligned.
+ * The reader accepts unpadded headers too (older files have them) and checks everything the
+ * reference reader checks: sizes match shapes, offsets are contiguous from 0, nothing trails.
  */
 export type TensorRecord =
   | { dtype: "F32"; shape: number[]; data: Float32Array }
   | { dtype: "I32"; shape: number[]; data: Int32Array }
-  | { dtype: "U8"; shape: number[]; data: Uint8Array };
+  | { dtype: "U8"; shape: number[]; data: Uint8Array }
+  /** IEEE half floats kept as their raw 16-bit patterns (JS has no Float16Array in Node 20). */
+  | { dtype: "F16"; shape: number[]; data: Uint16Array };
 
-const BYTES = { F32: 4, I32: 4, U8: 1 } as const;
-type DType = keyof typeof BYTES;
+export type DType = TensorRecord["dtype"];
 
-export function encodeSafetensors(tensors: Record<string, TensorRecord>, metadata?: Record<string, string>): Uint8Array {
+/** Bytes per element of each dtype we read and write. */
+export const DTYPE_BYTES: Readonly<Record<DType, number>> = { F32: 4, I32: 4, U8: 1, F16: 2 };
+
+const ARRAY_OF: { [D in DType]: new (buffer: ArrayBuffer) => Extract<TensorRecord, { dtype: D }>["data"] } = {
+  F32: Float32Array,
+  I32: Int32Array,
+  U8: Uint8Array,
+  F16: Uint16Array,
+};
+
+const isDType = (d: unknown): d is DType => typeof d === "string" && Object.hasOwn(DTYPE_BYTES, d);
+const product = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+const fmtShape = (shape: readonly number[]) => `[${shape.join(",")}]`;
+
+// The format is little-endian; typed arrays use the host's byte order.
+function checkHostEndianness(): void {
+  if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) throw new Error("safetensors: big-endian hosts are not supported");
+}
+
+/** Serialize tensors (written in sorted-name order) and optional string metadata. */
+export function encodeSafetensors(tensors: Readonly<Record<string, TensorRecord>>, metadata?: Readonly<Record<string, string>>): Uint8Array {
+  checkHostEndianness();
   const names = Object.keys(tensors).sort();
-  const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {};
+  const header: Record<string, unknown> = {};
+  if (metadata) {
+    for (const [k, v] of Object.entries(metadata)) if (typeof v !== "string") throw new Error(`safetensors metadata "${k}" must be a string, got ${typeof v}`);
+    header.__metadata__ = metadata;
+  }
   let offset = 0;
   for (const name of names) {
+    if (name === "__metadata__") throw new Error(`"__metadata__" is reserved and cannot name a tensor`);
     const t = tensors[name];
+    if (!isDType(t.dtype)) throw new Error(`tensor "${name}": unknown dtype ${JSON.stringify(t.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(", ")})`);
+    if (!(t.data instanceof ARRAY_OF[t.dtype])) throw new Error(`tensor "${name}": dtype ${t.dtype} needs a ${ARRAY_OF[t.dtype].name}, got ${t.data.constructor.name}`);
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`tensor "${name}": bad shape ${JSON.stringify(t.shape)}`);
+    const expected = product(t.shape) * DTYPE_BYTES[t.dtype];
     const size = t.data.byteLength;
-    const expected = t.shape.reduce((a, b) => a * b, 1) * BYTES[t.dtype];
-    if (size !== expected) throw new Error(`tensor "${name}": shape [${t.shape}] needs ${expected} bytes, data has ${size}`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
+    if (size !== expected) throw new Error(`tensor "${name}": shape ${fmtShape(t.shape)} of ${t.dtype} needs ${expected} bytes, data has ${size}`);
+    header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + size] };
     offset += size;
   }
-  let json = JSON.stringify(header);
-  json += " ".repeat((8 - ((8 + json.length) % 8)) % 8); // align the data to 8 bytes
-  const head = new TextEncoder().encode(json);
-  const out = new Uint8Array(8 + head.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
-  out.set(head, 8);
-  let pos = 8 + head.length;
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const headerLen = Math.ceil(json.length / 8) * 8; // pad with spaces so the data is 8-byte aligned
+  const out = new Uint8Array(8 + headerLen + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLen), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + headerLen);
+  let pos = 8 + headerLen;
   for (const name of names) {
     const d = tensors[name].data;
     out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), pos);
@@ -38,42 +74,73 @@ export function encodeSafetensors(tensors: Record<string, TensorRecord>, metadat
   return out;
 }
 
+type Entry = { name: string; dtype: DType; shape: number[]; begin: number; end: number };
+
+/** Parse and validate a safetensors file; every tensor's data is copied into its own typed array. */
 export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, TensorRecord>; metadata: Record<string, string> } {
-  if (bytes.length < 8) throw new Error(`not a safetensors file: ${bytes.length} bytes, need at least 8`);
-  const headerLen = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  if (8 + headerLen > bytes.length) throw new Error(`truncated: header says ${headerLen} bytes, file has ${bytes.length - 8} after the length`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
-  } catch (e) {
-    throw new Error(`corrupt safetensors header: ${(e as Error).message}`);
-  }
-  const dataStart = 8 + headerLen;
+  checkHostEndianness();
+  if (bytes.length < 8) throw new Error(`not a safetensors file: ${bytes.length} bytes, need at least 8 for the header length`);
+  const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (headerLen > BigInt(bytes.length - 8)) throw new Error(`truncated: header says ${headerLen} bytes, file has ${bytes.length - 8} after the 8-byte length`);
+  const dataStart = 8 + Number(headerLen);
   const dataLen = bytes.length - dataStart;
-  const { __metadata__: metadata = {}, ...entries } = header as Record<string, never>;
-  const spans: [number, number, string][] = [];
-  const tensors: Record<string, TensorRecord> = {};
-  for (const [name, info] of Object.entries(entries) as [string, { dtype: string; shape: number[]; data_offsets: [number, number] }][]) {
-    if (!(info.dtype in BYTES)) throw new Error(`tensor "${name}": unsupported dtype ${info.dtype} (expected one of ${Object.keys(BYTES).join(", ")})`);
-    const dtype = info.dtype as DType;
-    const [begin, end] = info.data_offsets ?? [];
-    if (!Array.isArray(info.shape) || !info.shape.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`tensor "${name}": bad shape ${JSON.stringify(info.shape)}`);
-    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin || end > dataLen) {
-      throw new Error(`tensor "${name}": data_offsets [${begin}, ${end}] outside the ${dataLen} data bytes (truncated file?)`);
+
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, dataStart)));
+  } catch (e) {
+    throw new Error(`invalid JSON header (${headerLen} bytes): ${(e as Error).message}`);
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) throw new Error(`invalid header: expected a JSON object, got ${JSON.stringify(header)?.slice(0, 40)}`);
+
+  const metadata: Record<string, string> = {};
+  const entries: Entry[] = [];
+  for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
+    if (name === "__metadata__") {
+      if (typeof info !== "object" || info === null || Array.isArray(info)) throw new Error(`invalid header: __metadata__ must be an object of strings`);
+      for (const [k, v] of Object.entries(info)) {
+        if (typeof v !== "string") throw new Error(`invalid header: __metadata__ "${k}" must be a string, got ${JSON.stringify(v)}`);
+        metadata[k] = v;
+      }
+      continue;
     }
-    const expected = info.shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
-    if (end - begin !== expected) throw new Error(`tensor "${name}": shape [${info.shape}] of ${dtype} needs ${expected} bytes, offsets span ${end - begin}`);
-    spans.push([begin, end, name]);
-    const raw = bytes.slice(dataStart + begin, dataStart + end);
-    const data = dtype === "F32" ? new Float32Array(raw.buffer) : dtype === "I32" ? new Int32Array(raw.buffer) : raw;
-    tensors[name] = { dtype, shape: info.shape, data } as TensorRecord;
+    entries.push(parseEntry(name, info, dataLen));
   }
-  spans.sort((a, b) => a[0] - b[0]);
+
+  // Offsets must tile the data exactly: first at 0, each starting where the previous ended.
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let cursor = 0;
-  for (const [begin, end, name] of spans) {
-    if (begin !== cursor) throw new Error(`tensor "${name}": data starts at ${begin}, expected ${cursor} (overlapping or gapped offsets)`);
-    cursor = end;
+  let prev = "";
+  for (const e of entries) {
+    if (e.begin < cursor) throw new Error(`tensors "${prev}" and "${e.name}" overlap: "${e.name}" starts at byte ${e.begin}, before "${prev}" ends at ${cursor}`);
+    if (e.begin > cursor) throw new Error(`tensor "${e.name}" starts at byte ${e.begin} but the data before it ends at ${cursor} (offsets must be contiguous)`);
+    cursor = e.end;
+    prev = e.name;
   }
-  if (cursor !== dataLen) throw new Error(`${dataLen - cursor} trailing bytes after the last tensor`);
+  if (cursor !== dataLen) throw new Error(`${dataLen - cursor} trailing bytes after the last tensor (tensors end at ${cursor}, data has ${dataLen} bytes)`);
+
+  const tensors: Record<string, TensorRecord> = {};
+  for (const { name, dtype, shape, begin, end } of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    // A copy (not a view) so each array owns an aligned buffer.
+    const buffer = bytes.slice(dataStart + begin, dataStart + end).buffer;
+    tensors[name] = { dtype, shape, data: new ARRAY_OF[dtype](buffer) } as TensorRecord;
+  }
   return { tensors, metadata };
+}
+
+function parseEntry(name: string, info: unknown, dataLen: number): Entry {
+  if (typeof info !== "object" || info === null) throw new Error(`tensor "${name}": header entry must be an object, got ${JSON.stringify(info)}`);
+  const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
+  if (!isDType(dtype)) throw new Error(`tensor "${name}": unknown dtype ${dtype === undefined ? "(missing)" : JSON.stringify(dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(", ")})`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`tensor "${name}": bad shape ${JSON.stringify(shape)}`);
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
+    throw new Error(`tensor "${name}": bad data_offsets ${JSON.stringify(offsets)} (need [begin, end] with 0 ≤ begin ≤ end)`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (end > dataLen) throw new Error(`tensor "${name}": data_offsets [${begin}, ${end}] run past the ${dataLen} data bytes (truncated file?)`);
+  const expected = product(shape) * DTYPE_BYTES[dtype];
+  if (end - begin !== expected) {
+    throw new Error(`tensor "${name}": shape ${fmtShape(shape)} of ${dtype} needs ${expected} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`);
+  }
+  return { name, dtype, shape, begin, end };
 }
