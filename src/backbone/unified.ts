@@ -78,7 +78,3 @@ export async function generateCaptions(
   );
   return out.map((ids) => (ids[ids.length - 1] === eos ? ids.slice(0, -1) : ids));
 }
-
-export function disposeBatch(b: UnifiedBatch): void {
-  tree.dispose(b);
-}

@@ -6,7 +6,7 @@ import { flattenTree, loadCheckpoint, saveCheckpoint, unflattenTree, writeAtomic
 import type { TensorRecord } from "../io/safetensors.ts";
 import { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
 import { initVQVAE, VQVAETokenizer, type VQVAEConfig } from "../tokenizers/image/vqvae.ts";
-import { initJudge, Judge } from "../eval/judge.ts";
+import type { Judge } from "../eval/judge.ts";
 import { initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 
 /** Device params → a checkpoint of host tensors under dotted names. Borrows `params`. */
@@ -55,10 +55,6 @@ export function loadRun(dir: string): LoadedRun {
     vq: new VQVAETokenizer(vq.params, vqCfg),
     model: { params: model.params, config: modelCfg },
   };
-}
-
-export function loadJudge(dir: string): Judge {
-  return new Judge(loadParams(dir, "judge", initJudge(0)).params);
 }
 
 export const disposeRun = (r: LoadedRun) => {

@@ -1,5 +1,6 @@
 import { fromHost, tree } from "../../engine/index.ts";
 import { hostRng, KeyStream } from "../../engine/rng.ts";
+import { seededPermutation, subset } from "../../data/shuffle.ts";
 import type { ImageSet } from "../../data/types.ts";
 import { DEFAULT_ADAMW, warmupCosine } from "../../train/optim.ts";
 import { Trainer } from "../../train/step.ts";
@@ -21,24 +22,8 @@ export const DEFAULT_VQVAE_TRAIN: VQVAETrainConfig = { steps: 600, batchSize: 64
 
 export type TrainProgress = (step: number, fields: Record<string, number>) => void;
 
-function batchOf(set: ImageSet, order: Int32Array, start: number, size: number): Float32Array {
-  const px = set.height * set.width;
-  const out = new Float32Array(size * px);
-  for (let i = 0; i < size; i++) {
-    const j = order[(start + i) % order.length];
-    out.set(set.images.subarray(j * px, (j + 1) * px), i * px);
-  }
-  return out;
-}
-
-function shuffled(n: number, rng: () => number): Int32Array {
-  const order = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
-}
+/** The images of `order[start .. start + size)`, as one [size·H·W] array. */
+const batchOf = (set: ImageSet, order: Int32Array, start: number, size: number) => subset(set, order.subarray(start, start + size)).images;
 
 /** Encoder outputs for a batch, as host [N·h·w, D] rows (for k-means and restarts). */
 async function latentRows(params: VQVAEParams, images: Float32Array, n: number, cfg: VQVAEConfig): Promise<Float32Array> {
@@ -62,7 +47,8 @@ export async function trainVQVAE(
   const keys = new KeyStream(train.seed);
   const params = initVQVAE(keys, cfg);
   keys.dispose();
-  let order = shuffled(set.n, rng);
+  let epoch = 0;
+  let order = seededPermutation(set.n, train.seed);
   const { codebookSize, dim } = cfg.vq;
 
   if (train.kmeansInit) {
@@ -76,7 +62,7 @@ export async function trainVQVAE(
   let cursor = 0;
   for (let step = 0; step < train.steps; step++) {
     if (cursor + train.batchSize > set.n) {
-      order = shuffled(set.n, rng);
+      order = seededPermutation(set.n, train.seed + ++epoch);
       cursor = 0;
     }
     const images = batchOf(set, order, cursor, train.batchSize);

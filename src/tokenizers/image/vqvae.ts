@@ -2,7 +2,6 @@ import { fromHost, jit, lax, nn, np, tree, type Array, type OwnedFunction } from
 import { KeyStream } from "../../engine/rng.ts";
 import { checkIds } from "../../nn/embedding.ts";
 import { conv2d, convTranspose2d, initConv2d, initConvTranspose2d, type Conv2dParams, type ConvTranspose2dParams } from "../../nn/conv.ts";
-import { fmt } from "../../nn/shapes.ts";
 import { DEFAULT_VQ, indicesToCodes, initVQ, quantize, type VQOptions, type VQParams } from "../quantizers/vq.ts";
 
 /**
@@ -132,11 +131,5 @@ export class VQVAETokenizer {
     this.#encode.dispose();
     this.#decode.dispose();
     tree.dispose(this.params);
-  }
-}
-
-export function checkImageShape(shape: readonly number[], cfg: VQVAEConfig): void {
-  if (shape.length !== 4 || shape[1] !== 1 || shape[2] !== cfg.height || shape[3] !== cfg.width) {
-    throw new Error(`expected images [N, 1, ${cfg.height}, ${cfg.width}], got ${fmt(shape)}`);
   }
 }
