@@ -1,0 +1,35 @@
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+
+/** Run the real CLI entry (bin/mmntp.js) and capture its output. */
+function mmntp(...args: string[]) {
+  const r = spawnSync(process.execPath, ["bin/mmntp.js", ...args], { encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe("mmntp CLI", () => {
+  it("lists every command in --help, and each command has its own --help", () => {
+    const top = mmntp("--help");
+    expect(top.code).toBe(0);
+    for (const c of ["demo", "caption", "generate"]) {
+      expect(top.out).toContain(`  ${c}`);
+      const sub = mmntp(c, "--help");
+      expect(sub.code).toBe(0);
+      expect(sub.out).toContain(`Usage: mmntp ${c}`);
+    }
+  });
+
+  it.each([
+    [["train"], 'unknown command "train"; expected one of: demo, caption, generate'],
+    [["demo", "--set", "model.layer=3"], 'unknown config key "model.layer": valid keys under "model" are contextLength'],
+    [["demo", "--set", "modelSteps=abc"], 'config key "modelSteps" is a number (now'],
+    [["demo", "--quik"], "unknown option --quik (did you mean --quick?)"],
+    [["generate", "a handwritten 7"], "missing required option --out"],
+    [["generate", "a handwritten 7", "-o", "x.png", "--run", "runs/does-not-exist"], "no run at runs/does-not-exist; run `mmntp demo` first"],
+    [["caption", "--run", "runs/does-not-exist"], "missing argument <image.png>"],
+  ])("fails clearly on %j", (args, message) => {
+    const r = mmntp(...args);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(message);
+  });
+});
