@@ -4,11 +4,28 @@ import type { JointVocab } from "./vocab.ts";
  * Sequence layouts of the unified model (both directions in every batch):
  *   text→image:  <bos> caption <boi> image <eoi>           loss on image + <eoi>
  *   image→text:  <bos> <boi> image <eoi> caption <eos>     loss on caption + <eos>
+ *                                                          (and, weighted, on image + <eoi>)
  * Each returns input ids, next-token targets and per-target loss weights, padded to `length`.
+ *
+ * Weights: each direction's target part carries a total weight of 1 per sequence (a per-sequence
+ * mean), so the ~6 caption tokens count as much as the 50 image tokens; a per-token mean would
+ * give captioning ~10% of the gradient. The image→text layout starts with `<bos> <boi> image`,
+ * i.e. an image with no caption: a weight `unconditionalImage` on those tokens trains p(image),
+ * the unconditional model that classifier-free guidance needs, at no extra cost.
  */
 export type Example = { inputs: Int32Array; targets: Int32Array; weights: Float32Array };
 
-function pack(seq: number[], targetFrom: number, length: number, padId: number): Example {
+export type LayoutOptions = {
+  /** Total loss weight of the image tokens in an image→text sequence (0 = captioning only). */
+  readonly unconditionalImage: number;
+};
+
+export const DEFAULT_LAYOUT: LayoutOptions = { unconditionalImage: 0.25 };
+
+/** A loss span: targets seq[from .. to) share `total` weight equally. */
+type Span = { from: number; to: number; total: number };
+
+function pack(seq: number[], spans: readonly Span[], length: number, padId: number): Example {
   if (seq.length > length + 1) throw new Error(`sequence of ${seq.length} tokens exceeds the context of ${length + 1}`);
   const inputs = new Int32Array(length).fill(padId);
   const targets = new Int32Array(length).fill(padId);
@@ -16,23 +33,33 @@ function pack(seq: number[], targetFrom: number, length: number, padId: number):
   for (let i = 0; i + 1 < seq.length; i++) {
     inputs[i] = seq[i];
     targets[i] = seq[i + 1];
-    weights[i] = i + 1 >= targetFrom ? 1 : 0; // position i predicts seq[i + 1]
   }
+  for (const { from, to, total } of spans) for (let t = from; t < to; t++) weights[t - 1] = total / (to - from); // position t−1 predicts seq[t]
   return { inputs, targets, weights };
 }
 
 export function textToImage(vocab: JointVocab, caption: readonly number[], image: readonly number[], length: number): Example {
   const seq = [vocab.special("<bos>"), ...caption, vocab.special("<boi>"), ...image.map((c) => vocab.image(c)), vocab.special("<eoi>")];
-  return pack(seq, caption.length + 2, length, vocab.padId);
+  return pack(seq, [{ from: caption.length + 2, to: seq.length, total: 1 }], length, vocab.padId);
 }
 
-export function imageToText(vocab: JointVocab, image: readonly number[], caption: readonly number[], length: number): Example {
+export function imageToText(
+  vocab: JointVocab,
+  image: readonly number[],
+  caption: readonly number[],
+  length: number,
+  { unconditionalImage }: LayoutOptions = DEFAULT_LAYOUT,
+): Example {
   const seq = [vocab.special("<bos>"), vocab.special("<boi>"), ...image.map((c) => vocab.image(c)), vocab.special("<eoi>"), ...caption, vocab.special("<eos>")];
-  return pack(seq, image.length + 3, length, vocab.padId);
+  const captionFrom = image.length + 3;
+  const spans = [{ from: captionFrom, to: seq.length, total: 1 }];
+  if (unconditionalImage > 0) spans.push({ from: 2, to: captionFrom, total: unconditionalImage });
+  return pack(seq, spans, length, vocab.padId);
 }
 
-/** Prompt prefixes for generation. */
+/** Prompt prefixes for generation; the unconditional image prompt is the image→text prefix. */
 export const promptForImage = (vocab: JointVocab, caption: readonly number[]) => [vocab.special("<bos>"), ...caption, vocab.special("<boi>")];
+export const promptForAnyImage = (vocab: JointVocab) => [vocab.special("<bos>"), vocab.special("<boi>")];
 export const promptForCaption = (vocab: JointVocab, image: readonly number[]) => [
   vocab.special("<bos>"),
   vocab.special("<boi>"),

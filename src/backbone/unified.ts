@@ -1,7 +1,7 @@
 import { fromHost, tree, type Array } from "../engine/index.ts";
 import { causalMask } from "./masks.ts";
 import { forward, weightedCrossEntropy, type TransformerConfig, type TransformerParams } from "./transformer.ts";
-import { imageToText, promptForCaption, promptForImage, textToImage, type Example } from "./layout.ts";
+import { DEFAULT_LAYOUT, imageToText, promptForAnyImage, promptForCaption, promptForImage, textToImage, type Example, type LayoutOptions } from "./layout.ts";
 import type { JointVocab } from "./vocab.ts";
 import type { Decoder } from "../generate/decode.ts";
 import type { SamplingOptions } from "../generate/sampling.ts";
@@ -18,9 +18,10 @@ export function makeBatch(
   captions: readonly (readonly number[])[],
   images: readonly (readonly number[])[],
   length: number,
+  layout: LayoutOptions = DEFAULT_LAYOUT,
 ): UnifiedBatch {
   const examples: Example[] = captions.map((c, i) =>
-    i % 2 === 0 ? textToImage(vocab, c, images[i], length) : imageToText(vocab, images[i], c, length),
+    i % 2 === 0 ? textToImage(vocab, c, images[i], length) : imageToText(vocab, images[i], c, length, layout),
   );
   const cat = <T extends Int32Array | Float32Array>(pick: (e: Example) => T, make: (n: number) => T) => {
     const out = make(examples.length * length);
@@ -43,7 +44,11 @@ export function unifiedLoss(p: TransformerParams, batch: UnifiedBatch, cfg: Tran
   return [loss, {}];
 }
 
-/** caption ids → image code ids (exactly `tokensPerImage`), only image tokens allowed inside <boi>…<eoi>. */
+/**
+ * caption ids → image code ids (exactly `tokensPerImage`), only image tokens allowed inside
+ * <boi>…<eoi>. `guidance` > 1 applies classifier-free guidance against the caption-free prompt
+ * `<bos> <boi>` (trained through the layout's `unconditionalImage` weight); 1 = off.
+ */
 export async function generateImageTokens(
   decoder: Decoder,
   vocab: JointVocab,
@@ -51,12 +56,18 @@ export async function generateImageTokens(
   tokensPerImage: number,
   sampling: SamplingOptions,
   seed = 0,
+  guidance = 1,
 ): Promise<number[][]> {
   const imageOnly = vocab.allowed("image");
   const out = await decoder.generate(
     captions.map((c) => promptForImage(vocab, c)),
     tokensPerImage,
-    { constraint: () => imageOnly, sampling, seed },
+    {
+      constraint: () => imageOnly,
+      sampling,
+      seed,
+      guidance: guidance === 1 ? undefined : { prompts: captions.map(() => promptForAnyImage(vocab)), scale: guidance },
+    },
   );
   return out.map((ids) => ids.map((id) => vocab.imageCode(id)));
 }

@@ -13,6 +13,7 @@ import { DEFAULT_VQVAE, type VQVAETokenizer } from "../tokenizers/image/vqvae.ts
 import { codebookHealth } from "../tokenizers/quantizers/health.ts";
 import { initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 import { JointVocab } from "../backbone/vocab.ts";
+import { DEFAULT_LAYOUT, type LayoutOptions } from "../backbone/layout.ts";
 import { generateCaptions, generateImageTokens, makeBatch, unifiedLoss, type UnifiedBatch } from "../backbone/unified.ts";
 import { Decoder } from "../generate/decode.ts";
 import { GREEDY } from "../generate/sampling.ts";
@@ -29,9 +30,14 @@ export type DemoConfig = {
   readonly judgeSteps: number;
   readonly modelSteps: number;
   readonly batchSize: number;
+  /** Peak learning rate of the unified model (warm-up + cosine). */
+  readonly lr: number;
   readonly model: Omit<TransformerConfig, "vocabSize">;
+  readonly layout: LayoutOptions;
   readonly temperature: number;
   readonly topK: number;
+  /** Classifier-free guidance scale for the samples (1 = off). */
+  readonly guidance: number;
 };
 
 export const DEFAULT_DEMO: DemoConfig = {
@@ -40,9 +46,12 @@ export const DEFAULT_DEMO: DemoConfig = {
   judgeSteps: 300,
   modelSteps: 400,
   batchSize: 32,
+  lr: 3e-3,
   model: { contextLength: 64, dim: 128, layers: 4, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "learned" },
+  layout: DEFAULT_LAYOUT,
   temperature: 0.8,
   topK: 0,
+  guidance: 3,
 };
 
 /** A few steps of everything: checks the pipeline end to end in about a minute. */
@@ -54,7 +63,7 @@ const psnr = (a: Float32Array, b: Float32Array) => {
   return 10 * Math.log10(1 / (se / a.length));
 };
 
-async function tokenizeAll(tok: VQVAETokenizer, set: ImageSet): Promise<Int32Array> {
+export async function tokenizeAll(tok: VQVAETokenizer, set: ImageSet): Promise<Int32Array> {
   const out = new Int32Array(set.n * tok.tokensPerImage);
   const chunk = 500;
   for (let i = 0; i < set.n; i += chunk) {
@@ -64,7 +73,7 @@ async function tokenizeAll(tok: VQVAETokenizer, set: ImageSet): Promise<Int32Arr
   return out;
 }
 
-async function trainJudge(train: ImageSet, steps: number, seed: number): Promise<Judge> {
+export async function trainJudge(train: ImageSet, steps: number, seed: number): Promise<Judge> {
   const trainer = new Trainer(initJudge(seed), (p, b) => judgeLoss(p as JudgeParams, b as never), DEFAULT_ADAMW);
   const rng = hostRng(seed + 1);
   const progress = new Progress({ label: "judge classifier", total: steps });
@@ -114,44 +123,13 @@ export async function runDemo(dir: string, cfg: DemoConfig = DEFAULT_DEMO): Prom
   // 4. Unified model: both directions in every batch.
   const trainIds = await tokenizeAll(vq, train);
   const vocab = new JointVocab(text.vocabSize, vq.codebookSize, text.tokenToId("<pad>") ?? 0);
-  const modelCfg: TransformerConfig = { ...cfg.model, vocabSize: vocab.size };
-  const keys = new KeyStream(cfg.seed + 7);
-  const trainer = new Trainer(initTransformer(keys, modelCfg), (p, b) => unifiedLoss(p as TransformerParams, b as UnifiedBatch, modelCfg), DEFAULT_ADAMW);
-  keys.dispose();
-  const rng = hostRng(cfg.seed + 3);
-  const t = vq.tokensPerImage;
-  const progress = new Progress({ label: "unified transformer", total: cfg.modelSteps });
-  for (let step = 0; step < cfg.modelSteps; step++) {
-    const idx = Array.from({ length: cfg.batchSize }, () => Math.floor(rng() * train.n));
-    const captions = idx.map((j) => text.encode(randomCaption(train.labels[j], rng)));
-    const images = idx.map((j) => Array.from(trainIds.subarray(j * t, (j + 1) * t)));
-    const batch = makeBatch(vocab, captions, images, modelCfg.contextLength);
-    const r = await trainer.step(batch, warmupCosine(step, { peak: 3e-3, warmup: 30, total: cfg.modelSteps }));
-    progress.tick(1, { loss: r.loss });
-  }
-  progress.done();
-  const params = trainer.params as TransformerParams;
+  const { params, config: modelCfg } = await trainUnified({ ids: trainIds, labels: train.labels, n: train.n }, text, vocab, vq.tokensPerImage, cfg);
   const decoder = new Decoder(params, modelCfg);
 
-  // 5. Read: caption held-out images (greedy), scored by the digit the caption names.
-  const captionCount = Math.min(test.n, 500);
-  const testImages = Array.from({ length: captionCount }, (_, i) => Array.from(testIds.subarray(i * t, (i + 1) * t)));
-  const captionIds = [];
-  for (let i = 0; i < captionCount; i += 100) captionIds.push(...(await generateCaptions(decoder, vocab, testImages.slice(i, i + 100), 8, GREEDY)));
-  const captionTexts = captionIds.map((ids) => text.decode(ids));
-  const captionAccuracy = captionTexts.reduce((a, s, i) => a + (parseDigitFromCaption(s) === test.labels[i] ? 1 : 0), 0) / captionCount;
-
-  // 6. Write: 8 samples for each prompt "a handwritten 0" … "a handwritten 9".
-  const perDigit = 8;
-  const prompts = Array.from({ length: 10 * perDigit }, (_, i) => text.encode(caption(Math.floor(i / perDigit), 0)));
-  const sampled = await generateImageTokens(decoder, vocab, prompts, t, { temperature: cfg.temperature, topK: cfg.topK }, cfg.seed);
-  const samples = await vq.decode(Int32Array.from(sampled.flat()), sampled.length);
-  // grid: one row per digit → transpose to 10 columns × 8 rows.
-  const grid = new Float32Array(samples.length);
-  for (let d = 0; d < 10; d++) for (let s = 0; s < perDigit; s++) grid.set(samples.subarray((d * perDigit + s) * 784, (d * perDigit + s + 1) * 784), (s * 10 + d) * 784);
-  writeGrayGrid(join(dir, "samples.png"), grid, { height: 28, width: 28, count: 80, cols: 10 });
-  const sampleJudged = await judge.predict(samples, sampled.length);
-  const generationAccuracy = sampleJudged.reduce((a, p, i) => a + (p === Math.floor(i / perDigit) ? 1 : 0), 0) / sampled.length;
+  // 5–6. Read (caption held-out images) and write (8 samples per digit), scored on held-out data.
+  const evaluation = await evaluateUnified(decoder, vocab, text, vq, judge, { ids: testIds, labels: test.labels, n: test.n }, cfg);
+  writeGrayGrid(join(dir, "samples.png"), evaluation.grid, { height: 28, width: 28, count: 80, cols: 10 });
+  const { captionAccuracy, generationAccuracy, captionTexts } = evaluation;
 
   const metrics = {
     tokenizer_psnr_db: psnr(test.images, recon),
@@ -167,6 +145,73 @@ export async function runDemo(dir: string, cfg: DemoConfig = DEFAULT_DEMO): Prom
   decoder.dispose();
   tree.dispose(params);
   return metrics;
+}
+
+/** Token ids of a tokenized image set: `ids` is [n · tokensPerImage]. */
+export type TokenizedSet = { ids: Int32Array; labels: Int32Array; n: number };
+
+/** Train the unified transformer on both directions, mixed in every batch. */
+export async function trainUnified(
+  data: TokenizedSet,
+  text: TextTokenizer,
+  vocab: JointVocab,
+  tokensPerImage: number,
+  cfg: DemoConfig,
+): Promise<{ params: TransformerParams; config: TransformerConfig }> {
+  const config: TransformerConfig = { ...cfg.model, vocabSize: vocab.size };
+  const keys = new KeyStream(cfg.seed + 7);
+  const trainer = new Trainer(initTransformer(keys, config), (p, b) => unifiedLoss(p as TransformerParams, b as UnifiedBatch, config), DEFAULT_ADAMW);
+  keys.dispose();
+  const rng = hostRng(cfg.seed + 3);
+  const t = tokensPerImage;
+  const progress = new Progress({ label: "unified transformer", total: cfg.modelSteps });
+  for (let step = 0; step < cfg.modelSteps; step++) {
+    const idx = Array.from({ length: cfg.batchSize }, () => Math.floor(rng() * data.n));
+    const captions = idx.map((j) => text.encode(randomCaption(data.labels[j], rng)));
+    const images = idx.map((j) => Array.from(data.ids.subarray(j * t, (j + 1) * t)));
+    const batch = makeBatch(vocab, captions, images, config.contextLength, cfg.layout);
+    const r = await trainer.step(batch, warmupCosine(step, { peak: cfg.lr, warmup: 30, total: cfg.modelSteps }));
+    progress.tick(1, { loss: r.loss });
+  }
+  progress.done();
+  const params = trainer.params as TransformerParams;
+  trainer.params = {};
+  trainer.dispose();
+  return { params, config };
+}
+
+/**
+ * Caption accuracy: greedy captions of up to 500 held-out images, scored by the digit they name.
+ * Generation accuracy: 8 samples for each prompt "a handwritten 0" … "a handwritten 9", judged by
+ * the classifier. `grid` holds the samples as 8 rows × 10 digit columns.
+ */
+export async function evaluateUnified(
+  decoder: Decoder,
+  vocab: JointVocab,
+  text: TextTokenizer,
+  vq: VQVAETokenizer,
+  judge: Judge,
+  test: TokenizedSet,
+  cfg: DemoConfig,
+): Promise<{ captionAccuracy: number; generationAccuracy: number; captionTexts: string[]; grid: Float32Array }> {
+  const t = vq.tokensPerImage;
+  const captionCount = Math.min(test.n, 500);
+  const testImages = Array.from({ length: captionCount }, (_, i) => Array.from(test.ids.subarray(i * t, (i + 1) * t)));
+  const captionIds = [];
+  for (let i = 0; i < captionCount; i += 100) captionIds.push(...(await generateCaptions(decoder, vocab, testImages.slice(i, i + 100), 8, GREEDY)));
+  const captionTexts = captionIds.map((ids) => text.decode(ids));
+  const captionAccuracy = captionTexts.reduce((a, s, i) => a + (parseDigitFromCaption(s) === test.labels[i] ? 1 : 0), 0) / captionCount;
+
+  const perDigit = 8;
+  const prompts = Array.from({ length: 10 * perDigit }, (_, i) => text.encode(caption(Math.floor(i / perDigit), 0)));
+  const sampled = await generateImageTokens(decoder, vocab, prompts, t, { temperature: cfg.temperature, topK: cfg.topK }, cfg.seed, cfg.guidance);
+  const samples = await vq.decode(Int32Array.from(sampled.flat()), sampled.length);
+  const sampleJudged = await judge.predict(samples, sampled.length);
+  const generationAccuracy = sampleJudged.reduce((a, p, i) => a + (p === Math.floor(i / perDigit) ? 1 : 0), 0) / sampled.length;
+  // one row per digit → 10 columns × 8 rows
+  const grid = new Float32Array(samples.length);
+  for (let d = 0; d < 10; d++) for (let s = 0; s < perDigit; s++) grid.set(samples.subarray((d * perDigit + s) * 784, (d * perDigit + s + 1) * 784), (s * 10 + d) * 784);
+  return { captionAccuracy, generationAccuracy, captionTexts, grid };
 }
 
 /** Rows of `cols` originals followed by `cols` reconstructions. */

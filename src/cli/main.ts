@@ -33,6 +33,7 @@ const GENERATE = {
     { name: "count", type: "number", default: 8, help: "images to generate" },
     { name: "temperature", type: "number", default: 0.8, help: "sampling temperature (0 = greedy)" },
     { name: "seed", type: "number", default: 0, help: "sampling seed" },
+    { name: "guidance", type: "number", default: 3, help: "classifier-free guidance scale (1 = off)" },
   ],
 } as const satisfies ArgSpec;
 
@@ -85,8 +86,8 @@ async function main(argv: string[]): Promise<void> {
   if (args.kind === "help") return void console.log(args.text);
   checkRun(args.values.run);
   const { generate } = await import("./use-run.ts");
-  const { count, temperature, seed, out } = args.values;
-  await generate(args.values.run, args.positionals.prompt, out, { count, temperature, seed });
+  const { count, temperature, seed, guidance, out } = args.values;
+  await generate(args.values.run, args.positionals.prompt, out, { count, temperature, seed, guidance });
   console.log(`wrote ${out}`);
 }
 

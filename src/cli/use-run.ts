@@ -22,7 +22,7 @@ export async function caption(runDir: string, imagePath: string): Promise<string
 }
 
 /** Generate `count` images for a prompt into a PNG grid. */
-export async function generate(runDir: string, prompt: string, outPath: string, opts: { count: number; temperature: number; seed: number }): Promise<void> {
+export async function generate(runDir: string, prompt: string, outPath: string, opts: { count: number; temperature: number; seed: number; guidance: number }): Promise<void> {
   if (!Number.isInteger(opts.count) || opts.count < 1 || opts.count > 256) throw new Error(`--count must be an integer in [1, 256], got ${opts.count}`);
   await startEngine();
   const run = loadRun(runDir);
@@ -32,7 +32,7 @@ export async function generate(runDir: string, prompt: string, outPath: string, 
   if (words.length === 0) throw new Error("the prompt is empty");
   if (words.some((id) => id === unk)) throw new Error(`the prompt "${prompt}" has words the model never saw; try e.g. "a handwritten 7"`);
   const decoder = new Decoder(run.model.params, run.model.config);
-  const codes = await generateImageTokens(decoder, vocab, Array.from({ length: opts.count }, () => words), run.vq.tokensPerImage, { temperature: opts.temperature, topK: 0 }, opts.seed);
+  const codes = await generateImageTokens(decoder, vocab, Array.from({ length: opts.count }, () => words), run.vq.tokensPerImage, { temperature: opts.temperature, topK: 0 }, opts.seed, opts.guidance);
   decoder.dispose();
   const images = await run.vq.decode(Int32Array.from(codes.flat()), opts.count);
   writeGrayGrid(outPath, images, { height: 28, width: 28, count: opts.count, cols: Math.min(opts.count, 8) });

@@ -8,6 +8,17 @@ import { sampleToken, type SamplingOptions } from "./sampling.ts";
 /** Which tokens may come next, given the tokens generated so far in this sequence (0 / −∞ per id). */
 export type Constraint = (generated: readonly number[]) => Float32Array | undefined;
 
+export type GenerateOptions = {
+  /** Allowed next tokens given the tokens generated so far (e.g. only image ids inside <boi>…<eoi>). */
+  constraint?: Constraint;
+  /** Ends a sequence once true for its generated tokens. */
+  stop?: (generated: readonly number[]) => boolean;
+  sampling: SamplingOptions;
+  seed?: number;
+  /** Classifier-free guidance: one unconditional prompt per prompt (equal lengths), scale s (1 = off). */
+  guidance?: { prompts: readonly (readonly number[])[]; scale: number };
+};
+
 type Step = (p: TransformerParams, tokens: Array, caches: KVCache[], start: Array) => { logits: Array; caches: KVCache[] };
 
 /**
@@ -27,45 +38,81 @@ export class Decoder {
   /**
    * prompts: B prompts of equal length; generates up to `maxNew` tokens each, stopping a sequence
    * once `stop(generated)` is true. Returns the generated ids per sequence (without the prompt).
+   *
+   * Classifier-free guidance (Ho & Salimans 2022; for AR image tokens as in LlamaGen, Sun et al.
+   * 2024): with `guidance`, a second, unconditional prompt per sequence is decoded in lockstep
+   * in its own KV cache, and tokens are drawn from ℓ_u + s·(ℓ_c − ℓ_u). Both streams are fed
+   * the drawn token, so they always describe the same continuation.
    */
   async generate(
     prompts: readonly (readonly number[])[],
     maxNew: number,
-    { constraint, stop, sampling, seed = 0 }: { constraint?: Constraint; stop?: (generated: readonly number[]) => boolean; sampling: SamplingOptions; seed?: number },
+    { constraint, stop, sampling, seed = 0, guidance }: GenerateOptions,
   ): Promise<number[][]> {
     const b = prompts.length;
+    const cond = this.#stream(prompts, maxNew, "prompts");
+    const uncond = guidance ? this.#stream(guidance.prompts, maxNew, "guidance.prompts") : undefined;
+    if (guidance && guidance.prompts.length !== b) throw new Error(`generate: guidance.prompts has ${guidance.prompts.length} prompts, expected one per prompt (${b})`);
+
+    const rng = hostRng(seed);
+    const v = this.config.vocabSize;
+    const out: number[][] = prompts.map(() => []);
+    const done = prompts.map(() => false);
+    try {
+      for (let step = 0; step < maxNew && !done.every(Boolean); step++) {
+        const logits = await cond.advance();
+        if (uncond) {
+          const free = await uncond.advance();
+          const s = guidance!.scale;
+          for (let i = 0; i < logits.length; i++) logits[i] = free[i] + s * (logits[i] - free[i]);
+        }
+        const next = new Int32Array(b);
+        for (let i = 0; i < b; i++) {
+          if (done[i]) continue;
+          next[i] = sampleToken(logits.slice(i * v, (i + 1) * v), constraint?.(out[i]), sampling, rng);
+          out[i].push(next[i]);
+          if (stop?.(out[i])) done[i] = true;
+        }
+        cond.feed(next);
+        uncond?.feed(next);
+      }
+    } finally {
+      cond.dispose();
+      uncond?.dispose();
+    }
+    return out;
+  }
+
+  /** One batch of prompts with its own KV cache: `advance` runs a step, `feed` sets the next tokens. */
+  #stream(prompts: readonly (readonly number[])[], maxNew: number, what: string) {
+    const b = prompts.length;
     const len = prompts[0]?.length ?? 0;
-    if (b === 0 || len === 0) throw new Error("generate: need at least one non-empty prompt");
-    if (prompts.some((p) => p.length !== len)) throw new Error(`generate: prompts must have equal length (got ${prompts.map((p) => p.length).join(", ")})`);
+    if (b === 0 || len === 0) throw new Error(`generate: need at least one non-empty prompt in ${what}`);
+    if (prompts.some((p) => p.length !== len)) throw new Error(`generate: ${what} must have equal length (got ${prompts.map((p) => p.length).join(", ")})`);
     if (len + maxNew > this.config.contextLength) throw new Error(`generate: prompt ${len} + ${maxNew} new tokens exceeds the context of ${this.config.contextLength}`);
     const flat = Int32Array.from(prompts.flat());
     checkIds(flat, this.config.vocabSize);
-
-    const rng = hostRng(seed);
-    const out: number[][] = prompts.map(() => []);
-    const done = prompts.map(() => false);
     let caches = initCaches(this.config, b);
     let tokens = fromHost(flat, [b, len]);
     let pos = 0;
-    for (let step = 0; step < maxNew && !done.every(Boolean); step++) {
-      const r = this.#step(tree.ref(this.params), tokens, caches, np.array(pos, { dtype: np.int32 }));
-      caches = r.caches;
-      pos += step === 0 ? len : 1;
-      const logits = (await r.logits.data()) as Float32Array;
-      const v = this.config.vocabSize;
-      const next = new Int32Array(b);
-      for (let i = 0; i < b; i++) {
-        if (done[i]) continue;
-        const row = logits.slice(i * v, (i + 1) * v);
-        next[i] = sampleToken(row, constraint?.(out[i]), sampling, rng);
-        out[i].push(next[i]);
-        if (stop?.(out[i])) done[i] = true;
-      }
-      tokens = fromHost(next, [b, 1]);
-    }
-    tokens.dispose();
-    tree.dispose(caches);
-    return out;
+    let fed = true;
+    return {
+      advance: async (): Promise<Float32Array> => {
+        const r = this.#step(tree.ref(this.params), tokens, caches, np.array(pos, { dtype: np.int32 }));
+        caches = r.caches;
+        pos += tokens.shape[1];
+        fed = false;
+        return (await r.logits.data()) as Float32Array; // [B, V]
+      },
+      feed: (next: Int32Array) => {
+        tokens = fromHost(next, [b, 1]);
+        fed = true;
+      },
+      dispose: () => {
+        if (fed) tokens.dispose();
+        tree.dispose(caches);
+      },
+    };
   }
 
   dispose(): void {

@@ -20,10 +20,15 @@ describe("unified backbone", () => {
   it("layouts put the loss only on the target part", () => {
     const a = textToImage(vocab, [2, 3], [0, 1, 2], 8); // <bos> 2 3 <boi> i0 i1 i2 <eoi>
     expect(Array.from(a.inputs.slice(0, 7))).toEqual([6, 2, 3, 7, 10, 11, 12]);
-    expect(Array.from(a.weights)).toEqual([0, 0, 0, 1, 1, 1, 1, 0]);
-    const b = imageToText(vocab, [0, 1], [4], 8); // <bos> <boi> i0 i1 <eoi> 4 <eos>
+    // per-sequence mean: the 4 targets (i0 i1 i2 <eoi>) share weight 1
+    expect(Array.from(a.weights)).toEqual([0, 0, 0, 0.25, 0.25, 0.25, 0.25, 0]);
+    const b = imageToText(vocab, [0, 1], [4], 8, { unconditionalImage: 0 }); // <bos> <boi> i0 i1 <eoi> 4 <eos>
     expect(Array.from(b.targets.slice(0, 6))).toEqual([7, 10, 11, 8, 4, 9]);
-    expect(Array.from(b.weights)).toEqual([0, 0, 0, 0, 1, 1, 0, 0]);
+    expect(Array.from(b.weights)).toEqual([0, 0, 0, 0, 0.5, 0.5, 0, 0]);
+    // the caption-free image prefix trains p(image) with its own total weight
+    const u = imageToText(vocab, [0, 1], [4], 8, { unconditionalImage: 0.3 });
+    const w = Array.from(u.weights);
+    [0, 0.1, 0.1, 0.1, 0.5, 0.5, 0, 0].forEach((x, i) => expect(w[i]).toBeCloseTo(x, 6));
   });
 
   it("prefix mask is bidirectional inside the prefix and causal after it", () => {
@@ -43,7 +48,7 @@ describe("unified backbone", () => {
     let first = 0;
     let last = 0;
     for (let step = 0; step < 150; step++) {
-      const r = await trainer.step(makeBatch(vocab, order.map((i) => caps[i]), order.map((i) => imgs[i]), cfg.contextLength), 3e-3);
+      const r = await trainer.step(makeBatch(vocab, order.map((i) => caps[i]), order.map((i) => imgs[i]), cfg.contextLength, { unconditionalImage: 0 }), 3e-3);
       if (step === 0) first = r.loss;
       last = r.loss;
     }
@@ -70,6 +75,35 @@ describe("unified backbone", () => {
     const decoder = new Decoder(p, rcfg);
     const [next] = await decoder.generate([seq.slice(0, 4)], 1, { sampling: GREEDY });
     expect(next[0]).toBe(want.indexOf(Math.max(...want)));
+    decoder.dispose();
+  });
+
+  it("classifier-free guidance draws from ℓ_u + s·(ℓ_c − ℓ_u) of the two prompts' full forward passes", async () => {
+    const p = initTransformer(new KeyStream(9), cfg);
+    const cond = [6, 2, 3, 7];
+    const uncond = [6, 7];
+    const last = (seq: number[]) => {
+      const logits = forward(tree.ref(p), fromHost(Int32Array.from(seq), [1, seq.length]), causalMask(seq.length), cfg);
+      return (logits.slice(0, seq.length - 1).js() as number[]);
+    };
+    const lc = last(cond);
+    const lu = last(uncond);
+    const decoder = new Decoder(p, cfg);
+    for (const scale of [1, 3, -2]) {
+      const mixed = lc.map((c, i) => lu[i] + scale * (c - lu[i]));
+      const [[first]] = await decoder.generate([cond], 1, { sampling: GREEDY, guidance: { prompts: [uncond], scale } });
+      expect(first).toBe(mixed.indexOf(Math.max(...mixed)));
+    }
+    // the guided token is fed to both streams: the second guided step matches full passes too
+    const scale = 3;
+    const [[a, b]] = await decoder.generate([cond], 2, { sampling: GREEDY, guidance: { prompts: [uncond], scale } });
+    const lc2 = last([...cond, a]);
+    const lu2 = last([...uncond, a]);
+    const mixed2 = lc2.map((c, i) => lu2[i] + scale * (c - lu2[i]));
+    expect(b).toBe(mixed2.indexOf(Math.max(...mixed2)));
+    await expect(decoder.generate([cond], 1, { sampling: GREEDY, guidance: { prompts: [uncond, uncond], scale } })).rejects.toThrow(
+      "guidance.prompts has 2 prompts, expected one per prompt (1)",
+    );
     decoder.dispose();
   });
 
