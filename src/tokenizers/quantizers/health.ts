@@ -1,3 +1,6 @@
+import { join } from "node:path";
+import { barChart, writeChart, type ChartLayout, type ChartOptions } from "../../io/plot.ts";
+
 /**
  * Codebook health: how many codes a data set actually uses. Collapse (few codes used) is the
  * classic VQ failure; usage and perplexity are the standard measures (e.g. Dhariwal et al. 2020).
@@ -30,4 +33,69 @@ export function codebookHealth(indices: ArrayLike<number>, codebookSize: number)
     entropy -= p * Math.log(p);
   }
   return { usage: used / codebookSize, perplexity: Math.exp(entropy), dead: codebookSize - used, counts };
+}
+
+/** Per-code usage sorted for plotting and reading off how concentrated the codebook is. */
+export type UsageHistogram = {
+  /** Code ids, most used first (ties in id order), [K]. */
+  order: Int32Array;
+  /** Their counts, non-increasing, [K]. */
+  counts: Int32Array;
+  /** Their share of all tokens, [K]; all zeros when nothing was counted. */
+  share: Float64Array;
+  /** Tokens counted. */
+  total: number;
+  /** Fewest codes that cover half, and 90%, of all tokens (0 when nothing was counted). */
+  codesFor50: number;
+  codesFor90: number;
+};
+
+/** Sort a health report's (or raw per-code) counts, most used code first. */
+export function usageHistogram(healthOrCounts: CodebookHealth | ArrayLike<number>): UsageHistogram {
+  const raw = "counts" in healthOrCounts ? healthOrCounts.counts : healthOrCounts;
+  const k = raw.length;
+  for (let i = 0; i < k; i++) {
+    if (!Number.isInteger(raw[i]) || raw[i]! < 0) throw new Error(`usageHistogram: count of code ${i} must be a non-negative integer, got ${raw[i]}`);
+  }
+  const order = Int32Array.from({ length: k }, (_, i) => i).sort((a, b) => raw[b]! - raw[a]! || a - b);
+  const counts = Int32Array.from(order, (id) => raw[id]!);
+  const total = counts.reduce((a, c) => a + c, 0);
+  const share = Float64Array.from(counts, (c) => (total > 0 ? c / total : 0));
+  const cover = (q: number) => {
+    if (total === 0) return 0;
+    let sum = 0;
+    for (let i = 0; i < k; i++) if ((sum += counts[i]!) >= q * total) return i + 1;
+    return k;
+  };
+  return { order, counts, share, total, codesFor50: cover(0.5), codesFor90: cover(0.9) };
+}
+
+export type UsagePlotOptions = Pick<ChartOptions, "title" | "width" | "height"> & {
+  /** "log1p" (default): log₁₀(1 + count), so rare codes stay visible and dead ones sit on the axis; or "linear". */
+  yScale?: "linear" | "log1p";
+};
+
+/**
+ * Bar chart of per-code usage, most used code first, as a PNG: `path` is a .png file, or a
+ * directory that gets `codebook-usage.png`. The default title states usage and perplexity.
+ * Returns the file written and the chart's layout.
+ */
+export function plotCodebookUsage(path: string, healthOrCounts: CodebookHealth | ArrayLike<number>, opts: UsagePlotOptions = {}): { file: string; layout: ChartLayout } {
+  const hist = usageHistogram(healthOrCounts);
+  const k = hist.counts.length;
+  const used = hist.counts.reduce((a, c) => a + (c > 0 ? 1 : 0), 0);
+  const entropy = hist.share.reduce((a, p) => (p > 0 ? a - p * Math.log(p) : a), 0);
+  const title = opts.title ?? `Codebook usage: ${used}/${k} codes used, perplexity ${Math.exp(entropy).toFixed(1)}`;
+  const yScale = opts.yScale ?? "log1p";
+  const chart = barChart(hist.counts, {
+    title,
+    width: opts.width ?? 720,
+    height: opts.height ?? 360,
+    yScale,
+    xLabel: "code rank (most used first)",
+    yLabel: yScale === "log1p" ? "tokens (log scale)" : "tokens",
+  });
+  const file = path.endsWith(".png") ? path : join(path, "codebook-usage.png");
+  writeChart(file, chart);
+  return { file, layout: chart.layout };
 }
