@@ -21,7 +21,7 @@ export function makeBatch(
   layout: LayoutOptions = DEFAULT_LAYOUT,
 ): UnifiedBatch {
   const examples: Example[] = captions.map((c, i) =>
-    i % 2 === 0 ? textToImage(vocab, c, images[i], length) : imageToText(vocab, images[i], c, length, layout),
+    i % 2 === 0 ? textToImage(vocab, c, images[i], length, layout) : imageToText(vocab, images[i], c, length, layout),
   );
   const cat = <T extends Int32Array | Float32Array>(pick: (e: Example) => T, make: (n: number) => T) => {
     const out = make(examples.length * length);
@@ -47,7 +47,7 @@ export function unifiedLoss(p: TransformerParams, batch: UnifiedBatch, cfg: Tran
 /**
  * caption ids → image code ids (exactly `tokensPerImage`), only image tokens allowed inside
  * <boi>…<eoi>. `guidance` > 1 applies classifier-free guidance against the caption-free prompt
- * `<bos> <boi>` (trained through the layout's `unconditionalImage` weight); 1 = off.
+ * `<bos> <pad>… <boi>` (trained through the layout's `unconditionalImage` weight); 1 = off.
  */
 export async function generateImageTokens(
   decoder: Decoder,
@@ -57,16 +57,17 @@ export async function generateImageTokens(
   sampling: SamplingOptions,
   seed = 0,
   guidance = 1,
+  layout: LayoutOptions = DEFAULT_LAYOUT,
 ): Promise<number[][]> {
   const imageOnly = vocab.allowed("image");
   const out = await decoder.generate(
-    captions.map((c) => promptForImage(vocab, c)),
+    captions.map((c) => promptForImage(vocab, c, layout)),
     tokensPerImage,
     {
       constraint: () => imageOnly,
       sampling,
       seed,
-      guidance: guidance === 1 ? undefined : { prompts: captions.map(() => promptForAnyImage(vocab)), scale: guidance },
+      guidance: guidance === 1 ? undefined : { prompts: captions.map(() => promptForAnyImage(vocab, layout)), scale: guidance },
     },
   );
   return out.map((ids) => ids.map((id) => vocab.imageCode(id)));
@@ -79,11 +80,12 @@ export async function generateCaptions(
   images: readonly (readonly number[])[],
   maxLength: number,
   sampling: SamplingOptions,
+  layout: LayoutOptions = DEFAULT_LAYOUT,
 ): Promise<number[][]> {
   const eos = vocab.special("<eos>");
   const textOrEnd = vocab.allowed("text", ["<eos>"]);
   const out = await decoder.generate(
-    images.map((img) => promptForCaption(vocab, img)),
+    images.map((img) => promptForCaption(vocab, img, layout)),
     maxLength,
     { constraint: () => textOrEnd, stop: (g) => g[g.length - 1] === eos, sampling },
   );

@@ -141,7 +141,7 @@ export async function runDemo(dir: string, cfg: DemoConfig = DEFAULT_DEMO): Prom
     seconds: (performance.now() - started) / 1000,
   };
   writeFileSync(join(dir, "metrics.json"), JSON.stringify({ ...metrics, captions_sample: captionTexts.slice(0, 10), config: cfg }, null, 2));
-  await saveRun(dir, { text: textJson, vq, judge, model: { params, config: modelCfg } });
+  await saveRun(dir, { text: textJson, vq, judge, model: { params, config: modelCfg }, layout: cfg.layout });
   decoder.dispose();
   tree.dispose(params);
   return metrics;
@@ -198,13 +198,13 @@ export async function evaluateUnified(
   const captionCount = Math.min(test.n, 500);
   const testImages = Array.from({ length: captionCount }, (_, i) => Array.from(test.ids.subarray(i * t, (i + 1) * t)));
   const captionIds = [];
-  for (let i = 0; i < captionCount; i += 100) captionIds.push(...(await generateCaptions(decoder, vocab, testImages.slice(i, i + 100), 8, GREEDY)));
+  for (let i = 0; i < captionCount; i += 100) captionIds.push(...(await generateCaptions(decoder, vocab, testImages.slice(i, i + 100), 8, GREEDY, cfg.layout)));
   const captionTexts = captionIds.map((ids) => text.decode(ids));
   const captionAccuracy = captionTexts.reduce((a, s, i) => a + (parseDigitFromCaption(s) === test.labels[i] ? 1 : 0), 0) / captionCount;
 
   const perDigit = 8;
   const prompts = Array.from({ length: 10 * perDigit }, (_, i) => text.encode(caption(Math.floor(i / perDigit), 0)));
-  const sampled = await generateImageTokens(decoder, vocab, prompts, t, { temperature: cfg.temperature, topK: cfg.topK }, cfg.seed, cfg.guidance);
+  const sampled = await generateImageTokens(decoder, vocab, prompts, t, { temperature: cfg.temperature, topK: cfg.topK }, cfg.seed, cfg.guidance, cfg.layout);
   const samples = await vq.decode(Int32Array.from(sampled.flat()), sampled.length);
   const sampleJudged = await judge.predict(samples, sampled.length);
   const generationAccuracy = sampleJudged.reduce((a, p, i) => a + (p === Math.floor(i / perDigit) ? 1 : 0), 0) / sampled.length;

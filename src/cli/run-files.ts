@@ -7,6 +7,7 @@ import type { TensorRecord } from "../io/safetensors.ts";
 import { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
 import { initVQVAE, VQVAETokenizer, type VQVAEConfig } from "../tokenizers/image/vqvae.ts";
 import type { Judge } from "../eval/judge.ts";
+import type { LayoutOptions } from "../backbone/layout.ts";
 import { initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 
 /** Device params → a checkpoint of host tensors under dotted names. Borrows `params`. */
@@ -33,15 +34,16 @@ function loadParams<P extends JsTree<Array>>(dir: string, name: string, like: P)
 /** A saved run folder: tokenizer.json, vqvae.*, judge.*, model.* (safetensors + JSON config). */
 export async function saveRun(
   dir: string,
-  run: { text: string; vq: VQVAETokenizer; judge: Judge; model: { params: TransformerParams; config: TransformerConfig } },
+  run: { text: string; vq: VQVAETokenizer; judge: Judge; model: { params: TransformerParams; config: TransformerConfig }; layout: LayoutOptions },
 ): Promise<void> {
   writeAtomic(join(dir, "tokenizer.json"), run.text);
+  writeAtomic(join(dir, "layout.json"), JSON.stringify(run.layout, null, 2));
   await saveParams(dir, "vqvae", run.vq.params as JsTree<Array>, run.vq.config);
   await saveParams(dir, "judge", run.judge.params as JsTree<Array>, {});
   await saveParams(dir, "model", run.model.params as JsTree<Array>, run.model.config);
 }
 
-export type LoadedRun = { text: TextTokenizer; vq: VQVAETokenizer; model: { params: TransformerParams; config: TransformerConfig } };
+export type LoadedRun = { text: TextTokenizer; vq: VQVAETokenizer; model: { params: TransformerParams; config: TransformerConfig }; layout: LayoutOptions };
 
 export function loadRun(dir: string): LoadedRun {
   const keys = new KeyStream(0);
@@ -54,6 +56,7 @@ export function loadRun(dir: string): LoadedRun {
     text: TextTokenizer.fromJSON(readFileSync(join(dir, "tokenizer.json"), "utf8")),
     vq: new VQVAETokenizer(vq.params, vqCfg),
     model: { params: model.params, config: modelCfg },
+    layout: JSON.parse(readFileSync(join(dir, "layout.json"), "utf8")) as LayoutOptions,
   };
 }
 

@@ -14,7 +14,7 @@ export async function caption(runDir: string, imagePath: string): Promise<string
   const vocab = new JointVocab(run.text.vocabSize, run.vq.codebookSize, run.text.tokenToId("<pad>") ?? 0);
   const ids = await run.vq.encode(image, 1);
   const decoder = new Decoder(run.model.params, run.model.config);
-  const [out] = await generateCaptions(decoder, vocab, [Array.from(ids)], 8, GREEDY);
+  const [out] = await generateCaptions(decoder, vocab, [Array.from(ids)], 8, GREEDY, run.layout);
   decoder.dispose();
   const text = run.text.decode(out);
   disposeRun(run);
@@ -32,7 +32,7 @@ export async function generate(runDir: string, prompt: string, outPath: string, 
   if (words.length === 0) throw new Error("the prompt is empty");
   if (words.some((id) => id === unk)) throw new Error(`the prompt "${prompt}" has words the model never saw; try e.g. "a handwritten 7"`);
   const decoder = new Decoder(run.model.params, run.model.config);
-  const codes = await generateImageTokens(decoder, vocab, Array.from({ length: opts.count }, () => words), run.vq.tokensPerImage, { temperature: opts.temperature, topK: 0 }, opts.seed, opts.guidance);
+  const codes = await generateImageTokens(decoder, vocab, Array.from({ length: opts.count }, () => words), run.vq.tokensPerImage, { temperature: opts.temperature, topK: 0 }, opts.seed, opts.guidance, run.layout);
   decoder.dispose();
   const images = await run.vq.decode(Int32Array.from(codes.flat()), opts.count);
   writeGrayGrid(outPath, images, { height: 28, width: 28, count: opts.count, cols: Math.min(opts.count, 8) });
