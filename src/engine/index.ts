@@ -7,6 +7,8 @@ import "core-js/actual/iterator/index.js";
 // Must precede the jax-js import: jax-js builds its wasm backend (shared memory, worker pool)
 // when the module loads, so Node's Worker shim has to exist by then; MMNTP_THREADS=1 opts out.
 import "./workers.ts";
+// Also before jax-js: records the wasm memory jax-js creates, for memory reports and soak tests.
+import "./memory.ts";
 import { defaultDevice, init, numpy as np, type Array } from "@jax-js/jax";
 
 // jax-js tests `data instanceof Float16Array` when given a Float64Array; Node 20 has no
@@ -14,6 +16,7 @@ import { defaultDevice, init, numpy as np, type Array } from "@jax-js/jax";
 (globalThis as { Float16Array?: unknown }).Float16Array ??= class Float16ArrayUnavailable {};
 
 export { grad, jit, lax, nn, numpy as np, random, tree, valueAndGrad, vjp } from "@jax-js/jax";
+export { engineMemoryBytes } from "./memory.ts";
 export type { Array, DType, JsTree, OwnedFunction } from "@jax-js/jax";
 
 let ready: Promise<void> | undefined;
