@@ -79,6 +79,9 @@ export function imageToText(
   return pack(seq, spans, length, vocab.padId);
 }
 
+/** Longest caption to generate, counting its <eos>: the slot (+1), or 8 without a slot. */
+export const maxCaptionTokens = (layout: LayoutOptions) => (layout.captionSlot > 0 ? layout.captionSlot + 1 : 8);
+
 /** Prompt prefixes for generation; the unconditional image prompt is the image→text prefix. */
 export const promptForImage = (vocab: JointVocab, caption: readonly number[], layout = DEFAULT_LAYOUT) => captionPrefix(vocab, caption, layout);
 export const promptForAnyImage = (vocab: JointVocab, layout = DEFAULT_LAYOUT) => captionPrefix(vocab, [], layout);

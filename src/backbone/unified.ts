@@ -73,7 +73,7 @@ export async function generateImageTokens(
   return out.map((ids) => ids.map((id) => vocab.imageCode(id)));
 }
 
-/** image code ids → caption ids (text tokens until <eos>). */
+/** image code ids → caption ids (text tokens until <eos>); `maxLength` counts the <eos>. */
 export async function generateCaptions(
   decoder: Decoder,
   vocab: JointVocab,

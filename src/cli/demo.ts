@@ -13,7 +13,7 @@ import { DEFAULT_VQVAE, type VQVAETokenizer } from "../tokenizers/image/vqvae.ts
 import { codebookHealth } from "../tokenizers/quantizers/health.ts";
 import { initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 import { JointVocab } from "../backbone/vocab.ts";
-import { DEFAULT_LAYOUT, type LayoutOptions } from "../backbone/layout.ts";
+import { DEFAULT_LAYOUT, maxCaptionTokens, type LayoutOptions } from "../backbone/layout.ts";
 import { generateCaptions, generateImageTokens, makeBatch, unifiedLoss, type UnifiedBatch } from "../backbone/unified.ts";
 import { Decoder } from "../generate/decode.ts";
 import { GREEDY } from "../generate/sampling.ts";
@@ -198,7 +198,7 @@ export async function evaluateUnified(
   const captionCount = Math.min(test.n, 500);
   const testImages = Array.from({ length: captionCount }, (_, i) => Array.from(test.ids.subarray(i * t, (i + 1) * t)));
   const captionIds = [];
-  for (let i = 0; i < captionCount; i += 100) captionIds.push(...(await generateCaptions(decoder, vocab, testImages.slice(i, i + 100), 8, GREEDY, cfg.layout)));
+  for (let i = 0; i < captionCount; i += 100) captionIds.push(...(await generateCaptions(decoder, vocab, testImages.slice(i, i + 100), maxCaptionTokens(cfg.layout), GREEDY, cfg.layout)));
   const captionTexts = captionIds.map((ids) => text.decode(ids));
   const captionAccuracy = captionTexts.reduce((a, s, i) => a + (parseDigitFromCaption(s) === test.labels[i] ? 1 : 0), 0) / captionCount;
 

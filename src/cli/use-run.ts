@@ -1,6 +1,7 @@
 import { startEngine } from "../engine/index.ts";
 import { readGrayImage, writeGrayGrid } from "../io/png.ts";
 import { JointVocab } from "../backbone/vocab.ts";
+import { maxCaptionTokens } from "../backbone/layout.ts";
 import { generateCaptions, generateImageTokens } from "../backbone/unified.ts";
 import { Decoder } from "../generate/decode.ts";
 import { GREEDY } from "../generate/sampling.ts";
@@ -14,7 +15,7 @@ export async function caption(runDir: string, imagePath: string): Promise<string
   const vocab = new JointVocab(run.text.vocabSize, run.vq.codebookSize, run.text.tokenToId("<pad>") ?? 0);
   const ids = await run.vq.encode(image, 1);
   const decoder = new Decoder(run.model.params, run.model.config);
-  const [out] = await generateCaptions(decoder, vocab, [Array.from(ids)], 8, GREEDY, run.layout);
+  const [out] = await generateCaptions(decoder, vocab, [Array.from(ids)], maxCaptionTokens(run.layout), GREEDY, run.layout);
   decoder.dispose();
   const text = run.text.decode(out);
   disposeRun(run);

@@ -89,7 +89,8 @@ export class Decoder {
     const len = prompts[0]?.length ?? 0;
     if (b === 0 || len === 0) throw new Error(`generate: need at least one non-empty prompt in ${what}`);
     if (prompts.some((p) => p.length !== len)) throw new Error(`generate: ${what} must have equal length (got ${prompts.map((p) => p.length).join(", ")})`);
-    if (len + maxNew > this.config.contextLength) throw new Error(`generate: prompt ${len} + ${maxNew} new tokens exceeds the context of ${this.config.contextLength}`);
+    // the last new token is never fed back, so the model sees len + maxNew − 1 positions
+    if (len + maxNew - 1 > this.config.contextLength) throw new Error(`generate: prompt ${len} + ${maxNew} new tokens exceeds the context of ${this.config.contextLength}`);
     const flat = Int32Array.from(prompts.flat());
     checkIds(flat, this.config.vocabSize);
     let caches = initCaches(this.config, b);
