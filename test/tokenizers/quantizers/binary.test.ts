@@ -1,6 +1,5 @@
-import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { fromHost, grad, jit, np, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
+import { grad, jit, np, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
 import {
   codebookSize,
   DEFAULT_BINARY,
@@ -9,37 +8,12 @@ import {
   tokensPerVector,
   type BinaryOptions,
 } from "../../../src/tokenizers/quantizers/binary.ts";
+import { expectClose, f32, f64, flat, ints, loadFixture, scalar, type ImplicitCase } from "../../helpers/fixtures.ts";
 
 /** Written by reference/quantizers_implicit.py (PyTorch, float64, MaskBit's bit order). */
-type Case = {
-  name: string;
-  options: BinaryOptions;
-  shape: number[];
-  x: number[];
-  codes: number[];
-  indices: number[];
-  losses: Record<string, number>;
-  stats: Record<string, number>;
-  weights: { codes: number[]; losses: Record<string, number> };
-  grad: number[];
-  /** indicesToCodes of id j in every group, for j in [0, 2^b): [2^b, D]. */
-  codebook?: number[];
-};
-const fixture = JSON.parse(readFileSync(new URL("../../fixtures/quantizers/binary.json", import.meta.url), "utf8")) as { cases: Case[] };
+const fixture = loadFixture<{ cases: ImplicitCase<BinaryOptions>[] }>("binary");
 
 beforeAll(startEngine);
-
-const f32 = (v: number[], shape: number[]) => fromHost(Float32Array.from(v), shape);
-const f64 = (v: number[], shape: number[]) => np.array(Float64Array.from(v), { dtype: np.float64 }).reshape(shape);
-const ints = (v: number[], shape: number[]) => fromHost(Int32Array.from(v), shape);
-const flat = (a: JaxArray) => Array.from(a.dataSync() as ArrayLike<number>);
-const scalar = (a: JaxArray) => a.js() as number;
-
-function expectClose(actual: number[], expected: number[], tol = 1e-5): void {
-  expect(actual.length).toBe(expected.length);
-  const bad = actual.findIndex((a, i) => !(Math.abs(a - expected[i]) <= tol * Math.max(1, Math.abs(expected[i]))));
-  if (bad >= 0) expect.fail(`element ${bad}: got ${actual[bad]}, expected ${expected[bad]} (tol ${tol})`);
-}
 
 describe.each(fixture.cases)("binary quantizer matches the PyTorch reference ($name)", (c) => {
   const opts = c.options;

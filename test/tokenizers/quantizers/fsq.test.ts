@@ -1,34 +1,12 @@
-import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { fromHost, grad, jit, np, startEngine, type Array as JaxArray } from "../../../src/engine/index.ts";
+import { grad, jit, np, startEngine, type Array as JaxArray } from "../../../src/engine/index.ts";
 import { codebookSize, codesToIndices, DEFAULT_FSQ, indicesToCodes, quantize, type FSQOptions } from "../../../src/tokenizers/quantizers/fsq.ts";
+import { expectClose, f32, f64, flat, ints, loadFixture, type ImplicitCase } from "../../helpers/fixtures.ts";
 
 /** Written by reference/quantizers_implicit.py (PyTorch, float64). */
-type Case = {
-  name: string;
-  options: FSQOptions;
-  shape: number[];
-  x: number[];
-  codes: number[];
-  indices: number[];
-  weights: { codes: number[] };
-  grad: number[];
-  codebook?: number[];
-};
-const fixture = JSON.parse(readFileSync(new URL("../../fixtures/quantizers/fsq.json", import.meta.url), "utf8")) as { cases: Case[] };
+const fixture = loadFixture<{ cases: ImplicitCase<FSQOptions>[] }>("fsq");
 
 beforeAll(startEngine);
-
-const f32 = (v: number[], shape: number[]) => fromHost(Float32Array.from(v), shape);
-const f64 = (v: number[], shape: number[]) => np.array(Float64Array.from(v), { dtype: np.float64 }).reshape(shape);
-const ints = (v: number[], shape: number[]) => fromHost(Int32Array.from(v), shape);
-const flat = (a: JaxArray) => Array.from(a.dataSync() as ArrayLike<number>);
-
-function expectClose(actual: number[], expected: number[], tol = 1e-5): void {
-  expect(actual.length).toBe(expected.length);
-  const bad = actual.findIndex((a, i) => !(Math.abs(a - expected[i]) <= tol * Math.max(1, Math.abs(expected[i]))));
-  if (bad >= 0) expect.fail(`element ${bad}: got ${actual[bad]}, expected ${expected[bad]} (tol ${tol})`);
-}
 
 const prod = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 

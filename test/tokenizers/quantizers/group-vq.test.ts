@@ -1,9 +1,9 @@
-import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { fromHost, grad, jit, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
+import { grad, jit, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
 import { KeyStream } from "../../../src/engine/rng.ts";
 import { DEFAULT_GROUP_VQ, indicesToCodes, initGroupVQ, quantize, type GroupVQOptions, type GroupVQParams } from "../../../src/tokenizers/quantizers/group-vq.ts";
 import * as vq from "../../../src/tokenizers/quantizers/vq.ts";
+import { expectClose, f32, flat, ints, loadFixture, scalar } from "../../helpers/fixtures.ts";
 
 beforeAll(startEngine);
 
@@ -21,44 +21,31 @@ type Case = {
   losses: { codebook: number; commitment: number };
   grads: { x: number[]; codebooks: number[] };
 };
-const fixture: { a: number; b: number; cases: Case[] } = JSON.parse(readFileSync(new URL("../../fixtures/quantizers/group-vq.json", import.meta.url), "utf8"));
+const fixture = loadFixture<{ a: number; b: number; cases: Case[] }>("group-vq");
 
-const arr = (v: number[], shape: number[]) => fromHost(Float32Array.from(v), shape);
-const ids = (v: number[], shape: number[]) => fromHost(Int32Array.from(v), shape);
-const host = (a: JaxArray) => Array.from(a.dataSync() as Float32Array);
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-5): void {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    if (!(Math.abs(actual[i] - expected[i]) <= tol * Math.max(1, Math.abs(expected[i])))) {
-      throw new Error(`element ${i}: got ${actual[i]}, expected ${expected[i]} (tol ${tol})`);
-    }
-  }
-}
-
-const paramsOf = (c: Case): GroupVQParams => ({ codebooks: arr(c.params.codebooks, c.codebooksShape) });
+const paramsOf = (c: Case): GroupVQParams => ({ codebooks: f32(c.params.codebooks, c.codebooksShape) });
 
 describe("group VQ vs the PyTorch reference", () => {
   describe.each(fixture.cases)("$name", (c) => {
     it("ids [N, G], codes, losses; indicesToCodes(ids) == codes", () => {
       const p = paramsOf(c);
-      const q = quantize(tree.ref(p), arr(c.x, c.xShape), c.options);
+      const q = quantize(tree.ref(p), f32(c.x, c.xShape), c.options);
       expect(q.indices.ref.js()).toEqual(c.indices);
-      expectClose(host(q.codes.ref), c.codes);
-      expectClose([q.losses.codebook.js() as number, q.losses.commitment.js() as number], [c.losses.codebook, c.losses.commitment]);
-      expectClose(host(indicesToCodes(p, q.indices, c.options)), host(q.codes), 1e-6);
+      expectClose(flat(q.codes.ref), c.codes);
+      expectClose([scalar(q.losses.codebook), scalar(q.losses.commitment)], [c.losses.codebook, c.losses.commitment]);
+      expectClose(flat(indicesToCodes(p, q.indices, c.options)), flat(q.codes), 1e-6);
     });
 
     it("gradients of Σ w·codes + a·codebook + b·commitment w.r.t. x and the codebooks", () => {
-      const w = arr(c.w, c.xShape);
+      const w = f32(c.w, c.xShape);
       const objective = (x: JaxArray, p: GroupVQParams) => {
         const r = quantize(p, x, c.options);
         tree.dispose([r.indices, r.stats]);
         return r.codes.mul(w.ref).sum().add(r.losses.codebook.mul(fixture.a)).add(r.losses.commitment.mul(fixture.b));
       };
-      const [gx, gp] = grad(objective, { argnums: [0, 1] })(arr(c.x, c.xShape), paramsOf(c));
-      expectClose(host(gx), c.grads.x);
-      expectClose(host(gp.codebooks), c.grads.codebooks);
+      const [gx, gp] = grad(objective, { argnums: [0, 1] })(f32(c.x, c.xShape), paramsOf(c));
+      expectClose(flat(gx), c.grads.x);
+      expectClose(flat(gp.codebooks), c.grads.codebooks);
       w.dispose();
     });
   });
@@ -85,18 +72,18 @@ describe.each([
   it("each group is plain VQ on its slice with its own (or the shared) codebook; jit == eager", () => {
     const p = init();
     expect(p.codebooks.shape).toEqual([shared ? 1 : groups, 6, D / groups]);
-    const q = quantize(tree.ref(p), arr(xs, [2, 3, D]), opts);
+    const q = quantize(tree.ref(p), f32(xs, [2, 3, D]), opts);
     expect(q.indices.shape).toEqual([2, 3, groups]);
     const got = (q.indices.ref.js() as number[][][]).flat();
-    const codes = host(q.codes.ref);
+    const codes = flat(q.codes.ref);
     const dg = D / groups;
-    const books = host(p.codebooks.ref);
+    const books = flat(p.codebooks.ref);
     for (let g = 0; g < groups; g++) {
       const slice = Array.from({ length: 6 }, (_, n) => xs.slice(n * D + g * dg, n * D + (g + 1) * dg)).flat();
       const book = shared ? books : books.slice(g * 6 * dg, (g + 1) * 6 * dg);
-      const r = vq.quantize({ codebook: arr(book, [6, dg]) }, arr(slice, [6, dg]), { codebookSize: 6, dim: dg, beta: 0.25, distance });
+      const r = vq.quantize({ codebook: f32(book, [6, dg]) }, f32(slice, [6, dg]), { codebookSize: 6, dim: dg, beta: 0.25, distance });
       expect(got.map((row) => row[g])).toEqual(r.indices.js());
-      const want = host(r.codes);
+      const want = flat(r.codes);
       expectClose(Array.from({ length: 6 }, (_, n) => codes.slice(n * D + g * dg, n * D + (g + 1) * dg)).flat(), want, 1e-6);
       tree.dispose(r.losses);
     }
@@ -105,35 +92,35 @@ describe.each([
       tree.dispose([r.losses, r.stats]);
       return [r.codes, r.indices];
     });
-    const [jc, ji] = jq(tree.ref(p), arr(xs, [2, 3, D]));
+    const [jc, ji] = jq(tree.ref(p), f32(xs, [2, 3, D]));
     expect(ji.js()).toEqual(q.indices.ref.js());
-    expectClose(host(jc), codes, 1e-6);
+    expectClose(flat(jc), codes, 1e-6);
     jq.dispose();
-    expectClose(host(indicesToCodes(p, q.indices, opts)), codes, 1e-6);
+    expectClose(flat(indicesToCodes(p, q.indices, opts)), codes, 1e-6);
     tree.dispose([q.codes, q.losses]);
   });
 
   it.skipIf(distance !== "l2")("l2: d(Σ w·codes)/dx = w exactly (straight-through per group)", () => {
     const p = init();
     const w = xs.map((_, i) => (i % 7) - 3);
-    const g = grad((x: JaxArray) => quantize(tree.ref(p), x, opts).codes.mul(arr(w, [2, 3, D])).sum())(arr(xs, [2, 3, D]));
-    expect(host(g)).toEqual(w);
+    const g = grad((x: JaxArray) => quantize(tree.ref(p), x, opts).codes.mul(f32(w, [2, 3, D])).sum())(f32(xs, [2, 3, D]));
+    expect(flat(g)).toEqual(w);
     tree.dispose(p);
   });
 });
 
 describe("group VQ bad input", () => {
   const opts: GroupVQOptions = { ...DEFAULT_GROUP_VQ, groups: 2, codebookSize: 3, dim: 4 };
-  const p = () => ({ codebooks: arr(Array.from({ length: 2 * 3 * 2 }, (_, i) => i / 10), [2, 3, 2]) });
+  const p = () => ({ codebooks: f32(Array.from({ length: 2 * 3 * 2 }, (_, i) => i / 10), [2, 3, 2]) });
 
   it("names G not dividing D, the wrong last dim, NaN, ids and shapes", () => {
     expect(() => initGroupVQ(new KeyStream(0), { ...opts, groups: 3 })).toThrow("initGroupVQ: groups G = 3 must divide dim D = 4");
-    expect(() => quantize(p(), arr([1, 2, 3, 4], [1, 4]), { ...opts, groups: 3 })).toThrow("groupVQ.quantize: groups G = 3 must divide dim D = 4");
-    expect(() => quantize(p(), arr([1, 2, 3, 4], [1, 4]), { ...opts, groups: 0 })).toThrow("groupVQ.quantize: groups must be a positive integer, got 0");
-    expect(() => quantize(p(), arr([1, 2, 3], [1, 3]), opts)).toThrow("groupVQ.quantize: expected input [..., 4] (rank ≥ 1), got [1, 3]");
-    expect(() => quantize(p(), arr([1, 2, NaN, 4], [1, 4]), opts)).toThrow("groupVQ.quantize: input [1, 4] holds 1 NaN/Inf value(s)");
-    expect(() => quantize(p(), arr([1, 2, 3, 4], [1, 4]), { ...opts, shared: true })).toThrow("groupVQ.quantize: expected codebooks [1, 3, 2] (1 shared, codebookSize, dim / groups), got [2, 3, 2]");
-    expect(() => indicesToCodes(p(), ids([0, 1, 2], [1, 3]), opts)).toThrow("groupVQ.indicesToCodes: expected indices [..., 2] (one id per group), got [1, 3]");
-    expect(() => indicesToCodes(p(), ids([0, 3], [1, 2]), opts)).toThrow("groupVQ.indicesToCodes: id 3 at position 1 out of range [0, 2]");
+    expect(() => quantize(p(), f32([1, 2, 3, 4], [1, 4]), { ...opts, groups: 3 })).toThrow("groupVQ.quantize: groups G = 3 must divide dim D = 4");
+    expect(() => quantize(p(), f32([1, 2, 3, 4], [1, 4]), { ...opts, groups: 0 })).toThrow("groupVQ.quantize: groups must be a positive integer, got 0");
+    expect(() => quantize(p(), f32([1, 2, 3], [1, 3]), opts)).toThrow("groupVQ.quantize: expected input [..., 4] (rank ≥ 1), got [1, 3]");
+    expect(() => quantize(p(), f32([1, 2, NaN, 4], [1, 4]), opts)).toThrow("groupVQ.quantize: input [1, 4] holds 1 NaN/Inf value(s)");
+    expect(() => quantize(p(), f32([1, 2, 3, 4], [1, 4]), { ...opts, shared: true })).toThrow("groupVQ.quantize: expected codebooks [1, 3, 2] (1 shared, codebookSize, dim / groups), got [2, 3, 2]");
+    expect(() => indicesToCodes(p(), ints([0, 1, 2], [1, 3]), opts)).toThrow("groupVQ.indicesToCodes: expected indices [..., 2] (one id per group), got [1, 3]");
+    expect(() => indicesToCodes(p(), ints([0, 3], [1, 2]), opts)).toThrow("groupVQ.indicesToCodes: id 3 at position 1 out of range [0, 2]");
   });
 });

@@ -1,38 +1,13 @@
-import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { fromHost, grad, jit, np, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
+import { grad, jit, np, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
 import { codebookHealth } from "../../../src/tokenizers/quantizers/health.ts";
 import { codebookSize, DEFAULT_LFQ, indicesToCodes, quantize, type LFQOptions } from "../../../src/tokenizers/quantizers/lfq.ts";
+import { expectClose, f32, f64, flat, ints, loadFixture, scalar, type ImplicitCase } from "../../helpers/fixtures.ts";
 
 /** Written by reference/quantizers_implicit.py (PyTorch, float64, vector-quantize-pytorch's LFQ math). */
-type Case = {
-  name: string;
-  options: LFQOptions;
-  shape: number[];
-  x: number[];
-  codes: number[];
-  indices: number[];
-  losses: Record<string, number>;
-  stats: Record<string, number>;
-  weights: { codes: number[]; losses: Record<string, number> };
-  grad: number[];
-  codebook?: number[];
-};
-const fixture = JSON.parse(readFileSync(new URL("../../fixtures/quantizers/lfq.json", import.meta.url), "utf8")) as { cases: Case[] };
+const fixture = loadFixture<{ cases: ImplicitCase<LFQOptions>[] }>("lfq");
 
 beforeAll(startEngine);
-
-const f32 = (v: number[], shape: number[]) => fromHost(Float32Array.from(v), shape);
-const f64 = (v: number[], shape: number[]) => np.array(Float64Array.from(v), { dtype: np.float64 }).reshape(shape);
-const ints = (v: number[], shape: number[]) => fromHost(Int32Array.from(v), shape);
-const flat = (a: JaxArray) => Array.from(a.dataSync() as ArrayLike<number>);
-const scalar = (a: JaxArray) => a.js() as number;
-
-function expectClose(actual: number[], expected: number[], tol = 1e-5): void {
-  expect(actual.length).toBe(expected.length);
-  const bad = actual.findIndex((a, i) => !(Math.abs(a - expected[i]) <= tol * Math.max(1, Math.abs(expected[i]))));
-  if (bad >= 0) expect.fail(`element ${bad}: got ${actual[bad]}, expected ${expected[bad]} (tol ${tol})`);
-}
 
 /** Host oracle for the id of one vector: channel 0 is the most significant bit. */
 function hostId(v: number[]): number {

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fromHost, grad, jit, np, startEngine, tree, valueAndGrad, type Array as JaxArray } from "../../../src/engine/index.ts";
 import { KeyStream } from "../../../src/engine/rng.ts";
@@ -15,6 +14,7 @@ import {
   type MultiScaleOptions,
   type MultiScaleParams,
 } from "../../../src/tokenizers/quantizers/multiscale.ts";
+import { f32, flat, ints, loadFixture, scalar } from "../../helpers/fixtures.ts";
 
 beforeAll(startEngine);
 
@@ -33,19 +33,17 @@ type Case = {
   grad: { input: number[]; codebook: number[] };
 };
 type Fixture = { cases: Case[]; resample: { mode: "area" | "bicubic"; in: number; out: number; weights: number[] }[] };
-const fixture = JSON.parse(readFileSync(new URL("../../fixtures/quantizers/multiscale.json", import.meta.url), "utf8")) as Fixture;
+const fixture = loadFixture<Fixture>("multiscale");
 
-const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
-const flat = (a: JaxArray) => Array.from(a.dataSync() as Float32Array);
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 /** The fixture's fixed weights, w[i] = sin(0.7 i). */
-const weights = (n: number) => f32(Array.from({ length: n }, (_, i) => Math.sin(0.7 * i)));
+const weights = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(0.7 * i));
 
 function setup(c: Case): { p: MultiScaleParams; f: JaxArray; opts: MultiScaleOptions } {
   const d = c.shape[3];
   return {
-    p: { codebook: fromHost(f32(c.codebook), [c.codebookSize, d]) },
-    f: fromHost(f32(c.input), c.shape),
+    p: { codebook: f32(c.codebook, [c.codebookSize, d]) },
+    f: f32(c.input, c.shape),
     opts: { codebookSize: c.codebookSize, dim: d, beta: c.beta, distance: c.distance, scales: c.scales },
   };
 }
@@ -55,7 +53,7 @@ function randomSetup(scales: number[], distance: "l2" | "cosine", [b, d, k] = [2
   const h = scales[scales.length - 1]!;
   const keys = new KeyStream(h * 31 + scales.length);
   const p = initMultiScale(keys, { codebookSize: k, dim: d });
-  const f = fromHost(f32(Array.from({ length: b * h * h * d }, (_, i) => Math.sin(i * 1.7) + 0.3 * Math.cos(i * 0.31))), [b, h, h, d]);
+  const f = f32(Array.from({ length: b * h * h * d }, (_, i) => Math.sin(i * 1.7) + 0.3 * Math.cos(i * 0.31)), [b, h, h, d]);
   keys.dispose();
   return { p, f, opts: { codebookSize: k, dim: d, beta: 0.25, distance, scales } satisfies MultiScaleOptions };
 }
@@ -68,7 +66,7 @@ describe("multi-scale resampling matrices", () => {
   });
 
   it("resize applies them separably to channels-last maps: bicubic of a 1×1 map is constant, area of a constant map is that constant", () => {
-    const one = resize(fromHost(f32([2, -1]), [1, 1, 1, 2]), [4, 4], "bicubic"); // [1, 4, 4, 2]
+    const one = resize(f32([2, -1], [1, 1, 1, 2]), [4, 4], "bicubic"); // [1, 4, 4, 2]
     expect(one.shape).toEqual([1, 4, 4, 2]);
     expect(maxDiff(flat(one), Array.from({ length: 32 }, (_, i) => (i % 2 ? -1 : 2)))).toBeLessThan(1e-6);
     const down = resize(fromHost(new Float32Array(2 * 5 * 5).fill(3), [2, 5, 5, 1]), [3, 3], "area");
@@ -81,10 +79,10 @@ describe("multi-scale residual quantizer (VAR)", () => {
     const { p, f, opts } = setup(c);
     const q = quantize(tree.ref(p), f.ref, opts);
     expect(q.indices.shape).toEqual([c.shape[0], scaleOffsets(c.scales).at(-1)]);
-    expect(Array.from(q.indices.dataSync() as Int32Array)).toEqual(c.indices);
+    expect(flat(q.indices)).toEqual(c.indices);
     expect(maxDiff(flat(q.codes), c.codes)).toBeLessThan(1e-5);
-    expect(Math.abs((q.losses.codebook!.js() as number) - c.losses.codebook)).toBeLessThan(1e-5);
-    expect(Math.abs((q.losses.commitment!.js() as number) - c.losses.commitment)).toBeLessThan(1e-5);
+    expect(Math.abs(scalar(q.losses.codebook!) - c.losses.codebook)).toBeLessThan(1e-5);
+    expect(Math.abs(scalar(q.losses.commitment!) - c.losses.commitment)).toBeLessThan(1e-5);
     tree.dispose(q.stats);
 
     // d/d(f, codebook) of Σ w·codes + codebook + commitment: straight-through, the commitment's
@@ -112,7 +110,7 @@ describe("multi-scale residual quantizer (VAR)", () => {
       })(pp, x),
     );
     const [loss, g] = step(tree.ref(p), f.ref) as unknown as [JaxArray, MultiScaleParams];
-    expect(Math.abs((loss.js() as number) - c.losses.codebook - c.losses.commitment)).toBeLessThan(1e-5);
+    expect(Math.abs(scalar(loss) - c.losses.codebook - c.losses.commitment)).toBeLessThan(1e-5);
     // The codebook loss alone carries the codebook's gradient; compare with the eager one.
     const eager = grad((pq: MultiScaleParams) => {
       const r = quantize(pq, f.ref, opts);
@@ -142,7 +140,7 @@ describe("multi-scale residual quantizer (VAR)", () => {
     const decoded = indicesToCodes(p, q.indices, opts);
     expect(decoded.shape).toEqual([b, h, h, 3]);
     expect(maxDiff(flat(decoded), flat(q.codes))).toBeLessThan(1e-5);
-    const residual = q.stats.residual!.js() as number;
+    const residual = scalar(q.stats.residual!);
     expect(Number.isFinite(residual)).toBe(true);
     tree.dispose(q.losses);
   });
@@ -204,7 +202,7 @@ describe("multi-scale residual quantizer (VAR)", () => {
     const nan = new Float32Array(2 * 3 * 3 * 3);
     nan[5] = Number.NaN;
     expect(q(fromHost(nan, [2, 3, 3, 3]))).toThrow("input [2, 3, 3, 3] holds 1 NaN/Inf value(s)");
-    const ids = (v: number[], shape: number[]) => () => indicesToCodes(tree.ref(p), fromHost(Int32Array.from(v), shape), opts);
+    const ids = (v: number[], shape: number[]) => () => indicesToCodes(tree.ref(p), ints(v, shape), opts);
     expect(ids([0, 12, 0, 0, 0], [1, 5])).toThrow("multiscale.indicesToCodes: id 12 at position 1 out of range [0, 11]");
     expect(ids([0, -1, 0, 0, 0], [1, 5])).toThrow("id -1 at position 1 out of range [0, 11]");
     expect(ids([0, 0, 0], [1, 3])).toThrow("expected indices [B, L] with L the token count of the first n scales of [1, 2, 3], one of [1, 5, 14], got [1, 3]");

@@ -1,8 +1,8 @@
-import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { fromHost, grad, jit, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
+import { grad, jit, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
 import { hostRng, KeyStream } from "../../../src/engine/rng.ts";
 import { DEFAULT_RVQ, indicesToCodes, initRVQ, quantize, sampleActiveLevels, type RVQOptions, type RVQParams } from "../../../src/tokenizers/quantizers/rvq.ts";
+import { expectClose, f32, flat, ints, loadFixture, scalar } from "../../helpers/fixtures.ts";
 
 beforeAll(startEngine);
 
@@ -20,23 +20,10 @@ type Case = {
   losses: { codebook: number; commitment: number };
   grads: Record<string, number[]>;
 };
-const fixture: { a: number; b: number; cases: Case[] } = JSON.parse(readFileSync(new URL("../../fixtures/quantizers/rvq.json", import.meta.url), "utf8"));
-
-const arr = (v: number[], shape: number[]) => fromHost(Float32Array.from(v), shape);
-const ids = (v: number[], shape: number[]) => fromHost(Int32Array.from(v), shape);
-const host = (a: JaxArray) => Array.from(a.dataSync() as Float32Array);
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-5): void {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    if (!(Math.abs(actual[i] - expected[i]) <= tol * Math.max(1, Math.abs(expected[i])))) {
-      throw new Error(`element ${i}: got ${actual[i]}, expected ${expected[i]} (tol ${tol})`);
-    }
-  }
-}
+const fixture = loadFixture<{ a: number; b: number; cases: Case[] }>("rvq");
 
 const optsOf = (c: Case): RVQOptions => ({ ...DEFAULT_RVQ, ...c.options });
-const paramsOf = (c: Case): RVQParams => ({ levels: c.params.levels.map((l) => ({ codebook: arr(l.codebook, [c.options.codebookSize, c.options.dim]) })) });
+const paramsOf = (c: Case): RVQParams => ({ levels: c.params.levels.map((l) => ({ codebook: f32(l.codebook, [c.options.codebookSize, c.options.dim]) })) });
 
 describe("RVQ vs the PyTorch reference", () => {
   describe.each(fixture.cases)("$name", (c) => {
@@ -44,25 +31,25 @@ describe("RVQ vs the PyTorch reference", () => {
 
     it("ids [N, active], codes, summed losses; indicesToCodes(ids) == codes", () => {
       const p = paramsOf(c);
-      const q = quantize(tree.ref(p), arr(c.x, c.xShape), opts, c.activeLevels);
+      const q = quantize(tree.ref(p), f32(c.x, c.xShape), opts, c.activeLevels);
       expect(q.indices.shape).toEqual([c.xShape[0], c.activeLevels]);
       expect(q.indices.ref.js()).toEqual(c.indices);
-      expectClose(host(q.codes.ref), c.codes);
-      expectClose([q.losses.codebook.js() as number, q.losses.commitment.js() as number], [c.losses.codebook, c.losses.commitment]);
-      expectClose(host(indicesToCodes(p, q.indices, opts)), host(q.codes), 1e-6);
+      expectClose(flat(q.codes.ref), c.codes);
+      expectClose([scalar(q.losses.codebook), scalar(q.losses.commitment)], [c.losses.codebook, c.losses.commitment]);
+      expectClose(flat(indicesToCodes(p, q.indices, opts)), flat(q.codes), 1e-6);
       q.stats.residual.dispose();
     });
 
     it("gradients of Σ w·codes + a·codebook + b·commitment w.r.t. x and every level's codebook", () => {
-      const w = arr(c.w, c.xShape);
+      const w = f32(c.w, c.xShape);
       const objective = (x: JaxArray, p: RVQParams) => {
         const r = quantize(p, x, opts, c.activeLevels);
         tree.dispose([r.indices, r.stats]);
         return r.codes.mul(w.ref).sum().add(r.losses.codebook.mul(fixture.a)).add(r.losses.commitment.mul(fixture.b));
       };
-      const [gx, gp] = grad(objective, { argnums: [0, 1] })(arr(c.x, c.xShape), paramsOf(c));
-      expectClose(host(gx), c.grads.x);
-      gp.levels.forEach((l, i) => expectClose(host(l.codebook), c.grads[`levels.${i}.codebook`]));
+      const [gx, gp] = grad(objective, { argnums: [0, 1] })(f32(c.x, c.xShape), paramsOf(c));
+      expectClose(flat(gx), c.grads.x);
+      gp.levels.forEach((l, i) => expectClose(flat(l.codebook), c.grads[`levels.${i}.codebook`]));
       w.dispose();
     });
   });
@@ -87,28 +74,28 @@ describe.each([
     const p = init();
     const w = xs.map((v, i) => (i % 5) - 2 + v * 0);
     for (let n = 1; n <= levels; n++) {
-      const g = grad((x: JaxArray) => quantize(tree.ref(p), x, opts, n).codes.mul(arr(w, [5, 4])).sum())(arr(xs, [5, 4]));
-      expect(host(g)).toEqual(w);
+      const g = grad((x: JaxArray) => quantize(tree.ref(p), x, opts, n).codes.mul(f32(w, [5, 4])).sum())(f32(xs, [5, 4]));
+      expect(flat(g)).toEqual(w);
     }
     tree.dispose(p);
   });
 
   it("quantizer dropout: n active levels = the first n columns of the full ids; coarse decode of a prefix == codes; jit == eager", () => {
     const p = init();
-    const full = quantize(tree.ref(p), arr(xs, [5, 4]), opts);
+    const full = quantize(tree.ref(p), f32(xs, [5, 4]), opts);
     const fullIds = full.indices.js() as number[][];
     tree.dispose([full.codes, full.losses, full.stats]);
     for (let n = 1; n <= levels; n++) {
-      const q = quantize(tree.ref(p), arr(xs, [5, 4]), opts, n);
+      const q = quantize(tree.ref(p), f32(xs, [5, 4]), opts, n);
       expect(q.indices.ref.js()).toEqual(fullIds.map((row) => row.slice(0, n)));
-      const prefix = ids(fullIds.flatMap((row) => row.slice(0, n)), [5, n]);
-      expectClose(host(indicesToCodes(tree.ref(p), prefix, opts)), host(q.codes.ref), 1e-6);
+      const prefix = ints(fullIds.flatMap((row) => row.slice(0, n)), [5, n]);
+      expectClose(flat(indicesToCodes(tree.ref(p), prefix, opts)), flat(q.codes.ref), 1e-6);
       const jq = jit((p: RVQParams, x: JaxArray) => {
         const r = quantize(p, x, opts, n);
         tree.dispose([r.losses, r.stats]);
         return r.codes;
       });
-      expectClose(host(jq(tree.ref(p), arr(xs, [5, 4]))), host(q.codes), 1e-6);
+      expectClose(flat(jq(tree.ref(p), f32(xs, [5, 4]))), flat(q.codes), 1e-6);
       jq.dispose();
       tree.dispose([q.indices, q.losses, q.stats]);
     }
@@ -119,12 +106,12 @@ describe.each([
     const p = init();
     const n = Math.max(1, levels - 1);
     const gp = grad((p: RVQParams) => {
-      const r = quantize(p, arr(xs, [5, 4]), opts, n);
+      const r = quantize(p, f32(xs, [5, 4]), opts, n);
       tree.dispose([r.indices, r.stats]);
       return r.codes.sum().add(r.losses.codebook).add(r.losses.commitment);
     })(tree.ref(p));
     gp.levels.forEach((l, i) => {
-      const g = host(l.codebook);
+      const g = flat(l.codebook);
       if (i >= n) expect(g.every((v) => v === 0)).toBe(true);
       else expect(g.some((v) => v !== 0)).toBe(true);
     });
@@ -140,15 +127,15 @@ describe("RVQ refinement", () => {
     keys.dispose();
     // Replace code 0 of each level by the zero vector: a level can then always keep the residual.
     p.levels = p.levels.map(({ codebook }) => {
-      const v = host(codebook);
+      const v = flat(codebook);
       v.fill(0, 0, 4);
-      return { codebook: arr(v, [8, 4]) };
+      return { codebook: f32(v, [8, 4]) };
     });
     const errors: number[] = [];
     for (let n = 1; n <= 4; n++) {
-      const q = quantize(tree.ref(p), arr(xs, [5, 4]), opts, n);
-      const e = host(q.codes).reduce((s, c, i) => s + (xs[i] - c) ** 2, 0) / xs.length;
-      expectClose([q.stats.residual.js() as number], [e], 1e-5);
+      const q = quantize(tree.ref(p), f32(xs, [5, 4]), opts, n);
+      const e = flat(q.codes).reduce((s, c, i) => s + (xs[i] - c) ** 2, 0) / xs.length;
+      expectClose([scalar(q.stats.residual)], [e], 1e-5);
       errors.push(e);
       tree.dispose([q.indices, q.losses]);
     }
@@ -179,14 +166,14 @@ describe("RVQ bad input", () => {
   };
 
   it("names the wrong last dim, NaN, activeLevels, ids and level counts", () => {
-    expect(() => quantize(p(), arr([1, 2, 3], [1, 3]), opts)).toThrow("rvq.quantize: expected input [..., 2] (rank ≥ 1), got [1, 3]");
-    expect(() => quantize(p(), arr([Infinity, 2], [1, 2]), opts)).toThrow("rvq.quantize: input [1, 2] holds 1 NaN/Inf value(s)");
-    expect(() => quantize(p(), arr([1, 2], [1, 2]), opts, 0)).toThrow("rvq.quantize: activeLevels must be an integer in [1, 3], got 0");
-    expect(() => quantize(p(), arr([1, 2], [1, 2]), opts, 4)).toThrow("rvq.quantize: activeLevels must be an integer in [1, 3], got 4");
-    expect(() => quantize(p(), arr([1, 2], [1, 2]), opts, 1.5)).toThrow("got 1.5");
-    expect(() => quantize(p(), arr([1, 2], [1, 2]), { ...opts, levels: 2 })).toThrow("rvq.quantize: options say 2 levels, params have 3");
-    expect(() => indicesToCodes(p(), ids([0, 1, 2, 3], [1, 4]), opts)).toThrow("rvq.indicesToCodes: expected indices [..., L'] with 1 ≤ L' ≤ 3 levels, got [1, 4]");
-    expect(() => indicesToCodes(p(), ids([0, 4], [1, 2]), opts)).toThrow("rvq.indicesToCodes: id 4 at position 1 out of range [0, 3]");
+    expect(() => quantize(p(), f32([1, 2, 3], [1, 3]), opts)).toThrow("rvq.quantize: expected input [..., 2] (rank ≥ 1), got [1, 3]");
+    expect(() => quantize(p(), f32([Infinity, 2], [1, 2]), opts)).toThrow("rvq.quantize: input [1, 2] holds 1 NaN/Inf value(s)");
+    expect(() => quantize(p(), f32([1, 2], [1, 2]), opts, 0)).toThrow("rvq.quantize: activeLevels must be an integer in [1, 3], got 0");
+    expect(() => quantize(p(), f32([1, 2], [1, 2]), opts, 4)).toThrow("rvq.quantize: activeLevels must be an integer in [1, 3], got 4");
+    expect(() => quantize(p(), f32([1, 2], [1, 2]), opts, 1.5)).toThrow("got 1.5");
+    expect(() => quantize(p(), f32([1, 2], [1, 2]), { ...opts, levels: 2 })).toThrow("rvq.quantize: options say 2 levels, params have 3");
+    expect(() => indicesToCodes(p(), ints([0, 1, 2, 3], [1, 4]), opts)).toThrow("rvq.indicesToCodes: expected indices [..., L'] with 1 ≤ L' ≤ 3 levels, got [1, 4]");
+    expect(() => indicesToCodes(p(), ints([0, 4], [1, 2]), opts)).toThrow("rvq.indicesToCodes: id 4 at position 1 out of range [0, 3]");
     expect(() => initRVQ(new KeyStream(0), { ...opts, levels: 0 })).toThrow("rvq levels must be a positive integer, got 0");
   });
 });
