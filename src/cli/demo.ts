@@ -27,6 +27,8 @@ import { saveRun } from "./run-files.ts";
 export type DemoConfig = {
   readonly seed: number;
   readonly vqvaeSteps: number;
+  /** Peak learning rate of the VQ-VAE. */
+  readonly vqvaeLr: number;
   readonly judgeSteps: number;
   readonly modelSteps: number;
   readonly batchSize: number;
@@ -43,15 +45,16 @@ export type DemoConfig = {
 export const DEFAULT_DEMO: DemoConfig = {
   seed: 0,
   vqvaeSteps: 200,
-  judgeSteps: 300,
-  modelSteps: 400,
+  vqvaeLr: 4e-3,
+  judgeSteps: 500,
+  modelSteps: 900,
   batchSize: 32,
   lr: 3e-3,
   model: { contextLength: 64, dim: 128, layers: 4, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "learned" },
   layout: DEFAULT_LAYOUT,
-  temperature: 0.8,
+  temperature: 0.6,
   topK: 0,
-  guidance: 3,
+  guidance: 5,
 };
 
 /** A few steps of everything: checks the pipeline end to end in about a minute. */
@@ -106,7 +109,7 @@ export async function runDemo(dir: string, cfg: DemoConfig = DEFAULT_DEMO): Prom
 
   // 2. Image tokenizer: VQ-VAE, 28×28 → 7×7 codes.
   const vqProgress = new Progress({ label: "VQ-VAE tokenizer", total: cfg.vqvaeSteps });
-  const vq = await trainVQVAE(train, DEFAULT_VQVAE, { steps: cfg.vqvaeSteps, batchSize: 64, lr: 2e-3, seed: cfg.seed, restartEvery: 50, kmeansInit: true }, (_, f) =>
+  const vq = await trainVQVAE(train, DEFAULT_VQVAE, { steps: cfg.vqvaeSteps, batchSize: 64, lr: cfg.vqvaeLr, seed: cfg.seed, restartEvery: 50, kmeansInit: true }, (_, f) =>
     vqProgress.tick(1, { recon: f.recon, usage: f.usage }),
   );
   vqProgress.done();
