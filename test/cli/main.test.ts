@@ -11,7 +11,7 @@ describe("mmntp CLI", () => {
   it("lists every command in --help, and each command has its own --help", () => {
     const top = mmntp("--help");
     expect(top.code).toBe(0);
-    for (const c of ["demo", "caption", "generate"]) {
+    for (const c of ["demo", "caption", "generate", "experiment"]) {
       expect(top.out).toContain(`  ${c}`);
       const sub = mmntp(c, "--help");
       expect(sub.code).toBe(0);
@@ -20,13 +20,20 @@ describe("mmntp CLI", () => {
   });
 
   it.each([
-    [["train"], 'unknown command "train"; expected one of: demo, caption, generate'],
+    [["train"], 'unknown command "train"; expected one of: demo, caption, generate, experiment'],
     [["demo", "--set", "model.layer=3"], 'unknown config key "model.layer": valid keys under "model" are contextLength'],
     [["demo", "--set", "modelSteps=abc"], 'config key "modelSteps" is a number (now'],
     [["demo", "--quik"], "unknown option --quik (did you mean --quick?)"],
     [["generate", "a handwritten 7"], "missing required option --out"],
     [["generate", "a handwritten 7", "-o", "x.png", "--run", "runs/does-not-exist"], "no run at runs/does-not-exist; run `mmntp demo` first"],
     [["caption", "--run", "runs/does-not-exist"], "missing argument <image.png>"],
+    [["experiment"], "missing argument <experiment> (which experiment: quantizers)"],
+    [["experiment", "tokenizers"], 'unknown experiment "tokenizers"; expected one of: quantizers'],
+    [["experiment", "quantizers", "--only", "vq,fsk"], 'unknown quantizer "fsk" in --only; valid: vq, vq-kmeans, vq-ema'],
+    [["experiment", "quantizers", "--steps", "0"], "quantizer experiment: steps must be a positive integer, got 0"],
+    [["experiment", "quantizers", "--steps", "many"], '--steps expects a number, got "many"'],
+    [["experiment", "quantizers", "--seed", "1.5"], "quantizer experiment: seed must be an integer, got 1.5"],
+    [["experiment", "quantizers", "--stepz", "10"], "unknown option --stepz (did you mean --steps?)"],
   ])("fails clearly on %j", (args, message) => {
     const r = mmntp(...args);
     expect(r.code).toBe(1);

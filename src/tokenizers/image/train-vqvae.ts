@@ -1,12 +1,27 @@
-import { fromHost, tree } from "../../engine/index.ts";
+import { fromHost, jit, tree, type Array, type JsTree } from "../../engine/index.ts";
 import { hostRng, KeyStream } from "../../engine/rng.ts";
 import { seededPermutation, subset } from "../../data/shuffle.ts";
 import type { ImageSet } from "../../data/types.ts";
 import { DEFAULT_ADAMW, warmupCosine } from "../../train/optim.ts";
 import { Trainer } from "../../train/step.ts";
 import { kmeans, restartDeadCodes } from "../quantizers/codebook-init.ts";
-import { encodeLatents, initVQVAE, VQVAETokenizer, vqvaeLoss, type VQVAEConfig, type VQVAEParams } from "./vqvae.ts";
+import { emaUpdate, initEmaState, type VQEmaState, type VQParams } from "../quantizers/vq.ts";
+import {
+  autoencoderLoss,
+  encodeLatents,
+  initAutoencoder,
+  type AutoencoderParams,
+  type CodebookAccess,
+  type ConvAEConfig,
+  type QuantizerAdapter,
+} from "./autoencoder.ts";
+import { fromAutoencoder, gridOf, vqAdapter, VQVAETokenizer, type VQVAEConfig } from "./vqvae.ts";
 
+/**
+ * Training of the conv auto-encoder with any quantizer (`trainAutoencoder`), and the VQ-VAE
+ * tokenizer of the demo (`trainVQVAE`). Codebook remedies against collapse, for quantizers with a
+ * learned codebook: k-means initialization, dead-code restart, EMA codebook updates.
+ */
 export type VQVAETrainConfig = {
   readonly steps: number;
   readonly batchSize: number;
@@ -20,45 +35,81 @@ export type VQVAETrainConfig = {
 
 export const DEFAULT_VQVAE_TRAIN: VQVAETrainConfig = { steps: 600, batchSize: 64, lr: 2e-3, seed: 0, restartEvery: 50, kmeansInit: true };
 
-export type TrainProgress = (step: number, fields: Record<string, number>) => void;
+/** Called after every step with the loss, the metrics and codebook `usage` since the last restart, and the batch's ids [B·T]. */
+export type TrainProgress = (step: number, fields: Record<string, number>, ids: Int32Array) => void;
 
 /** The images of `order[start .. start + size)`, as one [size·H·W] array. */
 const batchOf = (set: ImageSet, order: Int32Array, start: number, size: number) => subset(set, order.subarray(start, start + size)).images;
 
-/** Encoder outputs for a batch, as host [N·h·w, D] rows (for k-means and restarts). */
-async function latentRows(params: VQVAEParams, images: Float32Array, n: number, cfg: VQVAEConfig): Promise<Float32Array> {
-  const x = fromHost(images, [n, 1, cfg.height, cfg.width]);
-  return (await encodeLatents(tree.ref(params.enc), x).data()) as Float32Array;
+/** Lookup-space vectors of a batch's latents, as host rows [N·h·w, C] (for k-means and restarts). Borrows params. */
+async function lookupRows<P extends JsTree<Array>>(params: AutoencoderParams<P>, book: CodebookAccess<P>, images: Float32Array, cfg: ConvAEConfig): Promise<Float32Array> {
+  const x = fromHost(images, [images.length / (cfg.height * cfg.width), 1, cfg.height, cfg.width]);
+  return (await book.toLookupSpace(tree.ref(params.quantizer), encodeLatents(tree.ref(params.enc), x)).data()) as Float32Array;
 }
 
-function replaceCodebook(params: VQVAEParams, codes: Float32Array, cfg: VQVAEConfig): void {
-  params.vq.codebook.dispose();
-  params.vq.codebook = fromHost(codes, [cfg.vq.codebookSize, cfg.vq.dim]);
+function codebookOf<P extends JsTree<Array>>(q: QuantizerAdapter<P>, train: VQVAETrainConfig): CodebookAccess<P> | undefined {
+  if ((train.kmeansInit || train.restartEvery > 0) && !q.codebook) {
+    throw new Error(`trainAutoencoder: quantizer "${q.name}" has no learned codebook; kmeansInit and restartEvery need one (set them to false / 0)`);
+  }
+  return q.codebook;
 }
 
-/** Train a VQ-VAE on `set` by auto-encoding; returns the tokenizer. */
-export async function trainVQVAE(
+/**
+ * Train the auto-encoder on `set` with quantizer `q`; returns the trained params (caller owns them).
+ * With an EMA codebook (`q.codebook.ema`) the codebook is kept out of the optimizer: it rides in
+ * each batch, and after every step `emaUpdate` moves it to the means of the latents assigned to it.
+ */
+export async function trainAutoencoder<P extends JsTree<Array>>(
   set: ImageSet,
-  cfg: VQVAEConfig,
-  train: VQVAETrainConfig = DEFAULT_VQVAE_TRAIN,
+  cfg: ConvAEConfig,
+  q: QuantizerAdapter<P>,
+  train: VQVAETrainConfig,
   onProgress?: TrainProgress,
-): Promise<VQVAETokenizer> {
+): Promise<AutoencoderParams<P>> {
+  const book = codebookOf(q, train);
   const rng = hostRng(train.seed);
   const keys = new KeyStream(train.seed);
-  const params = initVQVAE(keys, cfg);
+  let params = initAutoencoder(keys, cfg, q);
   keys.dispose();
   let epoch = 0;
   let order = seededPermutation(set.n, train.seed);
-  const { codebookSize, dim } = cfg.vq;
+  const size = (a: Array) => a.shape as [number, number];
+  const setCodebook = (p: AutoencoderParams<P>, codebook: Array): AutoencoderParams<P> => {
+    book!.get(p.quantizer).dispose();
+    return { ...p, quantizer: book!.with(p.quantizer, codebook) };
+  };
 
   if (train.kmeansInit) {
-    const first = batchOf(set, order, 0, Math.max(train.batchSize, Math.ceil((4 * codebookSize) / 49)));
-    const rows = await latentRows(params, first, first.length / (cfg.height * cfg.width), cfg);
-    replaceCodebook(params, kmeans(rows, dim, codebookSize, { iters: 8, rng }), cfg);
+    const [k, c] = size(book!.get(params.quantizer));
+    const first = batchOf(set, order, 0, Math.max(train.batchSize, Math.ceil((4 * k) / q.tokensPerImage)));
+    const rows = await lookupRows(params, book!, first, cfg);
+    params = setCodebook(params, fromHost(kmeans(rows, c, k, { iters: 8, rng }), [k, c]));
   }
 
-  const trainer = new Trainer(params, (p, x) => vqvaeLoss(p as VQVAEParams, x as never, cfg), { ...DEFAULT_ADAMW, weightDecay: 0 });
-  let counts = new Int32Array(codebookSize);
+  // EMA: the optimizer trains everything but the codebook, which enters each step with the batch.
+  const ema = book?.ema;
+  let emaState: VQEmaState | undefined;
+  let codebook: Array | undefined;
+  type Batch = { images: Array; codebook?: Array };
+  let trainer: Trainer<Batch>;
+  const emaStep = ema && jit((s: VQEmaState, z: Array, ids: Array) => emaUpdate(s, z, ids, ema));
+  if (ema) {
+    codebook = book!.get(params.quantizer);
+    emaState = initEmaState(codebook.ref);
+    const trainable = { ...params, quantizer: book!.without(params.quantizer) };
+    const loss = (p: typeof trainable, b: Batch) =>
+      autoencoderLoss({ ...p, quantizer: book!.with(p.quantizer as P, b.codebook!) }, b.images, q, (qp, z) => ({ lookup: book!.toLookupSpace(qp, z) }));
+    trainer = new Trainer(trainable, (p, b) => loss(p as typeof trainable, b as Batch), { ...DEFAULT_ADAMW, weightDecay: 0 });
+  } else {
+    trainer = new Trainer(params, (p, b) => autoencoderLoss(p as AutoencoderParams<P>, (b as Batch).images, q), { ...DEFAULT_ADAMW, weightDecay: 0 });
+  }
+  const current = () => {
+    const p = trainer.params as AutoencoderParams<P>;
+    return ema ? { ...p, quantizer: book!.with(p.quantizer, codebook!) } : p;
+  };
+
+  const k = book ? size(book.get(current().quantizer))[0] : q.codebookSize;
+  let counts = new Int32Array(k);
   let cursor = 0;
   for (let step = 0; step < train.steps; step++) {
     if (cursor + train.batchSize > set.n) {
@@ -69,24 +120,50 @@ export async function trainVQVAE(
     cursor += train.batchSize;
     const lr = warmupCosine(step, { peak: train.lr, warmup: 20, total: train.steps });
     const x = fromHost(images, [train.batchSize, 1, cfg.height, cfg.width]);
-    const r = await trainer.step(x, lr);
+    const r = await trainer.step(ema ? { images: x, codebook: codebook!.ref } : { images: x }, lr);
+    const ids = r.outputs.indices as Int32Array;
 
-    for (const id of r.outputs.indices) counts[id]++;
-    if (train.restartEvery > 0) {
-      const p = trainer.params as VQVAEParams;
-      if ((step + 1) % train.restartEvery === 0 && step + 1 < train.steps * 0.8) {
-        const rows = await latentRows(p, images, train.batchSize, cfg);
-        const current = (await p.vq.codebook.ref.data()) as Float32Array;
-        const { codebook } = restartDeadCodes(current, counts, rows, dim, rng);
-        replaceCodebook(p, codebook, cfg);
-        counts = new Int32Array(codebookSize);
-      }
+    if (ema) {
+      const c = codebook!.shape[1];
+      const lookup = fromHost(r.outputs.lookup as Float32Array, [-1, c]);
+      const next = emaStep!(emaState!, lookup, fromHost(ids, [ids.length]));
+      codebook!.dispose();
+      [codebook, emaState] = [next.codebook, next.state];
     }
-    const used = counts.reduce((a, c) => a + (c > 0 ? 1 : 0), 0);
-    onProgress?.(step, { loss: r.loss, ...r.metrics, usage: used / codebookSize });
+    if (book) for (const id of ids) counts[id]++;
+    if (book && train.restartEvery > 0 && (step + 1) % train.restartEvery === 0 && step + 1 < train.steps * 0.8) {
+      const rows = await lookupRows(current(), book, images, cfg);
+      const old = book.get(current().quantizer);
+      const c = size(old)[1];
+      const restarted = fromHost(restartDeadCodes((await old.ref.data()) as Float32Array, counts, rows, c, rng).codebook, [k, c]);
+      if (ema) {
+        tree.dispose([codebook!, emaState!]);
+        codebook = restarted;
+        emaState = initEmaState(codebook.ref); // restarted codes start their running means afresh
+      } else {
+        trainer.params = setCodebook(trainer.params as AutoencoderParams<P>, restarted);
+      }
+      counts = new Int32Array(k);
+    }
+    const fields: Record<string, number> = { loss: r.loss, ...r.metrics };
+    if (book) fields.usage = counts.reduce((a, n) => a + (n > 0 ? 1 : 0), 0) / k;
+    onProgress?.(step, fields, ids);
   }
-  const params2 = trainer.params as VQVAEParams;
+  const out = current();
   trainer.params = {};
   trainer.dispose();
-  return new VQVAETokenizer(params2, cfg);
+  if (emaState) tree.dispose(emaState);
+  if (emaStep) emaStep.dispose();
+  return out;
+}
+
+/** Train a VQ-VAE on `set` by auto-encoding; returns the tokenizer. */
+export async function trainVQVAE(
+  set: ImageSet,
+  cfg: VQVAEConfig,
+  train: VQVAETrainConfig = DEFAULT_VQVAE_TRAIN,
+  onProgress?: TrainProgress,
+): Promise<VQVAETokenizer> {
+  const params = await trainAutoencoder<VQParams>(set, cfg, vqAdapter(cfg.vq, gridOf(cfg)), train, onProgress);
+  return new VQVAETokenizer(fromAutoencoder(params), cfg);
 }

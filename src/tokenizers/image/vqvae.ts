@@ -1,19 +1,28 @@
-import { fromHost, jit, lax, nn, np, tree, type Array, type OwnedFunction } from "../../engine/index.ts";
-import { KeyStream } from "../../engine/rng.ts";
+import { fromHost, jit, tree, type Array, type OwnedFunction } from "../../engine/index.ts";
+import type { KeyStream } from "../../engine/rng.ts";
 import { checkIds } from "../../nn/embedding.ts";
-import { conv2d, convTranspose2d, initConv2d, initConvTranspose2d, type Conv2dParams, type ConvTranspose2dParams } from "../../nn/conv.ts";
-import { DEFAULT_VQ, indicesToCodes, initVQ, quantize, type VQOptions, type VQParams } from "../quantizers/vq.ts";
+import { DEFAULT_EMA, DEFAULT_VQ, indicesToCodes, initVQ, quantize, toLookupSpace, type EmaOptions, type VQOptions, type VQParams } from "../quantizers/vq.ts";
+import {
+  autoencoderLoss,
+  decodeIds,
+  encodeIds,
+  initAutoencoder,
+  latentGrid,
+  type AutoencoderParams,
+  type ConvAEConfig,
+  type DecoderParams,
+  type EncoderParams,
+  type QuantizerAdapter,
+} from "./autoencoder.ts";
+
+export { decodeCodes, encodeLatents } from "./autoencoder.ts";
 
 /**
  * VQ-VAE image tokenizer (van den Oord et al. 2017): conv encoder → vector quantizer →
- * conv decoder. A 28×28 image becomes a 7×7 grid of code ids read in raster order.
+ * conv decoder (autoencoder.ts with the VQ adapter). A 28×28 image becomes a 7×7 grid of code
+ * ids read in raster order.
  */
-export type VQVAEConfig = {
-  readonly height: number;
-  readonly width: number;
-  readonly channels: readonly [number, number];
-  readonly vq: VQOptions;
-};
+export type VQVAEConfig = ConvAEConfig & { readonly vq: VQOptions };
 
 export const DEFAULT_VQVAE: VQVAEConfig = {
   height: 28,
@@ -22,47 +31,46 @@ export const DEFAULT_VQVAE: VQVAEConfig = {
   vq: { ...DEFAULT_VQ, codebookSize: 256, dim: 16 },
 };
 
-export type VQVAEParams = {
-  enc: { c1: Conv2dParams; c2: Conv2dParams; c3: Conv2dParams; out: Conv2dParams };
-  vq: VQParams;
-  dec: { inp: Conv2dParams; t1: ConvTranspose2dParams; t2: ConvTranspose2dParams };
-};
+/** The auto-encoder's params with the quantizer under `vq` (the names saved runs use). */
+export type VQVAEParams = { enc: EncoderParams; vq: VQParams; dec: DecoderParams };
 
 /** Tokens per image: two stride-2 convs divide each side by 4. */
-export const gridOf = (cfg: VQVAEConfig) => [cfg.height / 4, cfg.width / 4] as const;
+export const gridOf = (cfg: VQVAEConfig) => latentGrid(cfg);
 
-export function initVQVAE(keys: KeyStream, cfg: VQVAEConfig = DEFAULT_VQVAE): VQVAEParams {
-  const [c1, c2] = cfg.channels;
-  const d = cfg.vq.dim;
+/**
+ * VQ (vq.ts) as an auto-encoder quantizer: ids [N, h·w] in raster order. Its codebook is open to
+ * k-means init, dead-code restart and, with `codebookUpdate: "ema"`, EMA updates (`ema` options).
+ */
+export function vqAdapter(opts: VQOptions, [h, w]: readonly [number, number], ema: EmaOptions = DEFAULT_EMA): QuantizerAdapter<VQParams> {
   return {
-    enc: {
-      c1: initConv2d(keys, 1, c1, 4),
-      c2: initConv2d(keys, c1, c2, 4),
-      c3: initConv2d(keys, c2, c2, 3),
-      out: initConv2d(keys, c2, d, 1),
+    name: "vq",
+    latentDim: opts.dim,
+    codebookSize: opts.codebookSize,
+    tokensPerImage: h * w,
+    tokensPerPosition: 1,
+    codebook: {
+      get: (p) => p.codebook,
+      with: (p, codebook) => ({ ...p, codebook }),
+      without: ({ codebook: _, ...rest }) => rest,
+      toLookupSpace: (p, z) => toLookupSpace(p, z, opts),
+      ...(opts.codebookUpdate === "ema" ? { ema } : {}),
     },
-    vq: initVQ(keys, cfg.vq),
-    dec: {
-      inp: initConv2d(keys, d, c2, 3),
-      t1: initConvTranspose2d(keys, c2, c1, 4),
-      t2: initConvTranspose2d(keys, c1, 1, 4),
+    init: (keys) => initVQ(keys, opts),
+    quantize: (p, z) => {
+      const r = quantize(p, z, opts);
+      return { ...r, indices: r.indices.reshape([-1, h * w]) };
     },
+    indicesToCodes: (p, ids) => indicesToCodes(p, ids.reshape([-1, h, w]), opts),
   };
 }
 
-/** images: [N, 1, H, W] → latents [N, H/4, W/4, D] (channels last, ready for the quantizer). */
-export function encodeLatents(p: VQVAEParams["enc"], images: Array): Array {
-  let h = nn.relu(conv2d(p.c1, images, { stride: 2, padding: 1 }));
-  h = nn.relu(conv2d(p.c2, h, { stride: 2, padding: 1 }));
-  h = h.ref.add(nn.relu(conv2d(p.c3, h, { padding: 1 })));
-  return conv2d(p.out, h).transpose([0, 2, 3, 1]);
-}
+const vqvaeAdapter = (cfg: VQVAEConfig) => vqAdapter(cfg.vq, gridOf(cfg));
+const asAutoencoder = ({ enc, vq, dec }: VQVAEParams): AutoencoderParams<VQParams> => ({ enc, quantizer: vq, dec });
+/** The auto-encoder's params under the VQ-VAE's names. */
+export const fromAutoencoder = ({ enc, quantizer, dec }: AutoencoderParams<VQParams>): VQVAEParams => ({ enc, vq: quantizer, dec });
 
-/** codes: [N, H/4, W/4, D] → images [N, 1, H, W] in (0, 1). */
-export function decodeCodes(p: VQVAEParams["dec"], codes: Array): Array {
-  let h = nn.relu(conv2d(p.inp, codes.transpose([0, 3, 1, 2]), { padding: 1 }));
-  h = nn.relu(convTranspose2d(p.t1, h, { stride: 2, padding: 1 }));
-  return nn.sigmoid(convTranspose2d(p.t2, h, { stride: 2, padding: 1 }));
+export function initVQVAE(keys: KeyStream, cfg: VQVAEConfig = DEFAULT_VQVAE): VQVAEParams {
+  return fromAutoencoder(initAutoencoder(keys, cfg, vqvaeAdapter(cfg)));
 }
 
 /**
@@ -70,12 +78,7 @@ export function decodeCodes(p: VQVAEParams["dec"], codes: Array): Array {
  * Returns [loss, metrics and the batch's code ids]; consumes params and images.
  */
 export function vqvaeLoss(p: VQVAEParams, images: Array, cfg: VQVAEConfig): [Array, Record<string, Array>] {
-  const z = encodeLatents(p.enc, images.ref);
-  const q = quantize(p.vq, z, cfg.vq);
-  const recon = np.square(decodeCodes(p.dec, q.codes).sub(images)).mean();
-  const { codebook, commitment } = q.losses;
-  const loss = recon.ref.add(codebook.ref).add(commitment.ref);
-  return [loss, { recon, codebook, commitment, indices: lax.stopGradient(q.indices) }];
+  return autoencoderLoss(asAutoencoder(p), images, vqvaeAdapter(cfg));
 }
 
 /** A trained VQ-VAE with jitted `encode` (images → ids) and `decode` (ids → images). */
@@ -87,16 +90,9 @@ export class VQVAETokenizer {
     public params: VQVAEParams,
     readonly config: VQVAEConfig,
   ) {
-    this.#encode = jit((p: VQVAEParams, x: Array) => {
-      tree.dispose(p.dec);
-      const q = quantize(p.vq, encodeLatents(p.enc, x), config.vq);
-      tree.dispose([q.codes, q.losses, q.stats]);
-      return q.indices;
-    });
-    this.#decode = jit((p: VQVAEParams, ids: Array) => {
-      tree.dispose(p.enc);
-      return decodeCodes(p.dec, indicesToCodes(p.vq, ids, config.vq));
-    });
+    const adapter = vqvaeAdapter(config);
+    this.#encode = jit((p: VQVAEParams, x: Array) => encodeIds(asAutoencoder(p), x, adapter));
+    this.#decode = jit((p: VQVAEParams, ids: Array) => decodeIds(asAutoencoder(p), ids, adapter));
   }
 
   get codebookSize(): number {
@@ -120,10 +116,10 @@ export class VQVAETokenizer {
 
   /** ids: [N·(H/4)·(W/4)] → images [N·H·W] in (0, 1). */
   async decode(ids: Int32Array, n: number): Promise<Float32Array> {
-    const [gh, gw] = gridOf(this.config);
-    if (ids.length !== n * gh * gw) throw new Error(`VQVAETokenizer.decode: expected ${n}×${gh * gw} ids, got ${ids.length}`);
+    const t = this.tokensPerImage;
+    if (ids.length !== n * t) throw new Error(`VQVAETokenizer.decode: expected ${n}×${t} ids, got ${ids.length}`);
     checkIds(ids, this.codebookSize, "image token id");
-    const x = fromHost(ids, [n, gh, gw]);
+    const x = fromHost(ids, [n, t]);
     return (await this.#decode(tree.ref(this.params), x).data()) as Float32Array;
   }
 

@@ -1,0 +1,88 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { fromHost, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
+import { KeyStream } from "../../../src/engine/rng.ts";
+import { loadMnist } from "../../../src/data/mnist.ts";
+import {
+  AutoencoderTokenizer,
+  decodeCodes,
+  decodeIds,
+  encodeIds,
+  encodeLatents,
+  initAutoencoder,
+  latentGrid,
+} from "../../../src/tokenizers/image/autoencoder.ts";
+import { trainAutoencoder } from "../../../src/tokenizers/image/train-vqvae.ts";
+import { vqAdapter } from "../../../src/tokenizers/image/vqvae.ts";
+import { DEFAULT_VQ } from "../../../src/tokenizers/quantizers/vq.ts";
+import { AE, SETUPS } from "../../../src/experiments/quantizers.ts";
+import { QUANTIZER_NAMES } from "../../../src/experiments/quantizers-config.ts";
+
+beforeAll(startEngine);
+
+const N = 3;
+const images = () => fromHost(loadMnist().images.slice(0, N * 784), [N, 1, 28, 28]);
+const host = (a: JaxArray) => Array.from(a.dataSync() as Float32Array | Int32Array);
+const maxDiff = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+describe("auto-encoder quantizer adapters", () => {
+  it.each(QUANTIZER_NAMES)("%s: ids lay out as [N, T] and decode(encode(x)) is the decoder applied to the training forward's codes", async (name) => {
+    const q = SETUPS[name].adapter(latentGrid(AE));
+    const keys = new KeyStream(1);
+    const p = initAutoencoder(keys, AE, q);
+    keys.dispose();
+    // The training forward: latents → quantize → codes → decoder.
+    const r = q.quantize(tree.ref(p.quantizer), encodeLatents(tree.ref(p.enc), images()));
+    tree.dispose([r.losses, r.stats]);
+    expect(r.indices.shape).toEqual([N, q.tokensPerImage]);
+    expect(r.codes.shape).toEqual([N, 7, 7, q.latentDim]);
+    const forward = host(decodeCodes(tree.ref(p.dec), r.codes.ref));
+
+    // indicesToCodes inverts the flat id layout back to the latent grid.
+    const codes = q.indicesToCodes(tree.ref(p.quantizer), r.indices.ref);
+    expect(maxDiff(host(codes), host(r.codes))).toBeLessThan(1e-5);
+
+    const ids = encodeIds(tree.ref(p), images(), q);
+    const idList = host(ids.ref);
+    expect(idList).toEqual(host(r.indices));
+    expect(idList.every((id) => Number.isInteger(id) && id >= 0 && id < q.codebookSize)).toBe(true);
+    const decoded = host(decodeIds(tree.ref(p), ids, q));
+    expect(decoded.length).toBe(N * 784);
+    expect(maxDiff(decoded, forward)).toBeLessThan(1e-5);
+
+    // The jitted host tokenizer agrees with the eager functions.
+    const tok = new AutoencoderTokenizer(p, AE, q);
+    const hostIds = await tok.encode(loadMnist().images.slice(0, N * 784), N);
+    expect(Array.from(hostIds)).toEqual(idList);
+    expect(maxDiff(Array.from(await tok.decode(hostIds, N)), decoded)).toBeLessThan(1e-5);
+    await expect(tok.decode(new Int32Array(N * q.tokensPerImage).fill(q.codebookSize), N)).rejects.toThrow(`unknown ${q.name} token id ${q.codebookSize}`);
+    tok.dispose();
+  });
+});
+
+describe("trainAutoencoder", () => {
+  const set = { ...loadMnist(), n: 256 };
+
+  it("EMA: keeps the codebook out of the optimizer and moves it by emaUpdate", async () => {
+    const q = vqAdapter({ ...DEFAULT_VQ, codebookSize: 64, dim: 16, codebookUpdate: "ema" }, latentGrid(AE));
+    const keys = new KeyStream(0);
+    const init = initAutoencoder(keys, AE, q);
+    keys.dispose();
+    const before = host(init.quantizer.codebook.ref);
+    tree.dispose(init);
+    const fields: Record<string, number>[] = [];
+    const p = await trainAutoencoder(set, AE, q, { steps: 2, batchSize: 16, lr: 1e-3, seed: 0, restartEvery: 0, kmeansInit: false }, (_, f) => fields.push(f));
+    expect(fields[0]).not.toHaveProperty("codebook"); // no codebook loss under EMA
+    expect(fields[1]!.usage).toBeGreaterThan(0);
+    const after = host(p.quantizer.codebook.ref);
+    expect(after.length).toBe(before.length);
+    expect(maxDiff(after, before)).toBeGreaterThan(1e-3);
+    tree.dispose(p);
+  });
+
+  it("refuses codebook remedies for a quantizer without a learned codebook", async () => {
+    const q = SETUPS.fsq.adapter(latentGrid(AE));
+    await expect(trainAutoencoder(set, AE, q, { steps: 1, batchSize: 8, lr: 1e-3, seed: 0, restartEvery: 5, kmeansInit: false })).rejects.toThrow(
+      'quantizer "fsq" has no learned codebook; kmeansInit and restartEvery need one',
+    );
+  });
+});
