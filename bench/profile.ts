@@ -10,6 +10,9 @@
  * 2. Pieces: embedding, LayerNorm, attention, MLP, LM head, loss and the AdamW update, each
  *    as its own jitted function (forward, and forward + backward), since a kernel cannot be
  *    traced back to the model op that made it; times × calls per step, next to the full step.
+ * 3. Experiments: the KV-cache write (one-hot blend vs the select `attentionCached` uses), and
+ *    a batched matmul with a per-batch rhs (attention's QKᵀ and PV) vs the same work with one
+ *    rhs shared by the batch (projections), which jax-js 0.1.25 runs about 2× faster.
  */
 import "./lib/wasm-memory.ts"; // first: it must see jax-js create its wasm memory
 import { writeFileSync } from "node:fs";
@@ -52,25 +55,27 @@ const DECODE_REPS = 20; // decode steps timed / traced; decode pieces take at le
 const GENERATE_TOKENS = 128;
 const log = (msg: string) => process.stderr.write(`[bench:profile] ${msg}\n`);
 
-/** The model's contractions at [b, t], to name kernel signatures (decode: against the S-slot cache). */
+/**
+ * The model's contractions at [b, t], to name kernel signatures (decode: against the S-slot
+ * cache; its embeddings are gathers and its cache write a select, so neither is a matmul).
+ */
 function opSignatures(b: number, t: number, train: boolean): OpSignature[] {
   const op = (name: string, shape: number[], k: number): OpSignature => ({ name, shape, k });
   const ops = [
-    op("tok-embed one-hot", [b, t, D], V),
-    op("pos-embed one-hot", [t, D], S),
     op("qkv", [b, t, 3 * D], D),
     op("attn out", [b, t, D], D),
     op("MLP up", [b, t, F], D),
     op("MLP down", [b, t, D], F),
     op("LM head", [b, t, V], D),
   ];
-  if (!train) return [...ops, op("KV-cache write (one-hot blend)", [b, H, S, DH], t), op("QKᵀ", [b, H, t, S], DH), op("PV", [b, H, t, DH], S)];
+  if (!train) return [...ops, op("QKᵀ", [b, H, t, S], DH), op("PV", [b, H, t, DH], S)];
   const n = b * t;
   return [
+    op("tok-embed one-hot", [b, t, D], V),
     ...ops,
     op("QKᵀ", [b, H, t, t], DH),
     op("PV", [b, H, t, DH], t),
-    op("CE logp·onehot", [b, t], V),
+    op("CE pick shifted·onehot", [b, t], V),
     op("LM head dX", [b, t, D], V),
     op("MLP down dX", [b, t, F], D),
     op("MLP up dX", [b, t, D], F),
@@ -87,7 +92,6 @@ function opSignatures(b: number, t: number, train: boolean): OpSignature[] {
     op("attn out dW", [D, D], n),
     op("qkv dW", [D, 3 * D], n),
     op("tok-embed dW", [V, D], n),
-    op("pos-embed dW", [S, D], n),
   ];
 }
 
@@ -143,10 +147,10 @@ function trainPieces(p: TransformerParams): Piece[] {
   const blk = p.blocks[0];
   const x = () => randn([B, T, D], 1);
   const ids = fromHost(syntheticTokens().inputs, [B, T]);
-  const positions = np.arange(T).astype(np.int32);
   const attnFlops = 2 * B * T * D * 4 * D + 4 * B * T * T * D;
   return [
-    { name: "embedding (tok + pos one-hot matmuls)", calls: 1, fwdFlops: 0, diff: { tok: tree.ref(p.tok), pos: tree.ref(p.pos!) }, rest: [ids, positions], f: (d: TransformerParams, [i, pos]: Array[]) => embed(d.tok, i).add(embed(d.pos!, pos)) },
+    // as `forward`: token one-hot matmul, learned positions 0..T−1 sliced from the table
+    { name: "embedding (tok one-hot matmul + pos slice)", calls: 1, fwdFlops: 0, diff: { tok: tree.ref(p.tok), pos: tree.ref(p.pos!) }, rest: [ids], f: (d: TransformerParams, [i]: Array[]) => embed(d.tok, i).add(d.pos!.table.slice([0, T])) },
     { name: "LayerNorm", calls: 2 * L + 1, fwdFlops: 0, diff: { p: tree.ref(blk.ln1), x: x() }, rest: [], f: (d: { p: typeof blk.ln1; x: Array }) => layerNorm(d.p, d.x) },
     { name: "attention (qkv, QKᵀ, softmax, PV, out)", calls: L, fwdFlops: attnFlops, diff: { p: tree.ref(blk.attn), x: x() }, rest: [causalMask(T), np.arange(T).astype(np.int32)], f: (d: { p: typeof blk.attn; x: Array }, [m, pos]: Array[]) => attention(d.p, d.x, m, pos, { heads: H }) },
     { name: "MLP (up, GELU, down)", calls: L, fwdFlops: 4 * B * T * D * F, diff: { p: tree.ref(blk.mlp), x: x() }, rest: [], f: (d: { p: typeof blk.mlp; x: Array }) => mlp(d.p, d.x) },
@@ -163,7 +167,8 @@ function decodePieces(p: TransformerParams): Piece[] {
   const slots = np.arange(S).astype(np.int32).reshape([1, S]);
   const cacheFlops = 2 * (4 * D * D) + 4 * H * S * DH;
   return [
-    { name: "embedding (tok + pos one-hot matmuls)", calls: 1, fwdFlops: 0, diff: { tok: tree.ref(p.tok), pos: tree.ref(p.pos!) }, rest: [fromHost(Int32Array.of(5), [1, 1]), fromHost(Int32Array.of(pos), [1])], f: (d: TransformerParams, [i, ps]: Array[]) => embed(d.tok, i).add(embed(d.pos!, ps)) },
+    // as `forwardCached`: rows gathered (no gradient is taken while decoding)
+    { name: "embedding (tok + pos gathers)", calls: 1, fwdFlops: 0, diff: { tok: tree.ref(p.tok), pos: tree.ref(p.pos!) }, rest: [fromHost(Int32Array.of(5), [1, 1]), fromHost(Int32Array.of(pos), [1])], f: (d: TransformerParams, [i, ps]: Array[]) => np.take(d.tok.table, i, 0).add(np.take(d.pos!.table, ps, 0)) },
     { name: "LayerNorm", calls: 2 * L + 1, fwdFlops: 0, diff: { p: tree.ref(blk.ln1), x: x() }, rest: [], f: (d: { p: typeof blk.ln1; x: Array }) => layerNorm(d.p, d.x) },
     {
       name: "attention, KV-cached (cache write, QKᵀ, softmax, PV)",
@@ -195,9 +200,9 @@ async function timeAdamW(params: Params, reps: number): Promise<PieceTime> {
 }
 
 /**
- * Decode writes one new key/value row into each [1, H, S, Dh] cache. `attentionCached` blends
- * with a one-hot matmul (cache·keep + scatterᵀ·new, K = T = 1); for T = 1 a select does the
- * same. Times both, jitted alone (µs per call, fastest of 50), and checks they agree.
+ * Decode writes one new key/value row into each [1, H, S, Dh] cache. `attentionCached` used a
+ * one-hot blend (cache·keep + scatterᵀ·new, a K = T = 1 matmul) until 2026-11-23 and now uses a
+ * select. Times both, jitted alone (µs per call, fastest of 50), and checks they agree.
  */
 async function cacheWriteExperiment(): Promise<{ blend_us: number; select_us: number; max_abs_diff: number }> {
   const cache = randn([1, H, S, DH], 8);
@@ -215,6 +220,26 @@ async function cacheWriteExperiment(): Promise<{ blend_us: number; select_us: nu
   tree.dispose([cache, row, w]);
   blend.dispose();
   select.dispose();
+  return result;
+}
+
+/**
+ * Attention's per-head matmuls run at under half the speed of the projections'. The same
+ * [B·H, T, T] @ [·, T, Dh] work (PV's shape), jitted alone, with a different rhs per batch
+ * entry (as in attention) and with one rhs shared by the batch (as a weight matrix is):
+ * ms per call, fastest of `reps`. jax-js 0.1.25's wasm matmul shares the rhs loads of a
+ * register tile's 4 rows only when it can prove they read the same rhs row; an rhs index that
+ * depends on the batch (gidx / (T·Dh)) defeats that proof, so each row loads its own copy.
+ */
+async function batchedMatmulExperiment(reps: number): Promise<{ per_batch_rhs_ms: number; shared_rhs_ms: number; gflop: number }> {
+  const lhs = randn([B * H, T, T], 10);
+  const rhs = randn([B * H, T, DH], 11);
+  const shared = randn([1, T, DH], 12);
+  const mm = jit((a: Array, b: Array) => np.matmul(a, b));
+  const ms = async (b: Array) => (await timeMs(() => ready(mm(lhs.ref, b.ref)), reps)).best;
+  const result = { per_batch_rhs_ms: round(await ms(rhs), 2), shared_rhs_ms: round(await ms(shared), 2), gflop: round((2 * B * H * T * T * DH) / 1e9, 3) };
+  tree.dispose([lhs, rhs, shared]);
+  mm.dispose();
   return result;
 }
 
@@ -283,6 +308,8 @@ async function main(): Promise<void> {
   one.dispose();
   log("experiment: KV-cache write, one-hot blend vs select");
   const cacheWrite = await cacheWriteExperiment();
+  log("experiment: batched matmul, per-batch vs shared rhs");
+  const batchedMatmul = await batchedMatmulExperiment(Math.max(reps, 5));
 
   log("training pieces");
   const train: PieceTime[] = [];
@@ -320,6 +347,7 @@ async function main(): Promise<void> {
     },
     dispatch_floor_us: round(floorUs, 1),
     cache_write_experiment: cacheWrite,
+    batched_matmul_experiment: batchedMatmul,
     pieces: { train: withShares(train), decode: withShares(decode) },
   };
   console.log(markdown(report));
@@ -334,6 +362,7 @@ type Report = {
   pieces: { train: PieceTime[]; decode: PieceTime[] };
   dispatch_floor_us: number;
   cache_write_experiment: Awaited<ReturnType<typeof cacheWriteExperiment>>;
+  batched_matmul_experiment: Awaited<ReturnType<typeof batchedMatmulExperiment>>;
   date: string;
   machine: ReturnType<typeof machineInfo> & { load_avg: number[] };
   versions: ReturnType<typeof versions>;
@@ -352,6 +381,7 @@ function markdown(r: Report): string {
     "",
     `## Training step (batch ${B} × ${T}): best ${ts.best_ms} ms, median ${ts.median_ms} ms; traced ${ts.wall_ms} ms (${ts.trace_cpu_busy} cores busy), ${ts.kernels} kernels = ${ts.kernel_ms} ms`,
     `Executed contraction work ${ts.executed_contraction_gflop} GFLOP (model: ${ts.model_gflop}); kernel outputs ${ts.kernel_output_mib} MiB per step; wasm memory ${ts.wasm_mib} MiB.`,
+    `Experiment: [${B * H}, ${T}, ${T}] @ [·, ${T}, ${DH}] (${r.batched_matmul_experiment.gflop} GFLOP), jitted alone: a different rhs per batch entry (as attention's QKᵀ, PV) ${r.batched_matmul_experiment.per_batch_rhs_ms} ms, one rhs shared by the batch (as a weight) ${r.batched_matmul_experiment.shared_rhs_ms} ms.`,
     "",
     kinds(ts),
     "",
@@ -365,7 +395,7 @@ function markdown(r: Report): string {
     "",
     `## Decode step (batch 1, 256-slot cache): jitted step + readback best ${ds.best_ms} ms, median ${ds.median_ms} ms; Decoder.generate ${ds.generate_ms_per_token} ms/token`,
     `Traced ${ds.wall_ms} ms (${ds.trace_cpu_busy} cores busy), ${ds.kernels} kernels = ${ds.kernel_ms} ms; ${ds.small_kernels.count} kernels of ≤ 1024 outputs, median ${ds.small_kernels.median_us} µs each. A 1-element jitted add takes ${r.dispatch_floor_us} µs per call.`,
-    `Experiment: writing one row into a [1, ${H}, ${S}, ${DH}] cache, jitted alone: one-hot blend (as attentionCached) ${r.cache_write_experiment.blend_us} µs, np.where select ${r.cache_write_experiment.select_us} µs (max |difference| ${r.cache_write_experiment.max_abs_diff}).`,
+    `Experiment: writing one row into a [1, ${H}, ${S}, ${DH}] cache, jitted alone: one-hot blend (attentionCached before 2026-11-23) ${r.cache_write_experiment.blend_us} µs, np.where select (attentionCached now) ${r.cache_write_experiment.select_us} µs (max |difference| ${r.cache_write_experiment.max_abs_diff}).`,
     "",
     kinds(ds),
     "",

@@ -32,17 +32,20 @@ function attend(q: Array, k: Array, v: Array, bias: Array): Array {
 function project(p: AttentionParams, x: Array, positions: Array, opts: AttentionOptions): [Array, Array, Array] {
   const [b, t, d] = x.shape;
   const dh = d / opts.heads;
-  const qkv = linear(p.qkv, x).reshape([b, t, 3, opts.heads, dh]);
-  let q = qkv.ref.slice([], [], 0);
-  let k = qkv.ref.slice([], [], 1);
-  const v = qkv.slice([], [], 2);
-  if (opts.rope) {
-    q = rope(q, positions.ref);
-    k = rope(k, positions);
-  } else {
+  // Sliced on the last axis of [B, T, 3D]: a [B, T, 3, H, Dh] reshape, or one view shared by q
+  // and k, is a view that feeds several kernels, which jax-js materializes (a copy per layer).
+  const qkv = linear(p.qkv, x);
+  const heads = (from: number, to: number) => qkv.ref.slice([], [], [from * d, to * d]).reshape([b, t, ...(to - from > 1 ? [to - from] : []), opts.heads, dh]);
+  const v = heads(2, 3);
+  if (!opts.rope) {
     positions.dispose();
+    const qk: [Array, Array] = [heads(0, 1), heads(1, 2)];
+    qkv.dispose();
+    return [...qk, v];
   }
-  return [q, k, v];
+  const qk = rope(heads(0, 2), positions); // [B, T, 2, H, Dh]: q and k in one kernel, one set of angles
+  qkv.dispose();
+  return [qk.ref.slice([], [], 0), qk.slice([], [], 1), v];
 }
 
 function checkInput(x: Array, opts: AttentionOptions, dim: number): void {
@@ -67,11 +70,28 @@ export function attention(p: AttentionParams, x: Array, mask: Array, positions: 
 }
 
 /**
+ * Writes new keys or values n: [B, H, T, Dh] into the cache c: [B, H, S, Dh] at the slots
+ * that writeMask: bool [T, S] marks (one-hot rows) → [B, H, S, Dh]. A select keeps the shapes
+ * fixed, so one `jit` compilation serves every decode step. For one new position it is a single
+ * elementwise kernel; the one-hot blend it replaces (c·keep + scatterᵀ·n) ran a K = 1 matmul
+ * over the whole cache, about 3× slower (docs/performance.md). For T > 1 (prefill) the new rows
+ * are placed by a one-hot matmul first. Exact either way: every output is a copy of c or of n.
+ */
+function writeCache(c: Array, n: Array, writeMask: Array): Array {
+  const [t, s] = writeMask.shape;
+  if (t === 1) return np.where(writeMask.reshape([1, 1, s, 1]), n, c);
+  const written = writeMask.ref.any(0).reshape([1, 1, s, 1]);
+  // [1, 1, S, T] @ [B, H, T, Dh]: the lhs is given rank 4 because jax-js 0.1.25 broadcasts a
+  // rank-2 lhs against a rank-4 rhs wrongly ([S, T] @ [B, H, T, Dh] came out [S, B, H, Dh]).
+  const scatter = writeMask.transpose([1, 0]).astype(n.dtype).reshape([1, 1, s, t]);
+  return np.where(written, np.matmul(scatter, n), c);
+}
+
+/**
  * Attention for T new positions against a preallocated cache (prefill or one decode step).
- * x: [B, T, D], cache k/v: [B, H, S, Dh], writeMask: [T, S] one-hot rows placing the new keys,
- * mask: bool [T, S] (true = attend), positions: [T].
- * Returns the output and the updated cache. The cache is written with a one-hot blend rather
- * than a dynamic slice update, so the step keeps fixed shapes and is compiled once by `jit`.
+ * x: [B, T, D], cache k/v: [B, H, S, Dh], writeMask: bool [T, S] one-hot rows placing the new
+ * keys, mask: bool [T, S] (true = attend), positions: [T].
+ * Returns the output and the updated cache (written by `writeCache`). Consumes all arguments.
  */
 export function attentionCached(
   p: AttentionParams,
@@ -87,18 +107,8 @@ export function attentionCached(
   const [b, t] = x.shape;
   const perm = [0, 2, 1, 3];
   const [q, kNew, vNew] = project(p, x, positions, opts);
-  // keep[s] = 1 where no new key is written; new keys land at their one-hot slots.
-  const w = writeMask.astype(x.dtype); // [T, S]
-  const keep = np.subtract(1, w.ref.sum(0)).reshape([1, 1, -1, 1]); // [1, 1, S, 1]
-  // [1, 1, S, T] @ [B, H, T, Dh]: the lhs is given rank 4 because jax-js 0.1.25 broadcasts a
-  // rank-2 lhs against a rank-4 rhs wrongly ([S, T] @ [B, H, T, Dh] came out [S, B, H, Dh]).
-  const scatter = w.ref.transpose([1, 0]).reshape([1, 1, -1, t]);
-  const place = (c: Array, n: Array) => c.mul(keep.ref).add(np.matmul(scatter.ref, n.transpose(perm))); // [B, H, S, Dh]
-  const k = place(cache.k, kNew);
-  const v = place(cache.v, vNew);
-  keep.dispose();
-  scatter.dispose();
-  w.dispose();
+  const k = writeCache(cache.k, kNew.transpose(perm), writeMask.ref);
+  const v = writeCache(cache.v, vNew.transpose(perm), writeMask);
   const y = attend(q.transpose(perm), k.ref, v.ref, maskBias(mask));
   return { y: linear(p.out, y.transpose(perm).reshape([b, t, d])), cache: { k, v } };
 }
