@@ -12,7 +12,6 @@
  * children, so the machine's load is sampled on both sides; ratios use the mean of the two.
  * Prints one JSON object on stdout; progress goes to stderr.
  */
-import "./lib/wasm-memory.ts"; // first: it must see jax-js create its wasm memory
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startEngine } from "../src/engine/index.ts";
@@ -26,7 +25,7 @@ import { Trainer } from "../src/train/step.ts";
 import { parseArgs } from "../src/cli/args.ts";
 import { BATCH, countParams, deviceBatch, flopsPerToken, GPT, LR, peakGflops, syntheticTokens, TORCH_ADAMW, type ParamCounts } from "./lib/gpt.ts";
 import { childrenCpuSeconds, loadAverage, machineInfo, median, round, threadCpuSeconds, threadCpuSplit, today, versions } from "./lib/machine.ts";
-import { wasmMemoryBytes } from "./lib/wasm-memory.ts";
+import { engineMemoryBytes as wasmMemoryBytes } from "../src/engine/index.ts";
 
 const SPEC = {
   usage: "npm run bench:backbone --",

@@ -14,7 +14,6 @@
  *    a batched matmul with a per-batch rhs (attention's QKᵀ and PV) vs the same work with one
  *    rhs shared by the batch (projections), which jax-js 0.1.25 runs about 2× faster.
  */
-import "./lib/wasm-memory.ts"; // first: it must see jax-js create its wasm memory
 import { writeFileSync } from "node:fs";
 import { fromHost, jit, np, random, startEngine, tree, valueAndGrad, type Array, type JsTree } from "../src/engine/index.ts";
 import { KeyStream } from "../src/engine/rng.ts";
@@ -36,7 +35,7 @@ import { BATCH, countParams, deviceBatch, flopsPerToken, GPT, LR, syntheticToken
 import { loadAverage, machineInfo, median, round, today, versions } from "./lib/machine.ts";
 import { markdownTable } from "./lib/markdown.ts";
 import { groupKernels, summarizeKinds, traceKernels, type KernelRecord, type OpSignature } from "./lib/trace.ts";
-import { wasmMemoryBytes } from "./lib/wasm-memory.ts";
+import { engineMemoryBytes as wasmMemoryBytes } from "../src/engine/index.ts";
 
 const SPEC = {
   usage: "npm run bench:profile --",
