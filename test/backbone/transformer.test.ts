@@ -18,19 +18,21 @@ const cfg: TransformerConfig = { vocabSize: vocab.size, contextLength: 12, dim: 
 
 describe("unified backbone", () => {
   it("layouts put the loss only on the target part", () => {
-    const a = textToImage(vocab, [2, 3], [0, 1, 2], 8, { unconditionalImage: 0, captionSlot: 0 }); // <bos> 2 3 <boi> i0 i1 i2 <eoi>
+    const a = textToImage(vocab, [2, 3], [0, 1, 2], 8, { unconditionalImage: 0, captionSlot: 0, captionWeight: 1 }); // <bos> 2 3 <boi> i0 i1 i2 <eoi>
     expect(Array.from(a.inputs.slice(0, 7))).toEqual([6, 2, 3, 7, 10, 11, 12]);
     // per-sequence mean: the 4 targets (i0 i1 i2 <eoi>) share weight 1
     expect(Array.from(a.weights)).toEqual([0, 0, 0, 0.25, 0.25, 0.25, 0.25, 0]);
-    const b = imageToText(vocab, [0, 1], [4], 8, { unconditionalImage: 0, captionSlot: 0 }); // <bos> <boi> i0 i1 <eoi> 4 <eos>
+    const b = imageToText(vocab, [0, 1], [4], 8, { unconditionalImage: 0, captionSlot: 0, captionWeight: 1 }); // <bos> <boi> i0 i1 <eoi> 4 <eos>
     expect(Array.from(b.targets.slice(0, 6))).toEqual([7, 10, 11, 8, 4, 9]);
     expect(Array.from(b.weights)).toEqual([0, 0, 0, 0, 0.5, 0.5, 0, 0]);
+    // captionWeight scales the caption's total
+    expect(Array.from(imageToText(vocab, [0, 1], [4], 8, { unconditionalImage: 0, captionSlot: 0, captionWeight: 3 }).weights)).toEqual([0, 0, 0, 0, 1.5, 1.5, 0, 0]);
     // the caption-free image prefix trains p(image) with its own total weight
-    const u = imageToText(vocab, [0, 1], [4], 8, { unconditionalImage: 0.3, captionSlot: 0 });
+    const u = imageToText(vocab, [0, 1], [4], 8, { unconditionalImage: 0.3, captionSlot: 0, captionWeight: 1 });
     const w = Array.from(u.weights);
     [0, 0.1, 0.1, 0.1, 0.5, 0.5, 0, 0].forEach((x, i) => expect(w[i]).toBeCloseTo(x, 6));
     // a caption slot pads captions so <boi> sits at the same position in both layouts
-    const slot = { unconditionalImage: 0, captionSlot: 3 };
+    const slot = { unconditionalImage: 0, captionSlot: 3, captionWeight: 1 };
     const pad = vocab.padId;
     expect(Array.from(textToImage(vocab, [2], [0], 8, slot).inputs.slice(0, 6))).toEqual([6, 2, pad, pad, 7, 10]);
     expect(Array.from(imageToText(vocab, [0], [4], 8, slot).inputs.slice(0, 7))).toEqual([6, pad, pad, pad, 7, 10, 8]);
@@ -54,7 +56,7 @@ describe("unified backbone", () => {
     let first = 0;
     let last = 0;
     for (let step = 0; step < 150; step++) {
-      const r = await trainer.step(makeBatch(vocab, order.map((i) => caps[i]), order.map((i) => imgs[i]), cfg.contextLength, { unconditionalImage: 0, captionSlot: 0 }), 3e-3);
+      const r = await trainer.step(makeBatch(vocab, order.map((i) => caps[i]), order.map((i) => imgs[i]), cfg.contextLength, { unconditionalImage: 0, captionSlot: 0, captionWeight: 1 }), 3e-3);
       if (step === 0) first = r.loss;
       last = r.loss;
     }

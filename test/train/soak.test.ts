@@ -18,7 +18,7 @@ beforeAll(startEngine);
 describe("memory soak", () => {
   const vocab = new JointVocab(10, 16);
   const cfg: TransformerConfig = { vocabSize: vocab.size, contextLength: 32, dim: 32, layers: 2, heads: 2, mlp: "gelu", mlpRatio: 2, positions: "learned" };
-  const layout = { unconditionalImage: 0.25, captionSlot: 4 };
+  const layout = { unconditionalImage: 0.25, captionSlot: 4, captionWeight: 2 };
 
   it("training steps and KV-cached decoding keep the wasm heap flat", async () => {
     const trainer = new Trainer(initTransformer(new KeyStream(0), cfg), (p, b) => unifiedLoss(p as TransformerParams, b as never, cfg), DEFAULT_ADAMW);
