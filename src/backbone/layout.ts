@@ -4,7 +4,7 @@ import type { JointVocab } from "./vocab.ts";
  * Sequence layouts of the unified model (both directions in every batch):
  *   text→image:  <bos> caption <pad>… <boi> image <eoi>               loss on image + <eoi>
  *   image→text:  <bos> <pad>… <boi> image <eoi> caption <eos>         loss on caption + <eos>
- *                                                          (and, weighted, on image + <eoi>)
+ *                                                                     (and, weighted, on image + <eoi>)
  * Each returns input ids, next-token targets and per-target loss weights, padded to `length`.
  *
  * Weights: each direction's target part carries a total weight of 1 per sequence (a per-sequence
@@ -25,7 +25,10 @@ export type LayoutOptions = {
    * the caption-free prefix `<bos> <pad>… <boi>` is the caption-dropped text→image prompt.
    */
   readonly captionSlot: number;
-  /** Total loss weight of the caption + <eos> in an image→text sequence (the image in text→image has 1); 2 and 3 measured worse in the demo (captions 87% / 86% vs 90%). */
+  /**
+   * Total loss weight of the caption + <eos> in an image→text sequence (the image in text→image
+   * has 1). 2 and 3 measured worse in the demo (captions 87% / 86% against 90%).
+   */
   readonly captionWeight: number;
 };
 
