@@ -23,6 +23,7 @@ import { Decoder } from "../src/generate/decode.ts";
 import { GREEDY } from "../src/generate/sampling.ts";
 import { Trainer } from "../src/train/step.ts";
 import { parseArgs } from "../src/cli/args.ts";
+import { positiveInt, printReport, threadList } from "./lib/cli.ts";
 import { BATCH, countParams, deviceBatch, flopsPerToken, GPT, LR, peakGflops, syntheticTokens, TORCH_ADAMW, type ParamCounts } from "./lib/gpt.ts";
 import { childrenCpuSeconds, loadAverage, machineInfo, median, round, threadCpuSeconds, threadCpuSplit, today, versions } from "./lib/machine.ts";
 import { engineMemoryBytes as wasmMemoryBytes } from "../src/engine/index.ts";
@@ -318,7 +319,7 @@ function parent(opts: Options & { threads: number[]; reference: boolean; python:
       "the machine is shared with other jobs: compare ratios within one run; reference.spread_pct shows how far its before/after runs differ",
     ],
   };
-  console.log(JSON.stringify(report, (_k, v: unknown) => (v === undefined ? undefined : v), 2));
+  printReport(report);
 }
 
 function main(): Promise<void> | void {
@@ -328,14 +329,10 @@ function main(): Promise<void> | void {
     return;
   }
   const v = parsed.values;
-  const positive = (name: string, x: number, min = 1) => {
-    if (!Number.isInteger(x) || x < min) throw new Error(`--${name} must be an integer ≥ ${min}, got ${x}`);
-    return x;
-  };
-  const opts: Options = { steps: positive("steps", v.steps), warmup: positive("warmup", v.warmup), decode: positive("decode", v.decode, 2) };
+  const opts: Options = { steps: positiveInt("steps", v.steps), warmup: positiveInt("warmup", v.warmup), decode: positiveInt("decode", v.decode, 2) };
   if (opts.decode + 1 > GPT.contextLength) throw new Error(`--decode must be < ${GPT.contextLength} (the context), got ${opts.decode}`);
   if (v.child) return child(opts);
-  const threads = v.threads.split(",").map((s) => positive("threads", Number(s)));
+  const threads = threadList(v.threads);
   parent({ ...opts, threads, reference: v.reference, python: v.python, peak: v["peak-gflops"] });
 }
 

@@ -24,6 +24,7 @@ import { engineMemoryBytes, fromHost, jit, np, startEngine, tree, type Array } f
 import { hostRng } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { parseArgs } from "../src/cli/args.ts";
+import { positiveInt, printReport, threadList } from "./lib/cli.ts";
 import { encodeIds } from "../src/tokenizers/quantizers/vq-encode.ts";
 import { quantize as vqQuantize, type VQOptions, type VQParams } from "../src/tokenizers/quantizers/vq.ts";
 import { DEFAULT_FSQ, quantize as fsqQuantize } from "../src/tokenizers/quantizers/fsq.ts";
@@ -337,7 +338,7 @@ async function parent(opts: Options & { threads: number[]; reference: boolean; p
       "the machine is shared with other jobs: compare ratios within one run; reference spread_pct shows how far its before/after runs differ",
     ],
   };
-  console.log(JSON.stringify(report, (_k, v: unknown) => (v === undefined ? undefined : v), 2));
+  printReport(report);
 }
 
 function main(): Promise<void> | void {
@@ -347,13 +348,9 @@ function main(): Promise<void> | void {
     return;
   }
   const v = parsed.values;
-  const positive = (name: string, x: number) => {
-    if (!Number.isInteger(x) || x < 1) throw new Error(`--${name} must be a positive integer, got ${x}`);
-    return x;
-  };
-  const opts: Options = { n: positive("n", v.n), chunk: positive("chunk", v.chunk), reps: positive("reps", v.reps), baselineN: positive("baseline-n", v["baseline-n"]) };
+  const opts: Options = { n: positiveInt("n", v.n), chunk: positiveInt("chunk", v.chunk), reps: positiveInt("reps", v.reps), baselineN: positiveInt("baseline-n", v["baseline-n"]) };
   if (v.child) return child(opts);
-  const threads = v.threads.split(",").map((s) => positive("threads", Number(s)));
+  const threads = threadList(v.threads);
   return parent({ ...opts, threads, reference: v.reference, python: v.python });
 }
 
