@@ -19,6 +19,9 @@ export type GenerateOptions = {
   guidance?: { prompts: readonly (readonly number[])[]; scale: number };
 };
 
+/** One batch of prompts decoding in its own KV cache (see `Decoder.#stream`). */
+type Stream = { advance: () => Promise<Float32Array>; feed: (next: Int32Array) => void; dispose: () => void };
+
 type Step = (p: TransformerParams, tokens: Array, caches: KVCache[], start: Array) => { logits: Array; caches: KVCache[] };
 
 /**
@@ -50,15 +53,17 @@ export class Decoder {
     { constraint, stop, sampling, seed = 0, guidance }: GenerateOptions,
   ): Promise<number[][]> {
     const b = prompts.length;
-    const cond = this.#stream(prompts, maxNew, "prompts");
-    const uncond = guidance ? this.#stream(guidance.prompts, maxNew, "guidance.prompts") : undefined;
     if (guidance && guidance.prompts.length !== b) throw new Error(`generate: guidance.prompts has ${guidance.prompts.length} prompts, expected one per prompt (${b})`);
-
     const rng = hostRng(seed);
     const v = this.config.vocabSize;
     const out: number[][] = prompts.map(() => []);
     const done = prompts.map(() => false);
+    let cond: Stream | undefined;
+    let uncond: Stream | undefined;
     try {
+      // inside the try: if the second stream's prompts are bad, the first one's cache is freed
+      cond = this.#stream(prompts, maxNew, "prompts");
+      uncond = guidance ? this.#stream(guidance.prompts, maxNew, "guidance.prompts") : undefined;
       for (let step = 0; step < maxNew && !done.every(Boolean); step++) {
         const logits = await cond.advance();
         if (uncond) {
@@ -77,14 +82,14 @@ export class Decoder {
         uncond?.feed(next);
       }
     } finally {
-      cond.dispose();
+      cond?.dispose();
       uncond?.dispose();
     }
     return out;
   }
 
   /** One batch of prompts with its own KV cache: `advance` runs a step, `feed` sets the next tokens. */
-  #stream(prompts: readonly (readonly number[])[], maxNew: number, what: string) {
+  #stream(prompts: readonly (readonly number[])[], maxNew: number, what: string): Stream {
     const b = prompts.length;
     const len = prompts[0]?.length ?? 0;
     if (b === 0 || len === 0) throw new Error(`generate: need at least one non-empty prompt in ${what}`);
