@@ -15,7 +15,7 @@ import { defaultDevice, init, numpy as np, type Array } from "@jax-js/jax";
 // Float16Array, so that test throws. An empty class makes the test answer false.
 (globalThis as { Float16Array?: unknown }).Float16Array ??= class Float16ArrayUnavailable {};
 
-export { grad, jit, lax, nn, numpy as np, random, tree, valueAndGrad, vjp } from "@jax-js/jax";
+export { blockUntilReady, grad, jit, lax, nn, numpy as np, random, tree, valueAndGrad, vjp } from "@jax-js/jax";
 export { engineMemoryBytes } from "./memory.ts";
 export type { Array, DType, JsTree, OwnedFunction } from "@jax-js/jax";
 

@@ -15,6 +15,9 @@
  *   reads `e.data`, posts no transfer lists, and every message it posts gets exactly one
  *   reply (`ready`, or `done` with `ok` / `error`). It never calls `terminate()`.
  * - `dataSync()` / `js()` still run kernels on the calling thread; only async reads use it.
+ * - Kernels below 2^20 multiply-adds run inline on the calling thread, in queue order (mmntp's
+ *   vendored patch, vendor/README.md): a worker round trip costs ~0.3 ms, so without it every
+ *   small kernel got slower on the pool (decoding 4× slower).
  *
  * Shim design:
  * - A Blob can only be read asynchronously, so each shim starts its thread at once with a
@@ -214,9 +217,10 @@ class NodeWebWorker {
 
 function threadsFromEnv(): number {
   const raw = process.env.MMNTP_THREADS;
-  // Default 1 (no pool): measured, each pool dispatch costs ~270 µs more than the main thread,
-  // so a small jit'd training step ran 1.35–1.85× slower at 2 threads; large matmuls gain
-  // 1.3–2×. Opt in with MMNTP_THREADS=N until the demo's models are measured with the pool.
+  // Default 1 (no pool) for the library; the `mmntp` CLI sets every core (bin/mmntp.js). With
+  // a pool, a synchronous read (`js()`, `dataSync()`) of an array whose inputs are still queued
+  // on it throws; mmntp's trainers, tokenizers and Decoder read with `await x.data()` and wait
+  // for their outputs, so they are safe, but arbitrary user code may not be.
   if (raw === undefined || raw === "") return 1;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new Error(`MMNTP_THREADS must be a positive integer, got "${raw}"`);

@@ -1,4 +1,4 @@
-import { jit, np, tree, valueAndGrad, type Array, type JsTree, type OwnedFunction } from "../engine/index.ts";
+import { blockUntilReady, jit, np, tree, valueAndGrad, type Array, type JsTree, type OwnedFunction } from "../engine/index.ts";
 import { adamwUpdate, DEFAULT_ADAMW, initAdamW, type AdamWConfig, type AdamWState, type Params } from "./optim.ts";
 
 /**
@@ -38,7 +38,13 @@ export class Trainer<B extends JsTree<Array>> {
     this.#step = jit(step as never) as never;
   }
 
-  /** One optimizer step at learning rate `lr`; consumes `batch`. Reads back loss and metrics. */
+  /**
+   * One optimizer step at learning rate `lr`; consumes `batch`. Reads back loss and metrics,
+   * and resolves only once the new params and optimizer state are computed too: with the
+   * worker pool (MMNTP_THREADS > 1) the update kernels may still be queued after the loss is
+   * read, and a synchronous read (`js()`, `dataSync()`) of anything made from them would throw
+   * jax-js's "cannot dispatch synchronously with pending async work".
+   */
   async step(batch: B, lr: number): Promise<StepResult> {
     const [update, loss, metrics] = this.#step(this.params, this.opt, batch, np.array(lr)) as unknown as [
       { params: Params; state: AdamWState; gradNorm: Array },
@@ -49,6 +55,7 @@ export class Trainer<B extends JsTree<Array>> {
     this.opt = update.state;
     const names = Object.keys(metrics);
     const values = await Promise.all([loss, update.gradNorm, ...names.map((n) => metrics[n])].map((a) => a.data()));
+    await blockUntilReady([this.params, this.opt as unknown as JsTree<Array>]);
     const result: StepResult = { loss: values[0][0], gradNorm: values[1][0], metrics: {}, outputs: {} };
     names.forEach((n, i) => {
       const v = values[i + 2] as Float32Array | Int32Array;

@@ -99,9 +99,12 @@ function checkParams(p: VQParams, opts: VQOptions): void {
  * that is not finite (a NaN/Inf, or an overflow of large values) the exact check, which counts
  * them but materializes three temporaries of x's size (3 GiB for 4M vectors of 64 floats).
  */
-function checkInput(x: Array, dim: number): void {
+async function checkInput(x: Array, dim: number): Promise<void> {
   expectLastDim(x, dim, "vq.encodeIds");
-  if (x instanceof ConcreteArray && !Number.isFinite(x.ref.sum().js() as number)) checkQuantizerInput(x, dim, "vq.encodeIds");
+  if (!(x instanceof ConcreteArray)) return;
+  // An async read: x may come from work still queued on the worker pool (MMNTP_THREADS > 1).
+  const [sum] = (await x.ref.sum().data()) as Float32Array;
+  if (!Number.isFinite(sum)) checkQuantizerInput(x, dim, "vq.encodeIds");
 }
 
 /**
@@ -115,7 +118,7 @@ function checkInput(x: Array, dim: number): void {
 export async function encodeIds(params: VQParams, x: Array, opts: VQOptions, { chunk }: EncodeOptions = DEFAULT_ENCODE): Promise<Array> {
   checkParams(params, opts);
   checkPositiveInt(chunk, "vq.encodeIds chunk");
-  checkInput(x, opts.dim);
+  await checkInput(x, opts.dim);
   const lead = x.shape.slice(0, -1);
   const n = lead.reduce((a, b) => a * b, 1);
   const { projIn } = params;
