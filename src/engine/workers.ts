@@ -15,7 +15,7 @@
  *   reads `e.data`, posts no transfer lists, and every message it posts gets exactly one
  *   reply (`ready`, or `done` with `ok` / `error`). It never calls `terminate()`.
  * - `dataSync()` / `js()` still run kernels on the calling thread; only async reads use it.
- * - Kernels below 2^20 multiply-adds run inline on the calling thread, in queue order (mmntp's
+ * - Kernels below 2^22 multiply-adds run inline on the calling thread, in queue order (mmntp's
  *   vendored patch, vendor/README.md): a worker round trip costs ~0.3 ms, so without it every
  *   small kernel got slower on the pool (decoding 4× slower).
  *

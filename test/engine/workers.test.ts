@@ -63,7 +63,7 @@ console.log(JSON.stringify({ first: data[0], last: data[data.length - 1], ...eng
 describe("Worker shim over node:worker_threads", () => {
   it("runs matmuls on a pool of 2 threads that agree with a plain-JS reference", async () => {
     const { np } = engine;
-    for (const [m, k, n] of [[256, 96, 80], [300, 200, 130], [512, 64, 256]]) {
+    for (const [m, k, n] of [[512, 96, 128], [300, 200, 130], [512, 64, 256]]) {
       const a = hostData(m * k, 1);
       const b = hostData(k * n, 2);
       const before = workers.engineWorkerStats().answered;
@@ -86,7 +86,7 @@ describe("Worker shim over node:worker_threads", () => {
 
   it("computes a jitted valueAndGrad on the pool: d/dw sum((x w)²) = 2 xᵀ(x w)", async () => {
     const { jit, np, valueAndGrad } = engine;
-    const [b, d, h] = [512, 128, 64]; // x·w: 2M multiply-adds, above the inline threshold
+    const [b, d, h] = [1024, 128, 64]; // x·w: 8M multiply-adds, above the inline threshold
     const x = hostData(b * d, 4);
     const w = hostData(d * h, 5);
     const loss = (wArr: Engine.Array, xArr: Engine.Array) => np.square(np.matmul(xArr, wArr)).sum();
@@ -103,7 +103,7 @@ describe("Worker shim over node:worker_threads", () => {
     expect(maxAbsDiff(g, expectedGrad) / scale).toBeLessThan(1e-5);
   });
 
-  it("runs kernels below 2^20 multiply-adds on the calling thread, in order with pool work", async () => {
+  it("runs kernels below 2^22 multiply-adds on the calling thread, in order with pool work", async () => {
     const { np } = engine;
     const [m, k, n] = [64, 96, 80]; // 0.5M multiply-adds: inline
     const a = hostData(m * k, 6);
@@ -126,13 +126,14 @@ describe("Worker shim over node:worker_threads", () => {
     // pending async work" after every step.
     const { np } = engine;
     const { Trainer } = await import("../../src/train/step.ts");
-    const loss = (p: Record<string, Engine.Array>, x: Engine.Array): [Engine.Array, Record<string, Engine.Array>] => [np.square(np.matmul(x, p.w)).mean(), {}];
-    const trainer = new Trainer({ w: np.array(hostData(256 * 256, 8)).reshape([256, 256]) }, loss);
+    type P = { w: Engine.Array };
+    const loss = (p: P, x: Engine.Array): [Engine.Array, Record<string, Engine.Array>] => [np.square(np.matmul(x, p.w)).mean(), {}];
+    const trainer = new Trainer({ w: np.array(hostData(256 * 256, 8)).reshape([256, 256]) }, (p, x) => loss(p as P, x as Engine.Array));
     const sums: number[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await trainer.step(np.array(hostData(512 * 256, 9 + i)).reshape([512, 256]), 1e-2);
       expect(Number.isFinite(r.loss)).toBe(true);
-      sums.push((trainer.params.w as Engine.Array).ref.sum().js() as number);
+      sums.push((trainer.params as P).w.ref.sum().js() as number);
     }
     expect(new Set(sums).size, "the weights changed every step").toBe(3);
     trainer.dispose();
