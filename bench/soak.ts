@@ -46,7 +46,8 @@ async function soak(steps: number, every: number, plot: string | undefined): Pro
   const trainer = new Trainer(initTransformer(new KeyStream(0), model), (p, b) => unifiedLoss(p as TransformerParams, b as never, model), DEFAULT_ADAMW);
   const rng = hostRng(1);
   const text = () => 4 + Math.floor(rng() * 28);
-  const samples: { step: number; heapMiB: number; rssMiB: number }[] = [];
+  const samples: { step: number; heapMiB: number; rssMiB: number; jsHeapMiB: number }[] = [];
+  const gc = (globalThis as { gc?: () => void }).gc;
   const progress = new Progress({ label: "soak", total: steps });
   const t0 = performance.now();
   for (let step = 1; step <= steps; step++) {
@@ -54,7 +55,11 @@ async function soak(steps: number, every: number, plot: string | undefined): Pro
     const images = captions.map(() => Array.from({ length: 49 }, () => Math.floor(rng() * 256)));
     const r = await trainer.step(makeBatch(vocab, captions, images, model.contextLength, cfg.layout), 1e-3);
     progress.tick(1, { loss: r.loss });
-    if (step % every === 0) samples.push({ step, heapMiB: round(engineMemoryBytes() / MIB, 1), rssMiB: round(memoryUsage().rss / MIB, 1) });
+    if (step % every === 0) {
+      gc?.(); // with --expose-gc (npm run bench:soak): live JS objects, not garbage not yet collected
+      const { rss, heapUsed } = memoryUsage();
+      samples.push({ step, heapMiB: round(engineMemoryBytes() / MIB, 1), rssMiB: round(rss / MIB, 1), jsHeapMiB: round(heapUsed / MIB, 1) });
+    }
   }
   progress.done();
   const seconds = (performance.now() - t0) / 1000;
@@ -63,11 +68,13 @@ async function soak(steps: number, every: number, plot: string | undefined): Pro
   const [first, ...rest] = samples;
   const heapGrowth = Math.max(...rest.map((s) => s.heapMiB)) - first.heapMiB;
   const rssGrowth = Math.max(...rest.map((s) => s.rssMiB)) - first.rssMiB;
+  const jsHeapGrowth = Math.max(...rest.map((s) => s.jsHeapMiB)) - first.jsHeapMiB;
   if (plot) {
     const chart = lineChart(
       [
         { name: "wasm heap MiB", values: samples.map((s) => s.heapMiB) },
         { name: "RSS MiB", values: samples.map((s) => s.rssMiB) },
+        { name: "JS heap MiB", values: samples.map((s) => s.jsHeapMiB) },
       ],
       { title: `soak: demo model, ${steps} training steps`, xLabel: "step", yLabel: "MiB", xStart: every, xStep: every },
     );
@@ -86,10 +93,13 @@ async function soak(steps: number, every: number, plot: string | undefined): Pro
     samples,
     heap_growth_after_warmup_mib: round(heapGrowth, 1),
     rss_growth_after_warmup_mib: round(rssGrowth, 1),
+    js_heap_growth_after_warmup_mib: round(jsHeapGrowth, 1),
+    gc_before_samples: gc !== undefined,
     flat: heapGrowth === 0,
     notes: [
       "warm-up = the steps before the first sample (jit compiles, free lists fill); growth = largest later sample minus the first",
       "flat = the wasm heap (jax-js's high-water mark, engineMemoryBytes) never grows after warm-up; RSS also holds V8's heap and can move a little",
+      "jsHeapMiB = V8 heapUsed after a full GC (gc_before_samples; npm run bench:soak passes --expose-gc): growth there is JS objects kept alive",
     ],
   });
 }

@@ -53,6 +53,7 @@ const EXPERIMENT = {
     { name: "name", type: "string", help: "run directory under runs/ (default: the experiment's name)" },
     { name: "steps", type: "number", default: DEFAULT_QUANTIZER_EXPERIMENT.steps, help: "training steps per quantizer" },
     { name: "seed", type: "number", default: DEFAULT_QUANTIZER_EXPERIMENT.seed, help: "seed of the initial weights and batch order (the test split stays fixed)" },
+    { name: "lr", type: "number", default: DEFAULT_QUANTIZER_EXPERIMENT.lr, help: "peak learning rate (warm-up + cosine) of every auto-encoder" },
     { name: "only", type: "string", placeholder: "vq,fsq,...", help: `comma-separated quantizers to run (default: all): ${QUANTIZER_NAMES.join(",")}` },
   ],
 } as const satisfies ArgSpec;
@@ -98,7 +99,7 @@ async function main(argv: string[]): Promise<void> {
     const which = args.positionals.experiment;
     if (!(EXPERIMENTS as readonly string[]).includes(which)) throw new Error(`unknown experiment "${which}"; expected one of: ${EXPERIMENTS.join(", ")}`);
     const only = args.values.only === undefined ? [] : parseQuantizerList(args.values.only);
-    const cfg = { ...DEFAULT_QUANTIZER_EXPERIMENT, steps: args.values.steps, seed: args.values.seed, only };
+    const cfg = { ...DEFAULT_QUANTIZER_EXPERIMENT, steps: args.values.steps, seed: args.values.seed, lr: args.values.lr, only };
     checkExperimentConfig(cfg); // before loading the engine
     const { runQuantizerExperiment } = await import("../experiments/quantizers.ts");
     const { resultsTable } = await import("../experiments/quantizers-report.ts");
