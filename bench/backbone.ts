@@ -22,8 +22,7 @@ import { unifiedLoss, type UnifiedBatch } from "../src/backbone/unified.ts";
 import { Decoder } from "../src/generate/decode.ts";
 import { GREEDY } from "../src/generate/sampling.ts";
 import { Trainer } from "../src/train/step.ts";
-import { parseArgs } from "../src/cli/args.ts";
-import { positiveInt, printReport, threadList } from "./lib/cli.ts";
+import { benchArgs, positiveInt, printReport, threadList } from "./lib/cli.ts";
 import { BATCH, countParams, deviceBatch, flopsPerToken, GPT, LR, peakGflops, syntheticTokens, TORCH_ADAMW, type ParamCounts } from "./lib/gpt.ts";
 import { childrenCpuSeconds, loadAverage, machineInfo, median, round, threadCpuSeconds, threadCpuSplit, today, versions } from "./lib/machine.ts";
 import { engineMemoryBytes as wasmMemoryBytes } from "../src/engine/index.ts";
@@ -323,12 +322,8 @@ function parent(opts: Options & { threads: number[]; reference: boolean; python:
 }
 
 function main(): Promise<void> | void {
-  const parsed = parseArgs(process.argv.slice(2), SPEC);
-  if (parsed.kind === "help") {
-    console.log(parsed.text);
-    return;
-  }
-  const v = parsed.values;
+  const v = benchArgs(SPEC);
+  if (!v) return;
   const opts: Options = { steps: positiveInt("steps", v.steps), warmup: positiveInt("warmup", v.warmup), decode: positiveInt("decode", v.decode, 2) };
   if (opts.decode + 1 > GPT.contextLength) throw new Error(`--decode must be < ${GPT.contextLength} (the context), got ${opts.decode}`);
   if (v.child) return child(opts);

@@ -30,7 +30,7 @@ import { mlp } from "../src/nn/mlp.ts";
 import { layerNorm } from "../src/nn/norm.ts";
 import { adamwUpdate, initAdamW, type AdamWState, type Params } from "../src/train/optim.ts";
 import { Trainer } from "../src/train/step.ts";
-import { parseArgs } from "../src/cli/args.ts";
+import { benchArgs } from "./lib/cli.ts";
 import { BATCH, countParams, deviceBatch, flopsPerToken, GPT, LR, syntheticTokens, TORCH_ADAMW } from "./lib/gpt.ts";
 import { loadAverage, machineInfo, median, round, today, versions } from "./lib/machine.ts";
 import { markdownTable } from "./lib/markdown.ts";
@@ -263,9 +263,9 @@ function withShares(rows: PieceTime[]): PieceTime[] {
 }
 
 async function main(): Promise<void> {
-  const parsed = parseArgs(process.argv.slice(2), SPEC);
-  if (parsed.kind === "help") return void console.log(parsed.text);
-  const { reps, top, json } = parsed.values;
+  const v = benchArgs(SPEC);
+  if (!v) return;
+  const { reps, top, json } = v;
   if (!Number.isInteger(reps) || reps < 1 || !Number.isInteger(top) || top < 1) throw new Error(`--reps and --top must be positive integers, got ${reps}, ${top}`);
   await startEngine();
   if (engineWorkerStats().threads > 1) throw new Error("bench:profile needs MMNTP_THREADS=1: with the worker pool a traced dispatch times only the hand-off, not the kernel");

@@ -23,8 +23,7 @@ import { fileURLToPath } from "node:url";
 import { engineMemoryBytes, fromHost, jit, np, startEngine, tree, type Array } from "../src/engine/index.ts";
 import { hostRng } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
-import { parseArgs } from "../src/cli/args.ts";
-import { positiveInt, printReport, threadList } from "./lib/cli.ts";
+import { benchArgs, positiveInt, printReport, threadList } from "./lib/cli.ts";
 import { encodeIds } from "../src/tokenizers/quantizers/vq-encode.ts";
 import { quantize as vqQuantize, type VQOptions, type VQParams } from "../src/tokenizers/quantizers/vq.ts";
 import { DEFAULT_FSQ, quantize as fsqQuantize } from "../src/tokenizers/quantizers/fsq.ts";
@@ -342,12 +341,8 @@ async function parent(opts: Options & { threads: number[]; reference: boolean; p
 }
 
 function main(): Promise<void> | void {
-  const parsed = parseArgs(process.argv.slice(2), SPEC);
-  if (parsed.kind === "help") {
-    console.log(parsed.text);
-    return;
-  }
-  const v = parsed.values;
+  const v = benchArgs(SPEC);
+  if (!v) return;
   const opts: Options = { n: positiveInt("n", v.n), chunk: positiveInt("chunk", v.chunk), reps: positiveInt("reps", v.reps), baselineN: positiveInt("baseline-n", v["baseline-n"]) };
   if (v.child) return child(opts);
   const threads = threadList(v.threads);

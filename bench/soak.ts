@@ -11,7 +11,6 @@
  * lists cannot serve an allocation, so one leaked array per step shows up within a few steps.
  */
 import { memoryUsage } from "node:process";
-import { parseArgs } from "../src/cli/args.ts";
 import { Progress } from "../src/cli/progress.ts";
 import { DEFAULT_DEMO } from "../src/cli/demo.ts";
 import { engineMemoryBytes, startEngine } from "../src/engine/index.ts";
@@ -23,7 +22,7 @@ import { JointVocab } from "../src/backbone/vocab.ts";
 import { lineChart, writeChart } from "../src/io/plot.ts";
 import { DEFAULT_ADAMW } from "../src/train/optim.ts";
 import { Trainer } from "../src/train/step.ts";
-import { positiveInt, printReport } from "./lib/cli.ts";
+import { benchArgs, positiveInt, printReport } from "./lib/cli.ts";
 import { machineInfo, round, today, versions } from "./lib/machine.ts";
 
 const SPEC = {
@@ -105,12 +104,8 @@ async function soak(steps: number, every: number, plot: string | undefined): Pro
 }
 
 function main(): Promise<void> | void {
-  const parsed = parseArgs(process.argv.slice(2), SPEC);
-  if (parsed.kind === "help") {
-    console.log(parsed.text);
-    return;
-  }
-  const v = parsed.values;
+  const v = benchArgs(SPEC);
+  if (!v) return;
   return soak(positiveInt("steps", v.steps), positiveInt("every", v.every), v.plot);
 }
 
