@@ -17,6 +17,8 @@ import { defaultDevice, init, numpy as np, type Array } from "@jax-js/jax";
 
 export { blockUntilReady, grad, jit, lax, nn, numpy as np, random, tree, valueAndGrad, vjp } from "@jax-js/jax";
 export { engineMemoryBytes } from "./memory.ts";
+/** The array class itself, for `x instanceof ConcreteArray` (true for concrete arrays, false for tracers inside `jit`). */
+export { Array as ConcreteArray } from "@jax-js/jax";
 export type { Array, DType, JsTree, OwnedFunction } from "@jax-js/jax";
 
 let ready: Promise<void> | undefined;

@@ -151,6 +151,15 @@ describe("Worker shim over node:worker_threads", () => {
     expect(JSON.parse(out.stdout)).toMatchObject({ first: 100, last: 100, threads: 2, spawned: 2 });
   });
 
+  it("starts the pool whichever mmntp module is imported first", () => {
+    // checks.ts used to import @jax-js/jax ahead of the engine, so jax-js loaded before the
+    // Worker shim existed and every pool kernel then failed.
+    const out = runChild(2, `await import("./src/tokenizers/quantizers/checks.ts");
+${MATMUL_SCRIPT}`);
+    expect(out.status, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ first: 100, last: 100, threads: 2, spawned: 2 });
+  });
+
   it("MMNTP_THREADS=1 keeps kernels on the main thread", () => {
     const out = runChild(1, MATMUL_SCRIPT);
     expect(out.status, out.stderr).toBe(0);

@@ -38,7 +38,7 @@ describe("vector quantizer", () => {
     const h = codebookHealth([0, 0, 1, 1], 4);
     expect(h).toMatchObject({ usage: 0.5, dead: 2 });
     expect(h.perplexity).toBeCloseTo(2, 6);
-    expect(() => codebookHealth([4], 4)).toThrow("code index 4 out of range [0, 3]");
+    expect(() => codebookHealth([4], 4)).toThrow("codebookHealth: id 4 at position 0 out of range [0, 3]");
     const pts = Float32Array.from([0, 0, 0.1, 0, 10, 10, 10.1, 10, -10, 5, -10.1, 5]);
     const codes = kmeans(pts, 2, 3, { iters: 5, rng: hostRng(1) });
     const centers = [0, 1, 2].map((c) => [codes[2 * c], codes[2 * c + 1]].map((v) => Math.round(v))).sort();

@@ -1,5 +1,4 @@
-import { Array as ConcreteArray } from "@jax-js/jax";
-import { np, type Array } from "../../engine/index.ts";
+import { ConcreteArray, np, type Array } from "../../engine/index.ts";
 import { expectLastDim, fmt } from "../../nn/shapes.ts";
 
 /**

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { checkIds } from "./checks.ts";
 import { barChart, writeChart, type ChartLayout, type ChartOptions } from "../../io/plot.ts";
 
 /**
@@ -18,12 +19,9 @@ export type CodebookHealth = {
 
 /** indices: any flat list of token ids in [0, K). */
 export function codebookHealth(indices: ArrayLike<number>, codebookSize: number): CodebookHealth {
+  checkIds(indices, codebookSize, "codebookHealth");
   const counts = new Int32Array(codebookSize);
-  for (let i = 0; i < indices.length; i++) {
-    const id = indices[i];
-    if (!Number.isInteger(id) || id < 0 || id >= codebookSize) throw new Error(`code index ${id} out of range [0, ${codebookSize - 1}]`);
-    counts[id]++;
-  }
+  for (let i = 0; i < indices.length; i++) counts[indices[i]]++;
   let used = 0;
   let entropy = 0;
   for (const c of counts) {

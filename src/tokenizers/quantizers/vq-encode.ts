@@ -1,5 +1,4 @@
-import { Array as ConcreteArray } from "@jax-js/jax";
-import { jit, np, tree, type Array, type OwnedFunction } from "../../engine/index.ts";
+import { ConcreteArray, jit, np, tree, type Array, type OwnedFunction } from "../../engine/index.ts";
 import { linear, type LinearParams } from "../../nn/linear.ts";
 import { expectLastDim, fmt } from "../../nn/shapes.ts";
 import { checkQuantizerInput } from "./checks.ts";
