@@ -14,7 +14,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { startEngine } from "../src/engine/index.ts";
+import { engineMemoryBytes as wasmMemoryBytes, startEngine } from "../src/engine/index.ts";
 import { KeyStream } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { initTransformer, type TransformerParams } from "../src/backbone/transformer.ts";
@@ -23,9 +23,9 @@ import { Decoder } from "../src/generate/decode.ts";
 import { GREEDY } from "../src/generate/sampling.ts";
 import { Trainer } from "../src/train/step.ts";
 import { benchArgs, positiveInt, printReport, threadList } from "./lib/cli.ts";
+import { lastJsonLine, runThreadsChild, torchMissing } from "./lib/child.ts";
 import { BATCH, countParams, deviceBatch, flopsPerToken, GPT, LR, peakGflops, syntheticTokens, TORCH_ADAMW, type ParamCounts } from "./lib/gpt.ts";
 import { childrenCpuSeconds, loadAverage, machineInfo, median, round, threadCpuSeconds, threadCpuSplit, today, versions } from "./lib/machine.ts";
-import { engineMemoryBytes as wasmMemoryBytes } from "../src/engine/index.ts";
 
 const SPEC = {
   usage: "npm run bench:backbone --",
@@ -171,30 +171,9 @@ async function child(opts: Options): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
-function lastJsonLine<T>(stdout: string, what: string): T {
-  const line = stdout.trim().split("\n").at(-1) ?? "";
-  try {
-    return JSON.parse(line) as T;
-  } catch {
-    throw new Error(`${what} printed no JSON on its last line:\n${stdout}`);
-  }
-}
+const runChild = (threads: number, opts: Options): ChildResult =>
+  runThreadsChild(fileURLToPath(import.meta.url), threads, ["--steps", opts.steps, "--warmup", opts.warmup, "--decode", opts.decode].map(String));
 
-function runChild(threads: number, opts: Options): ChildResult {
-  const script = fileURLToPath(import.meta.url);
-  const args = [...process.execArgv, script, "--child", "--steps", String(opts.steps), "--warmup", String(opts.warmup), "--decode", String(opts.decode)];
-  const out = spawnSync(process.execPath, args, { env: { ...process.env, MMNTP_THREADS: String(threads) }, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 * MIB });
-  if (out.status !== 0) throw new Error(`bench child (MMNTP_THREADS=${threads}) failed with status ${out.status ?? out.signal}`);
-  const result = lastJsonLine<ChildResult>(out.stdout, `bench child (MMNTP_THREADS=${threads})`);
-  const expected = threads === 1 ? 0 : threads;
-  if (result.pool.workers_spawned !== expected) throw new Error(`MMNTP_THREADS=${threads}: expected ${expected} pool workers, got ${result.pool.workers_spawned}`);
-  return result;
-}
-
-function torchAvailable(python: string): string | undefined {
-  const out = spawnSync(python, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8" });
-  return out.status === 0 ? undefined : `${python} cannot import torch: ${(out.error?.message ?? out.stderr).trim().split("\n").at(-1)}`;
-}
 
 function runReference(python: string, opts: Options): ReferenceRun {
   const script = fileURLToPath(new URL("../reference/torch_gpt_bench.py", import.meta.url));
@@ -231,9 +210,9 @@ const spreadPct = (xs: number[]) => round((100 * (Math.max(...xs) - Math.min(...
 function parent(opts: Options & { threads: number[]; reference: boolean; python: string; peak: number | undefined }): void {
   const peak = peakGflops(opts.peak);
   const loadStart = loadAverage();
-  const torchMissing = opts.reference ? torchAvailable(opts.python) : "--no-reference";
+  const missing = opts.reference ? torchMissing(opts.python) : "--no-reference";
   const refRuns: ReferenceRun[] = [];
-  if (torchMissing === undefined) {
+  if (missing === undefined) {
     log("reference (before)");
     refRuns.push(runReference(opts.python, opts));
   }
@@ -241,7 +220,7 @@ function parent(opts: Options & { threads: number[]; reference: boolean; python:
     log(`mmntp, MMNTP_THREADS=${t}`);
     return runChild(t, opts);
   });
-  if (torchMissing === undefined) {
+  if (missing === undefined) {
     log("reference (after)");
     refRuns.push(runReference(opts.python, opts));
   }
@@ -268,7 +247,7 @@ function parent(opts: Options & { threads: number[]; reference: boolean; python:
   });
   const reference =
     ref.train === undefined || ref.decode === undefined || ref.trainCpu === undefined || ref.decodeCpu === undefined
-      ? { skipped: torchMissing }
+      ? { skipped: missing }
       : {
           engine: refRuns[0].engine,
           torch_threads: refRuns[0].threads,

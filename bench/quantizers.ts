@@ -24,6 +24,7 @@ import { engineMemoryBytes, fromHost, jit, np, startEngine, tree, type Array } f
 import { hostRng } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { benchArgs, positiveInt, printReport, threadList } from "./lib/cli.ts";
+import { lastJsonLine, runThreadsChild, torchMissing } from "./lib/child.ts";
 import { encodeIds } from "../src/tokenizers/quantizers/vq-encode.ts";
 import { quantize as vqQuantize, type VQOptions, type VQParams } from "../src/tokenizers/quantizers/vq.ts";
 import { DEFAULT_FSQ, quantize as fsqQuantize } from "../src/tokenizers/quantizers/fsq.ts";
@@ -214,34 +215,9 @@ async function child(opts: Options): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
-function lastJsonLine<T>(stdout: string, what: string): T {
-  const line = stdout.trim().split("\n").at(-1) ?? "";
-  try {
-    return JSON.parse(line) as T;
-  } catch {
-    throw new Error(`${what} printed no JSON on its last line:\n${stdout}`);
-  }
-}
+const runChild = (threads: number, opts: Options): ChildResult =>
+  runThreadsChild(fileURLToPath(import.meta.url), threads, ["--n", opts.n, "--chunk", opts.chunk, "--reps", opts.reps, "--baseline-n", opts.baselineN].map(String));
 
-function runChild(threads: number, opts: Options): ChildResult {
-  const script = fileURLToPath(import.meta.url);
-  const flags = ["--n", opts.n, "--chunk", opts.chunk, "--reps", opts.reps, "--baseline-n", opts.baselineN].map(String);
-  const out = spawnSync(process.execPath, [...process.execArgv, script, "--child", ...flags], {
-    env: { ...process.env, MMNTP_THREADS: String(threads) },
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  if (out.status !== 0) throw new Error(`bench child (MMNTP_THREADS=${threads}) failed with status ${out.status ?? out.signal}`);
-  const result = lastJsonLine<ChildResult>(out.stdout, `bench child (MMNTP_THREADS=${threads})`);
-  const expected = threads === 1 ? 0 : threads;
-  if (result.pool.workers_spawned !== expected) throw new Error(`MMNTP_THREADS=${threads}: expected ${expected} pool workers, got ${result.pool.workers_spawned}`);
-  return result;
-}
-
-function torchMissing(python: string): string | undefined {
-  const out = spawnSync(python, ["-c", "import torch"], { encoding: "utf8" });
-  return out.status === 0 ? undefined : `${python} cannot import torch: ${(out.error?.message ?? out.stderr).trim().split("\n").at(-1)}`;
-}
 
 function runReference(python: string, opts: Options): ReferenceRun {
   const script = fileURLToPath(new URL("../reference/bench_quantizers.py", import.meta.url));
