@@ -65,9 +65,7 @@ async function soak(steps: number, every: number, plot: string | undefined): Pro
   trainer.dispose();
   if (samples.length < 2) throw new Error(`--steps ${steps} / --every ${every} gives ${samples.length} sample(s); need 2 to see a trend`);
   const [first, ...rest] = samples;
-  const heapGrowth = Math.max(...rest.map((s) => s.heapMiB)) - first.heapMiB;
-  const rssGrowth = Math.max(...rest.map((s) => s.rssMiB)) - first.rssMiB;
-  const jsHeapGrowth = Math.max(...rest.map((s) => s.jsHeapMiB)) - first.jsHeapMiB;
+  const growth = (key: "heapMiB" | "rssMiB" | "jsHeapMiB") => Math.max(...rest.map((s) => s[key])) - first[key];
   if (plot) {
     const chart = lineChart(
       [
@@ -90,11 +88,11 @@ async function soak(steps: number, every: number, plot: string | undefined): Pro
     seconds: round(seconds, 1),
     ms_per_step: round((seconds * 1000) / steps, 1),
     samples,
-    heap_growth_after_warmup_mib: round(heapGrowth, 1),
-    rss_growth_after_warmup_mib: round(rssGrowth, 1),
-    js_heap_growth_after_warmup_mib: round(jsHeapGrowth, 1),
+    heap_growth_after_warmup_mib: round(growth("heapMiB"), 1),
+    rss_growth_after_warmup_mib: round(growth("rssMiB"), 1),
+    js_heap_growth_after_warmup_mib: round(growth("jsHeapMiB"), 1),
     gc_before_samples: gc !== undefined,
-    flat: heapGrowth === 0,
+    flat: growth("heapMiB") === 0,
     notes: [
       "warm-up = the steps before the first sample (jit compiles, free lists fill); growth = largest later sample minus the first",
       "flat = the wasm heap (jax-js's high-water mark, engineMemoryBytes) never grows after warm-up; RSS also holds V8's heap and can move a little",
