@@ -215,7 +215,7 @@ class NodeWebWorker {
   }
 }
 
-function threadsFromEnv(): number {
+export function threadsFromEnv(): number {
   const raw = process.env.MMNTP_THREADS;
   // Default 1 (no pool) for the library; the `mmntp` CLI sets every core (bin/mmntp.js). With
   // a pool, a synchronous read (`js()`, `dataSync()`) of an array whose inputs are still queued
