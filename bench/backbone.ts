@@ -4,10 +4,12 @@
  * reference/torch_gpt_bench.py's shape, built from mmntp's `initTransformer` / `unifiedLoss` /
  * `Trainer` / `Decoder`.
  *
- *   npm run bench:backbone                         # 1 and 2 threads + PyTorch twice, ~5 min
- *   npm run bench:backbone -- --steps 3 --no-reference
+ *   npm run bench:backbone                         # wasm and native, 1 and 2 threads + PyTorch twice, ~8 min
+ *   npm run bench:backbone -- --steps 3 --no-reference --engines native
  *
- * Each thread count runs in a child process (MMNTP_THREADS is read when jax-js loads). The
+ * Each engine (jax-js's wasm kernels alone, or with its matmuls on mmntp's native GEMM,
+ * src/engine/native.ts) and thread count runs in a child process (MMNTP_NATIVE and
+ * MMNTP_THREADS are read when the engine loads). The
  * PyTorch reference (when /usr/bin/python3 imports torch) runs before and after the mmntp
  * children, so the machine's load is sampled on both sides; ratios use the mean of the two.
  * Prints one JSON object on stdout; progress goes to stderr.
@@ -16,13 +18,14 @@ import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { engineMemoryBytes as wasmMemoryBytes, startEngine } from "../src/engine/index.ts";
 import { KeyStream } from "../src/engine/rng.ts";
+import { nativeStats, type NativeStats } from "../src/engine/native.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { initTransformer, type TransformerParams } from "../src/backbone/transformer.ts";
 import { unifiedLoss, type UnifiedBatch } from "../src/backbone/unified.ts";
 import { Decoder } from "../src/generate/decode.ts";
 import { GREEDY } from "../src/generate/sampling.ts";
 import { Trainer } from "../src/train/step.ts";
-import { benchArgs, positiveInt, printReport, threadList } from "./lib/cli.ts";
+import { benchArgs, ENGINE_ENV, engineList, positiveInt, printReport, threadList, type EngineName } from "./lib/cli.ts";
 import { lastJsonLine, runThreadsChild, torchMissing } from "./lib/child.ts";
 import { BATCH, countParams, deviceBatch, flopsPerToken, GPT, LR, peakGflops, syntheticTokens, TORCH_ADAMW, type ParamCounts } from "./lib/gpt.ts";
 import { childrenCpuSeconds, loadAverage, machineInfo, median, round, threadCpuSeconds, threadCpuSplit, today, versions } from "./lib/machine.ts";
@@ -35,6 +38,7 @@ const SPEC = {
     { name: "warmup", type: "number", default: 2, help: "untimed training steps first, the first compiles (the reference warms up 2)" },
     { name: "decode", type: "number", default: 128, help: "tokens decoded per timed generate call (batch 1, greedy)" },
     { name: "threads", type: "string", default: "1,2", help: "MMNTP_THREADS values, one child process each" },
+    { name: "engines", type: "string", default: "wasm,native", help: "wasm (jax-js kernels) and/or native (matmuls on mmntp's native GEMM), one child each" },
     { name: "reference", type: "boolean", default: true, help: "run reference/torch_gpt_bench.py before and after (--no-reference skips it)" },
     { name: "python", type: "string", default: "/usr/bin/python3", help: "interpreter with torch for the reference" },
     { name: "peak-gflops", type: "number", help: "machine fp32 peak for % of peak (else MMNTP_PEAK_GFLOPS, else 256, nominal)" },
@@ -45,6 +49,8 @@ const SPEC = {
 type Options = { steps: number; warmup: number; decode: number };
 
 type ChildResult = {
+  engine: EngineName;
+  native: NativeStats;
   threads: number;
   pool: { workers_spawned: number; requests_answered: number };
   params: ParamCounts;
@@ -134,6 +140,8 @@ async function child(opts: Options): Promise<void> {
 
   const stats = engineWorkerStats();
   const result: ChildResult = {
+    engine: nativeStats().enabled ? "native" : "wasm",
+    native: nativeStats(),
     threads: stats.threads || 1,
     pool: { workers_spawned: stats.spawned, requests_answered: stats.answered },
     params: counts,
@@ -171,8 +179,12 @@ async function child(opts: Options): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
-const runChild = (threads: number, opts: Options): ChildResult =>
-  runThreadsChild(fileURLToPath(import.meta.url), threads, ["--steps", opts.steps, "--warmup", opts.warmup, "--decode", opts.decode].map(String));
+function runChild(engine: EngineName, threads: number, opts: Options): ChildResult {
+  const flags = ["--steps", opts.steps, "--warmup", opts.warmup, "--decode", opts.decode].map(String);
+  const result = runThreadsChild<ChildResult>(fileURLToPath(import.meta.url), threads, flags, ENGINE_ENV[engine]);
+  if (result.engine !== engine) throw new Error(`asked for the ${engine} engine, the child ran ${result.engine}: ${result.native.reason ?? ""}`);
+  return result;
+}
 
 
 function runReference(python: string, opts: Options): ReferenceRun {
@@ -207,7 +219,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 /** (max − min) / mean, in %: how far apart repeated runs landed. */
 const spreadPct = (xs: number[]) => round((100 * (Math.max(...xs) - Math.min(...xs))) / mean(xs), 1);
 
-function parent(opts: Options & { threads: number[]; reference: boolean; python: string; peak: number | undefined }): void {
+function parent(opts: Options & { engines: EngineName[]; threads: number[]; reference: boolean; python: string; peak: number | undefined }): void {
   const peak = peakGflops(opts.peak);
   const loadStart = loadAverage();
   const missing = opts.reference ? torchMissing(opts.python) : "--no-reference";
@@ -216,10 +228,12 @@ function parent(opts: Options & { threads: number[]; reference: boolean; python:
     log("reference (before)");
     refRuns.push(runReference(opts.python, opts));
   }
-  const runs = opts.threads.map((t) => {
-    log(`mmntp, MMNTP_THREADS=${t}`);
-    return runChild(t, opts);
-  });
+  const runs = opts.engines.flatMap((engine) =>
+    opts.threads.map((t) => {
+      log(`mmntp, ${engine}, MMNTP_THREADS=${t}`);
+      return runChild(engine, t, opts);
+    }),
+  );
   if (missing === undefined) {
     log("reference (after)");
     refRuns.push(runReference(opts.python, opts));
@@ -262,7 +276,7 @@ function parent(opts: Options & { threads: number[]; reference: boolean; python:
       ? undefined
       : Object.fromEntries(
           runs.map((r) => [
-            `threads_${r.threads}`,
+            `${r.engine}_threads_${r.threads}`,
             {
               train: ratio(r.train.tokens_per_s, ref.train),
               decode: ratio(r.decode.tokens_per_s, ref.decode),
@@ -307,7 +321,7 @@ function main(): Promise<void> | void {
   if (opts.decode + 1 > GPT.contextLength) throw new Error(`--decode must be < ${GPT.contextLength} (the context), got ${opts.decode}`);
   if (v.child) return child(opts);
   const threads = threadList(v.threads);
-  parent({ ...opts, threads, reference: v.reference, python: v.python, peak: v["peak-gflops"] });
+  parent({ ...opts, engines: engineList(v.engines), threads, reference: v.reference, python: v.python, peak: v["peak-gflops"] });
 }
 
 await main();

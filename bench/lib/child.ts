@@ -13,17 +13,22 @@ export function lastJsonLine<T>(stdout: string, what: string): T {
 
 /**
  * Run `script --child ...flags` in a fresh Node (same loader flags) with MMNTP_THREADS=`threads`
- * — jax-js fixes its pool when it loads, so each thread count needs its own process — and return
- * its JSON, after checking that it really ran on that many pool workers.
+ * (and `env`) — jax-js fixes its pool when it loads, so each thread count needs its own process —
+ * and return its JSON, after checking that it really ran on that many pool workers.
  */
-export function runThreadsChild<R extends { pool: { workers_spawned: number } }>(script: string, threads: number, flags: readonly string[]): R {
+export function runThreadsChild<R extends { pool: { workers_spawned: number } }>(
+  script: string,
+  threads: number,
+  flags: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): R {
   const out = spawnSync(process.execPath, [...process.execArgv, script, "--child", ...flags], {
-    env: { ...process.env, MMNTP_THREADS: String(threads) },
+    env: { ...process.env, ...env, MMNTP_THREADS: String(threads) },
     encoding: "utf8",
     stdio: ["ignore", "pipe", "inherit"],
     maxBuffer: 64 * 2 ** 20,
   });
-  const what = `bench child (MMNTP_THREADS=${threads})`;
+  const what = `bench child (${Object.entries({ ...env, MMNTP_THREADS: threads }).map(([k, v]) => `${k}=${v}`).join(" ")})`;
   if (out.status !== 0) throw new Error(`${what} failed with status ${out.status ?? out.signal}`);
   const result = lastJsonLine<R>(out.stdout, what);
   const expected = threads === 1 ? 0 : threads;

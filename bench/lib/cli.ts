@@ -22,3 +22,16 @@ export const threadList = (text: string): number[] => text.split(",").map((s) =>
 
 /** The one JSON object a bench prints on stdout (fields left undefined are omitted). */
 export const printReport = (report: object): void => console.log(JSON.stringify(report, null, 2));
+
+/** The engines a bench can compare: jax-js's wasm kernels alone, or with matmuls on the native GEMM. */
+export type EngineName = "wasm" | "native";
+/** What a child's environment must say to run each engine (src/engine/native.ts reads it). */
+export const ENGINE_ENV: Readonly<Record<EngineName, Readonly<Record<string, string>>>> = { wasm: { MMNTP_NATIVE: "0" }, native: { MMNTP_NATIVE: "1" } };
+
+/** `--engines wasm,native` → ["wasm", "native"]; anything else is an error naming the value. */
+export function engineList(text: string): EngineName[] {
+  return text.split(",").map((s) => {
+    if (s !== "wasm" && s !== "native") throw new Error(`--engines takes wasm and/or native, comma-separated; got "${s}"`);
+    return s;
+  });
+}

@@ -10,6 +10,7 @@ import "./workers.ts";
 // Also before jax-js: records the wasm memory jax-js creates, for memory reports and soak tests.
 import "./memory.ts";
 import { defaultDevice, init, numpy as np, type Array } from "@jax-js/jax";
+import { installNativeContractions } from "./native.ts";
 
 // jax-js tests `data instanceof Float16Array` when given a Float64Array; Node 20 has no
 // Float16Array, so that test throws. An empty class makes the test answer false.
@@ -17,18 +18,24 @@ import { defaultDevice, init, numpy as np, type Array } from "@jax-js/jax";
 
 export { blockUntilReady, grad, jit, lax, nn, numpy as np, random, tree, valueAndGrad, vjp } from "@jax-js/jax";
 export { engineMemoryBytes } from "./memory.ts";
+export { nativeStats } from "./native.ts";
 /** The array class itself, for `x instanceof ConcreteArray` (true for concrete arrays, false for tracers inside `jit`). */
 export { Array as ConcreteArray } from "@jax-js/jax";
 export type { Array, DType, JsTree, OwnedFunction } from "@jax-js/jax";
 
 let ready: Promise<void> | undefined;
 
-/** Start the wasm backend once; safe to await from anywhere. */
+/**
+ * Start the wasm backend once; safe to await from anywhere. Its matmuls go to the native GEMM
+ * when the addon can be built and loaded (src/engine/native.ts; `MMNTP_NATIVE=0` keeps them on
+ * jax-js's wasm kernels).
+ */
 export function startEngine(): Promise<void> {
   ready ??= (async () => {
     const devices = await init("wasm");
     if (!devices.includes("wasm")) throw new Error(`jax-js could not start its wasm backend (got ${JSON.stringify(devices)})`);
     defaultDevice("wasm");
+    installNativeContractions();
   })();
   return ready;
 }

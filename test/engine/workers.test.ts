@@ -7,6 +7,8 @@ import type * as Workers from "../../src/engine/workers.ts";
 // jax-js fixes its pool when it loads, so the size is chosen before the first import
 // (a 1-core host would otherwise get no pool at all).
 process.env.MMNTP_THREADS = "2";
+// These tests are about jax-js's own kernels on the pool; the native GEMM would take the matmuls.
+process.env.MMNTP_NATIVE = "0";
 let engine: typeof Engine;
 let workers: typeof Workers;
 
