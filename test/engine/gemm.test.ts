@@ -112,11 +112,13 @@ describe("gemmFromPlan", () => {
 
 describe("patched jax-js hands its contraction kernels to the hook", () => {
   /** A hook that runs every contraction with the JS reference, counting them. */
-  function referenceHook(): { calls: number; install(): void } {
+  function referenceHook(): { calls: number; epilogues: number; install(): void } {
     const state = {
       calls: 0,
+      epilogues: 0,
       install() {
         setContractionHook((plan) => {
+          if (plan.epilogue) state.epilogues++;
           const gemm = gemmFromPlan(plan);
           if (!gemm) return undefined;
           const params = gemmParams(gemm, 1);
@@ -141,14 +143,20 @@ describe("patched jax-js hands its contraction kernels to the hook", () => {
     ["aᵀ·b", [7, 5], [7, 6], (a, b) => np.matmul(a.transpose(), b)],
     ["batched q·kᵀ", [2, 3, 5, 4], [2, 3, 6, 4], (a, b) => np.matmul(a, b.transpose([0, 1, 3, 2]))],
     ["broadcast batch", [2, 3, 5, 4], [4, 6], (a, b) => np.matmul(a, b)],
+    // math fused after the sum runs as an epilogue over the GEMM's result
+    ["x·w + bias (epilogue)", [3, 5, 7], [7, 6], (a, b) => np.matmul(a, b).add(np.arange(6).astype(np.float32))],
+    ["tanh(q·kᵀ·0.5) (epilogue), batched", [2, 3, 5, 4], [2, 3, 6, 4], (a, b) => np.tanh(np.matmul(a, b.transpose([0, 1, 3, 2])).mul(0.5))],
+    ["x + x·w, a residual (epilogue)", [3, 5, 7], [7, 7], (a, b) => a.ref.add(np.matmul(a, b))],
   ];
 
-  it.each(CASES)("%s: same numbers as the wasm kernel, through the hook", (_, sa, sb, f) => {
-    const want = f(array(sa, 1), array(sb, 2)).dataSync();
+  it.each(CASES)("%s: same numbers as the wasm kernel, through the hook", (name, sa, sb, f) => {
+    // jitted, as models run: only then does jax-js fuse elementwise math into a matmul
+    const want = jit(f)(array(sa, 1), array(sb, 2)).dataSync();
     const hook = referenceHook();
     hook.install();
-    const got = f(array(sa, 1), array(sb, 2)).dataSync();
+    const got = jit(f)(array(sa, 1), array(sb, 2)).dataSync();
     expect(hook.calls).toBe(1);
+    expect(hook.epilogues).toBe(name.includes("epilogue") ? 1 : 0);
     for (let i = 0; i < want.length; i++) expect(got[i]).toBeCloseTo(want[i]!, 5);
   });
 
