@@ -47,7 +47,7 @@ export const DEFAULT_DEMO: DemoConfig = {
   vqvaeSteps: 200,
   vqvaeLr: 4e-3,
   judgeSteps: 500,
-  modelSteps: 1400,
+  modelSteps: 2000,
   batchSize: 32,
   lr: 3e-3,
   model: { contextLength: 64, dim: 96, layers: 3, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "learned" },
