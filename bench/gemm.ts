@@ -18,6 +18,7 @@ import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { basename } from "node:path";
 import { mulberry32, type Rng } from "../src/data/shuffle.ts";
+import { batchOffsets, gemmParams, gemmWork, PARAM_A, PARAM_B, PARAM_C, type GemmLayout } from "../src/engine/gemm.ts";
 import { ensureNativeBinary } from "../src/engine/native-build.ts";
 import type { NativeKernels } from "../src/engine/native.ts";
 import { benchArgs, positiveInt, printReport } from "./lib/cli.ts";
@@ -41,31 +42,16 @@ const SAMPLES = 3000;
 /** 128 MiB in 64-KiB pages, shared like jax-js's heap: room for the largest case (~26 MiB). */
 const HEAP_PAGES = 2048;
 
-/** One batch dimension: its size and the element strides of A, B and C along it. */
-type BatchDim = { readonly count: number; readonly sa: number; readonly sb: number; readonly sc: number };
-/** C[m, n] = Σ_k A[m, k] · B[k, n] for every batch index; strides in elements. */
-type Layout = {
-  readonly M: number;
-  readonly N: number;
-  readonly K: number;
-  readonly sam: number;
-  readonly sak: number;
-  readonly sbk: number;
-  readonly sbn: number;
-  readonly scm: number;
-  readonly scn: number;
-  /** Outermost first; the torch reference handles at most one. */
-  readonly batch: readonly BatchDim[];
-};
+// A case is a GemmLayout (src/engine/gemm.ts); the torch reference handles at most one batch dim.
 /** A layout placed in the heap: element offsets of A, B and C. */
-type Placed = Layout & { readonly a: number; readonly b: number; readonly c: number };
+type Placed = GemmLayout & { readonly a: number; readonly b: number; readonly c: number };
 
 /** Row-major [M, K] · [K, N] → [M, N]. */
-const mm = (M: number, N: number, K: number): Layout => ({ M, N, K, sam: K, sak: 1, sbk: N, sbn: 1, scm: N, scn: 1, batch: [] });
-const batched = (count: number, g: Layout): Layout => ({ ...g, batch: [{ count, sa: g.M * g.K, sb: g.K * g.N, sc: g.M * g.N }] });
+const mm = (m: number, n: number, k: number): GemmLayout => ({ m, n, k, sam: k, sak: 1, sbk: n, sbn: 1, scm: n, scn: 1, batch: [] });
+const batched = (count: number, g: GemmLayout): GemmLayout => ({ ...g, batch: [[count, g.m * g.k, g.k * g.n, g.m * g.n]] });
 
 /** Names say the row-major operands; `^T` is a transposed view (strides swapped, no copy). */
-const CASES: readonly (readonly [string, Layout])[] = [
+const CASES: readonly (readonly [string, GemmLayout])[] = [
   ["[4096x256].[256x1024]", mm(4096, 1024, 256)],
   ["[4096x1024].[1024x256]", mm(4096, 256, 1024)],
   ["[4096x256].[256x768]", mm(4096, 768, 256)],
@@ -84,28 +70,31 @@ const CASES: readonly (readonly [string, Layout])[] = [
 ];
 
 const log = (msg: string) => process.stderr.write(`[bench:gemm] ${msg}\n`);
-const batchCount = (g: Layout) => g.batch.reduce((n, d) => n * d.count, 1);
-const flops = (g: Layout) => 2 * g.M * g.N * g.K * batchCount(g);
+const batchCount = (g: GemmLayout) => g.batch.reduce((n, [count]) => n * count, 1);
+const flops = (g: GemmLayout) => 2 * gemmWork(g);
 
-/** `contract`'s params: [M, N, K, a, sam, sak, b, sbk, sbn, c, scm, scn, threads, nb, (count, sa, sb, sc) × nb]. */
+/** `contract`'s params for a placed case. */
 function contractParams(p: Placed, threads: number): Int32Array {
-  const head = [p.M, p.N, p.K, p.a, p.sam, p.sak, p.b, p.sbk, p.sbn, p.c, p.scm, p.scn, threads, p.batch.length];
-  return Int32Array.from([...head, ...p.batch.flatMap((d) => [d.count, d.sa, d.sb, d.sc])]);
+  const params = gemmParams(p, threads);
+  params[PARAM_A] = p.a;
+  params[PARAM_B] = p.b;
+  params[PARAM_C] = p.c;
+  return params;
 }
 
 /** Elements from the first to the last one addressed by `[size, stride]` dims. */
 const span = (dims: readonly (readonly [number, number])[]) => 1 + dims.reduce((s, [n, st]) => s + Math.max(n - 1, 0) * st, 0);
-const extents = (g: Layout) => {
-  const along = (key: "sa" | "sb" | "sc") => g.batch.map((d): [number, number] => [d.count, d[key]]);
+const extents = (g: GemmLayout) => {
+  const along = (which: 1 | 2 | 3) => g.batch.map((d): [number, number] => [d[0], d[which]]);
   return {
-    a: span([[g.M, g.sam], [g.K, g.sak], ...along("sa")]),
-    b: span([[g.K, g.sbk], [g.N, g.sbn], ...along("sb")]),
-    c: span([[g.M, g.scm], [g.N, g.scn], ...along("sc")]),
+    a: span([[g.m, g.sam], [g.k, g.sak], ...along(1)]),
+    b: span([[g.k, g.sbk], [g.n, g.sbn], ...along(2)]),
+    c: span([[g.m, g.scm], [g.n, g.scn], ...along(3)]),
   };
 };
 
 /** Lay A, B, C out one after another (small odd gaps, so nothing is aligned by luck); A, B uniform in [−1, 1). */
-function place(heap: Float32Array, g: Layout, rng: Rng): Placed {
+function place(heap: Float32Array, g: GemmLayout, rng: Rng): Placed {
   const size = extents(g);
   const a = 3;
   const b = a + size.a + 5;
@@ -119,17 +108,10 @@ const poisonC = (heap: Float32Array, p: Placed) => heap.fill(NaN, p.c, p.c + ext
 
 /** C[bi, m, n] as computed, and its float64 reference. */
 function entry(heap: Float32Array, p: Placed, bi: number, m: number, n: number): { got: number; want: number } {
-  let [oa, ob, oc] = [p.a, p.b, p.c];
-  for (let d = p.batch.length - 1, rest = bi; d >= 0; d--) {
-    const dim = p.batch[d];
-    const i = rest % dim.count;
-    rest = Math.floor(rest / dim.count);
-    oa += i * dim.sa;
-    ob += i * dim.sb;
-    oc += i * dim.sc;
-  }
+  const [da, db, dc] = batchOffsets(p.batch, bi);
+  const [oa, ob, oc] = [p.a + da, p.b + db, p.c + dc];
   let want = 0;
-  for (let k = 0; k < p.K; k++) want += heap[oa + m * p.sam + k * p.sak] * heap[ob + k * p.sbk + n * p.sbn];
+  for (let k = 0; k < p.k; k++) want += heap[oa + m * p.sam + k * p.sak] * heap[ob + k * p.sbk + n * p.sbn];
   return { got: heap[oc + m * p.scm + n * p.scn], want };
 }
 
@@ -140,7 +122,7 @@ function sampledError(heap: Float32Array, p: Placed, samples: number, rng: Rng):
   let nonfinite = 0;
   const pick = (n: number) => Math.floor(rng() * n);
   for (let s = 0; s < samples; s++) {
-    const { got, want } = entry(heap, p, pick(batchCount(p)), pick(p.M), pick(p.N));
+    const { got, want } = entry(heap, p, pick(batchCount(p)), pick(p.m), pick(p.n));
     if (!Number.isFinite(got)) nonfinite++;
     else errAbs = Math.max(errAbs, Math.abs(got - want));
     maxRef = Math.max(maxRef, Math.abs(want));
@@ -172,13 +154,14 @@ torch.set_num_threads(threads)
 def span(dims): return 1 + sum(max(n - 1, 0) * s for n, s in dims)
 seconds = {}
 for name, p in cases:
-    nb = p["batch"][0]["count"] if p["batch"] else 1
-    bstride = lambda key: p["batch"][0][key] if p["batch"] else 0
-    bdims = lambda key: [(d["count"], d[key]) for d in p["batch"]]
-    A = torch.randn(span([(p["M"], p["sam"]), (p["K"], p["sak"])] + bdims("sa")))
-    B = torch.randn(span([(p["K"], p["sbk"]), (p["N"], p["sbn"])] + bdims("sb")))
-    a = A.as_strided((nb, p["M"], p["K"]), (bstride("sa"), p["sam"], p["sak"]))
-    b = B.as_strided((nb, p["K"], p["N"]), (bstride("sb"), p["sbk"], p["sbn"]))
+    # batch entries are [count, strideA, strideB, strideC]
+    nb = p["batch"][0][0] if p["batch"] else 1
+    bstride = lambda i: p["batch"][0][i] if p["batch"] else 0
+    bdims = lambda i: [(d[0], d[i]) for d in p["batch"]]
+    A = torch.randn(span([(p["m"], p["sam"]), (p["k"], p["sak"])] + bdims(1)))
+    B = torch.randn(span([(p["k"], p["sbk"]), (p["n"], p["sbn"])] + bdims(2)))
+    a = A.as_strided((nb, p["m"], p["k"]), (bstride(1), p["sam"], p["sak"]))
+    b = B.as_strided((nb, p["k"], p["n"]), (bstride(2), p["sbk"], p["sbn"]))
     if not p["batch"]: a, b = a[0], b[0]
     c = torch.matmul(a, b)
     f = lambda: torch.matmul(a, b, out=c)
@@ -194,7 +177,7 @@ print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads()
 
 type TorchRun = { torch: string; threads: number; seconds: Record<string, number> };
 
-function runTorch(python: string, cases: readonly (readonly [string, Layout])[], threads: number): TorchRun {
+function runTorch(python: string, cases: readonly (readonly [string, GemmLayout])[], threads: number): TorchRun {
   const env = { ...process.env, OPENBLAS_NUM_THREADS: String(threads), OMP_NUM_THREADS: String(threads) };
   const out = spawnSync(python, ["-c", TORCH_SCRIPT, JSON.stringify(cases), String(threads)], { encoding: "utf8", env, stdio: ["ignore", "pipe", "inherit"], maxBuffer: 2 ** 24 });
   if (out.status !== 0) throw new Error(`torch reference (${threads} threads) failed with status ${out.status ?? out.signal}`);
@@ -265,7 +248,7 @@ function bench(opts: { rounds: number; only: string | undefined; reference: bool
   const shapes = cases.map(([name, g]) => {
     const value = (t: number, who: "native" | "torch") => {
       const s = best.get(key(name, t, who));
-      return s === undefined ? undefined : g.M === 1 ? round(s * 1e6, 1) : round(flops(g) / s / 1e9, 1);
+      return s === undefined ? undefined : g.m === 1 ? round(s * 1e6, 1) : round(flops(g) / s / 1e9, 1);
     };
     const ratio = (t: number) => {
       const [ours, theirs] = [best.get(key(name, t, "native")), best.get(key(name, t, "torch"))];
@@ -274,11 +257,11 @@ function bench(opts: { rounds: number; only: string | undefined; reference: bool
     const err = errors.get(name) ?? { relErr: NaN, nonfinite: 0 };
     return {
       shape: name,
-      m: g.M,
-      n: g.N,
-      k: g.K,
+      m: g.m,
+      n: g.n,
+      k: g.k,
       batch: batchCount(g),
-      unit: g.M === 1 ? "us_per_call" : "gflops",
+      unit: g.m === 1 ? "us_per_call" : "gflops",
       native: perThreads((t) => value(t, "native")),
       torch: missing === undefined ? perThreads((t) => value(t, "torch")) : undefined,
       native_over_torch: missing === undefined ? perThreads(ratio) : undefined,
@@ -306,7 +289,7 @@ function bench(opts: { rounds: number; only: string | undefined; reference: bool
 }
 
 /** A best time as the report shows it: GFLOP/s, or µs per call for M = 1. */
-const show = (g: Layout, s: number | undefined) => (s === undefined ? "-" : g.M === 1 ? `${(s * 1e6).toFixed(1)} us` : `${(flops(g) / s / 1e9).toFixed(1)} GFLOP/s`);
+const show = (g: GemmLayout, s: number | undefined) => (s === undefined ? "-" : g.m === 1 ? `${(s * 1e6).toFixed(1)} us` : `${(flops(g) / s / 1e9).toFixed(1)} GFLOP/s`);
 
 function main(): void {
   const v = benchArgs(SPEC);

@@ -22,16 +22,10 @@ import type { ContractionPlan } from "@jax-js/jax";
 export const MAX_BATCH_DIMS = 4;
 
 /** A strided batched GEMM: `C[m·scm + n·scn] = Σ_k A[m·sam + k·sak] · B[k·sbk + n·sbn]` per batch. */
-export interface Gemm {
+export interface GemmLayout {
   readonly m: number;
   readonly n: number;
   readonly k: number;
-  /** Which kernel input is A / B (indexes the kernel's input pointers). */
-  readonly aInput: number;
-  readonly bInput: number;
-  /** Element offsets of A and B within their buffers (views may start inside a buffer). */
-  readonly aOffset: number;
-  readonly bOffset: number;
   readonly sam: number;
   readonly sak: number;
   readonly sbk: number;
@@ -40,6 +34,16 @@ export interface Gemm {
   readonly scn: number;
   /** Outermost first: `[count, strideA, strideB, strideC]`. */
   readonly batch: readonly (readonly [number, number, number, number])[];
+}
+
+/** A jax-js contraction kernel as a GEMM: its layout, and where A and B come from. */
+export interface Gemm extends GemmLayout {
+  /** Which kernel input is A / B (indexes the kernel's input pointers). */
+  readonly aInput: number;
+  readonly bInput: number;
+  /** Element offsets of A and B within their buffers (views may start inside a buffer). */
+  readonly aOffset: number;
+  readonly bOffset: number;
 }
 
 interface Dim {
@@ -117,7 +121,7 @@ export function gemmFromPlan(plan: ContractionPlan): Gemm | undefined {
 }
 
 /** Multiply-adds of a GEMM. */
-export function gemmWork(g: Gemm): number {
+export function gemmWork(g: GemmLayout): number {
   return g.batch.reduce((w, [count]) => w * count, g.m * g.n * g.k);
 }
 
@@ -129,9 +133,23 @@ export const PARAM_C = 9;
 export const PARAM_THREADS = 12;
 
 /** The parameter vector for `g`, with the operand offsets left at 0 (set per call). */
-export function gemmParams(g: Gemm, threads: number): Int32Array {
+export function gemmParams(g: GemmLayout, threads: number): Int32Array {
   const head = [g.m, g.n, g.k, 0, g.sam, g.sak, 0, g.sbk, g.sbn, 0, g.scm, g.scn, threads, g.batch.length];
   return Int32Array.from([...head, ...g.batch.flat()]);
+}
+
+/** Element offsets that batch entry `index` (row-major over `batch`) adds to A, B and C. */
+export function batchOffsets(batch: GemmLayout["batch"], index: number): [number, number, number] {
+  const offsets: [number, number, number] = [0, 0, 0];
+  for (let i = batch.length - 1, rest = index; i >= 0; i--) {
+    const [count, sa, sb, sc] = batch[i]!;
+    const idx = rest % count;
+    rest = Math.floor(rest / count);
+    offsets[0] += idx * sa;
+    offsets[1] += idx * sb;
+    offsets[2] += idx * sc;
+  }
+  return offsets;
 }
 
 /**
@@ -140,20 +158,12 @@ export function gemmParams(g: Gemm, threads: number): Int32Array {
  */
 export function contractReference(mem: Float32Array, params: Int32Array): void {
   const [m, n, k, a, sam, sak, b, sbk, sbn, c, scm, scn, , nb] = params as unknown as number[];
-  const batch: number[][] = [];
-  for (let i = 0; i < nb!; i++) batch.push(Array.from(params.subarray(14 + 4 * i, 18 + 4 * i)));
-  const total = batch.reduce((t, [count]) => t * count!, 1);
+  const batch: [number, number, number, number][] = [];
+  for (let i = 0; i < nb!; i++) batch.push(Array.from(params.subarray(14 + 4 * i, 18 + 4 * i)) as [number, number, number, number]);
+  const total = batch.reduce((t, [count]) => t * count, 1);
   for (let flat = 0; flat < total; flat++) {
-    let [oa, ob, oc] = [a!, b!, c!];
-    let rest = flat;
-    for (let i = nb! - 1; i >= 0; i--) {
-      const [count, sa, sb, sc] = batch[i]!;
-      const idx = rest % count!;
-      rest = Math.floor(rest / count!);
-      oa += idx * sa!;
-      ob += idx * sb!;
-      oc += idx * sc!;
-    }
+    const [da, db, dc] = batchOffsets(batch, flat);
+    const [oa, ob, oc] = [a! + da, b! + db, c! + dc];
     for (let i = 0; i < m!; i++) {
       for (let j = 0; j < n!; j++) {
         let sum = 0;

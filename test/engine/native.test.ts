@@ -3,13 +3,14 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fromHost, np, startEngine, tree, type Array as Tensor } from "../../src/engine/index.ts";
 import { KeyStream } from "../../src/engine/rng.ts";
-import { contractReference, gemmParams, PARAM_A, PARAM_B, PARAM_C, type Gemm } from "../../src/engine/gemm.ts";
+import { contractReference, gemmParams, PARAM_A, PARAM_B, PARAM_C, type GemmLayout } from "../../src/engine/gemm.ts";
 import { installNativeContractions, loadNativeKernels, nativeStats, uninstallNativeContractions, type NativeKernels } from "../../src/engine/native.ts";
 import { forward, initTransformer, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
 import { causalMask } from "../../src/backbone/masks.ts";
 import { unifiedLoss, type UnifiedBatch } from "../../src/backbone/unified.ts";
 import { DEFAULT_ADAMW } from "../../src/train/optim.ts";
 import { Trainer } from "../../src/train/step.ts";
+import { uniformValues } from "../helpers/values.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 let native: NativeKernels | undefined;
@@ -18,17 +19,6 @@ beforeAll(async () => {
   await startEngine();
   native = loadNativeKernels();
 });
-
-/** Deterministic values in [-1, 1). */
-function values(size: number, seed: number): Float32Array {
-  const data = new Float32Array(size);
-  let x = seed + 1;
-  for (let i = 0; i < size; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    data[i] = x / 2 ** 31 - 1;
-  }
-  return data;
-}
 
 const compilerPresent = spawnSync("cc", ["--version"]).status === 0;
 
@@ -43,14 +33,10 @@ function layout(m: number, n: number, k: number, opts: { aT?: boolean; bT?: bool
   const base = 5;
   const aSize = m * k;
   const bSize = k * n;
-  const gemm: Gemm = {
+  const gemm: GemmLayout = {
     m,
     n,
     k,
-    aInput: 0,
-    bInput: 1,
-    aOffset: 0,
-    bOffset: 0,
     sam: opts.aT ? 1 : k,
     sak: opts.aT ? m : 1,
     sbk: opts.bT ? 1 : n,
@@ -85,7 +71,7 @@ describe.skipIf(!compilerPresent || process.env.MMNTP_NATIVE === "0")("native co
       const { params, heapSize } = layout(m, n, k, opts);
       const bytes = heapSize * 4;
       const heap = new Float32Array(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-      heap.set(values(heapSize, m * 31 + n));
+      heap.set(uniformValues(heapSize, m * 31 + n));
       const want = heap.slice();
       contractReference(want, params);
       native!.contract(heap, params);
