@@ -2,20 +2,10 @@ import { setContractionHook, type ContractionPlan } from "@jax-js/jax";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { grad, jit, np, startEngine, type Array as Tensor } from "../../src/engine/index.ts";
 import { contractReference, gemmFromPlan, gemmParams, PARAM_A, PARAM_B, PARAM_C, type Gemm } from "../../src/engine/gemm.ts";
+import { uniformValues } from "../helpers/values.ts";
 
 beforeAll(() => startEngine());
 afterEach(() => setContractionHook(undefined));
-
-/** Deterministic values in [-1, 1). */
-function values(size: number, seed: number): Float32Array<ArrayBuffer> {
-  const data = new Float32Array(size);
-  let x = seed + 1;
-  for (let i = 0; i < size; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    data[i] = x / 2 ** 31 - 1;
-  }
-  return data;
-}
 
 /** What a plan means, evaluated directly: out[o] = Σ_k A[offA + o·sA + k·sAk] · B[…]. */
 function evaluatePlan(plan: ContractionPlan, inputs: Float32Array[]): Float64Array {
@@ -82,7 +72,7 @@ function extent(plan: ContractionPlan, gid: number): number {
 describe("gemmFromPlan", () => {
   it.each(Object.entries(PLANS))("%s: the GEMM computes what the plan means", (_, plan) => {
     const gids = Math.max(...plan.operands.map((op) => op.gid)) + 1;
-    const inputs = Array.from({ length: gids }, (_, gid) => values(extent(plan, gid), gid));
+    const inputs = Array.from({ length: gids }, (_, gid) => uniformValues(extent(plan, gid), gid));
     const gemm = gemmFromPlan(plan)!;
     expect(gemm).toBeDefined();
     const outSize = plan.shape.slice(0, -1).reduce((p, d) => p * d, 1);
@@ -135,7 +125,7 @@ describe("patched jax-js hands its contraction kernels to the hook", () => {
     return state;
   }
 
-  const array = (shape: number[], seed: number): Tensor => np.array(values(shape.reduce((p, d) => p * d, 1), seed)).reshape(shape);
+  const array = (shape: number[], seed: number): Tensor => np.array(uniformValues(shape.reduce((p, d) => p * d, 1), seed)).reshape(shape);
 
   const CASES: [string, number[], number[], (a: Tensor, b: Tensor) => Tensor][] = [
     ["x·w", [3, 5, 7], [7, 6], (a, b) => np.matmul(a, b)],
