@@ -12,16 +12,20 @@ import { checkPositiveInt, l2normalize, type Distance, type VQOptions, type VQPa
  *
  * The vectors go through in chunks of a fixed size B, so one jitted function of one shape
  * serves any N and the [K, B] distance block stays cache-sized:
- *   prepare (cosine or factorized only):  x [B, D] → z [B, C]: projIn, l2-normalize.
- *   nearest:  d = (−2·codebook) @ zᵀ + ‖c‖²  [K, B];  ids = argmin over K  [B].
- * Why this layout (jax-js 0.1.25 wasm, K = 1024, D = 64, B = 4096, one thread):
+ *   prepare:  x [B, D] → z1 [B, C + 1]: projIn and l2-normalize where the options ask, then a
+ *             column of ones appended.
+ *   nearest:  d = [−2·codebook, ‖c‖²] @ z1ᵀ  [K, B];  ids = argmin over K  [B].
+ * ‖c‖² rides in the matmul as a (C + 1)-th column against the ones: added after the matmul, it
+ * was a separate pass over the 16 MiB block (the native GEMM runs the post-sum math as its own
+ * wasm kernel), 1.6–1.9 ms of 6.7–7.0 per chunk (native GEMM 2.6 ms, argmin 2.2 ms; 2026-11-23).
+ * Why this layout (jax-js 0.1.25 wasm kernels, K = 1024, D = 64, B = 4096, one thread):
  * - d is [K, B], so the argmin's two reductions run down columns and vectorize over B:
  *   2.2 ms per chunk, against 9.6 ms along rows of a [B, K] block (the matmul takes ~16 ms).
  * - zᵀ is a view: both matmul operands are contiguous along the contracted C axis, which
  *   jax-js turns into SIMD dot products: 33 GFLOP/s, against 28.5 with zᵀ materialized [C, B].
  * - prepare is a separate jitted call, so z is materialized once: normalizing inside `nearest`
  *   would be fused into the matmul's operand loads and recomputed K times.
- * - ‖c‖² and −2·codebook are computed once per call, not per chunk.
+ * - [−2·codebook, ‖c‖²] is computed once per call, not per chunk.
  * Nothing is read back to the host: chunks are submitted a few at a time (see `encodeIds`),
  * and their ids are concatenated on the device (in a tree, so no chunk is copied more than
  * log₈(N/B) times).
@@ -44,15 +48,16 @@ const MIN_CHUNK = 16;
 /** prepare's input: a chunk x [B, D], and projIn when factorized. */
 type Chunk = { x: Array; projIn?: LinearParams };
 
-/** prepare for cosine distance, and for l2 when factorized: { x [B, D], projIn? } → z [B, C]. Consumes the chunk. */
+/** prepare: { x [B, D], projIn? } → z1 [B, C + 1], the lookup vectors with a ones column. Consumes the chunk. */
 const prepares = new Map<Distance, OwnedFunction<(chunk: Chunk) => Array>>();
 
 function prepareFor(distance: Distance): OwnedFunction<(chunk: Chunk) => Array> {
   let f = prepares.get(distance);
   if (f === undefined) {
     f = jit(({ x, projIn }: Chunk): Array => {
-      const z = projIn ? linear(projIn, x) : x;
-      return distance === "cosine" ? l2normalize(z) : z;
+      const projected = projIn ? linear(projIn, x) : x;
+      const z = distance === "cosine" ? l2normalize(projected) : projected;
+      return np.concatenate([z, np.ones([z.shape[0], 1])], 1);
     });
     prepares.set(distance, f);
   }
@@ -60,13 +65,10 @@ function prepareFor(distance: Distance): OwnedFunction<(chunk: Chunk) => Array> 
 }
 
 /**
- * c2: −2·codebook [K, C], cc: ‖c‖² [K, 1], z: [B, C] → ids [B] int32, the first k attaining
- * min_k (cc_k + c2_k·z). Consumes its arguments.
+ * c: [−2·codebook, ‖c‖²] [K, C + 1], z1: [B, C + 1] (ones last) → ids [B] int32, the first k
+ * attaining min_k (‖c_k‖² − 2·c_k·z). Consumes its arguments.
  */
-const nearest = jit((c2: Array, cc: Array, z: Array): Array => {
-  const d = np.matmul(c2, z.transpose([1, 0])).add(cc); // [K, B]
-  return np.argmin(d, 0); // [B]
-});
+const nearest = jit((c: Array, z1: Array): Array => np.argmin(np.matmul(c, z1.transpose([1, 0])), 0));
 
 /** Concatenate along axis 0 in a tree of ≤ 8-way concatenations. Consumes parts. */
 function concatAll(parts: Array[]): Array {
@@ -128,7 +130,7 @@ export async function encodeIds(params: VQParams, x: Array, opts: VQOptions, { c
   }
   const codebook = opts.distance === "cosine" ? l2normalize(params.codebook) : params.codebook;
   const cc = np.square(codebook.ref).sum(-1, { keepdims: true }); // [K, 1]
-  const c2 = codebook.mul(-2); // [K, C]
+  const c = np.concatenate([codebook.mul(-2), cc], 1); // [K, C + 1]
   const flat = x.reshape([n, opts.dim]);
   const b = Math.ceil(Math.min(chunk, n) / MIN_CHUNK) * MIN_CHUNK;
   const prepare = prepareFor(opts.distance);
@@ -139,15 +141,15 @@ export async function encodeIds(params: VQParams, x: Array, opts: VQOptions, { c
       const m = Math.min(b, n - start);
       let xb = flat.ref.slice([start, start + m]); // [m, D]
       if (m < b) xb = np.pad(xb, [[0, b - m], [0, 0]]); // the last chunk: zero rows, ids dropped below
-      const z = projIn ? prepare({ x: xb, projIn: tree.ref(projIn) }) : opts.distance === "cosine" ? prepare({ x: xb }) : xb;
-      const ids = nearest(c2.ref, cc.ref, z);
+      const z1 = prepare(projIn ? { x: xb, projIn: tree.ref(projIn) } : { x: xb });
+      const ids = nearest(c.ref, z1);
       parts.push(m < b ? ids.slice([0, m]) : ids);
       inFlight.push(parts[parts.length - 1].blockUntilReady()); // submits the chunk's kernels
       if (inFlight.length > IN_FLIGHT) await inFlight.shift();
     }
     await Promise.all(inFlight);
   } finally {
-    tree.dispose([flat, c2, cc, projIn ?? []]);
+    tree.dispose([flat, c, projIn ?? []]);
   }
   return concatAll(parts).reshape(lead);
 }
