@@ -10,12 +10,13 @@
  * 2. Pieces: embedding, LayerNorm, attention, MLP, LM head, loss and the AdamW update, each
  *    as its own jitted function (forward, and forward + backward), since a kernel cannot be
  *    traced back to the model op that made it; times × calls per step, next to the full step.
- * 3. Experiments: the KV-cache write (one-hot blend vs the select `attentionCached` uses), and
+ * 3. Experiments: the KV-cache write (one-hot blend, select, and the in-place row copy the
+ *    decoder uses now), and
  *    a batched matmul with a per-batch rhs (attention's QKᵀ and PV) vs the same work with one
  *    rhs shared by the batch (projections), which jax-js 0.1.25 runs about 2× faster.
  */
 import { writeFileSync } from "node:fs";
-import { fromHost, jit, np, random, startEngine, tree, valueAndGrad, type Array, type JsTree } from "../src/engine/index.ts";
+import { copyRunsInPlace, fromHost, jit, np, random, startEngine, tree, valueAndGrad, type Array, type JsTree } from "../src/engine/index.ts";
 import { KeyStream } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { causalMask } from "../src/backbone/masks.ts";
@@ -23,7 +24,7 @@ import { forwardCached, initCaches, initTransformer, weightedCrossEntropy, type 
 import { unifiedLoss, type UnifiedBatch } from "../src/backbone/unified.ts";
 import { Decoder } from "../src/generate/decode.ts";
 import { GREEDY } from "../src/generate/sampling.ts";
-import { attention, attentionCached, type KVCache } from "../src/nn/attention.ts";
+import { attention, attentionCached, writeFresh, type KVCache } from "../src/nn/attention.ts";
 import { embed } from "../src/nn/embedding.ts";
 import { linear } from "../src/nn/linear.ts";
 import { mlp } from "../src/nn/mlp.ts";
@@ -170,14 +171,15 @@ function decodePieces(p: TransformerParams): Piece[] {
     { name: "embedding (tok + pos gathers)", calls: 1, fwdFlops: 0, diff: { tok: tree.ref(p.tok), pos: tree.ref(p.pos!) }, rest: [fromHost(Int32Array.of(5), [1, 1]), fromHost(Int32Array.of(pos), [1])], f: (d: TransformerParams, [i, ps]: Array[]) => np.take(d.tok.table, i, 0).add(np.take(d.pos!.table, ps, 0)) },
     { name: "LayerNorm", calls: 2 * L + 1, fwdFlops: 0, diff: { p: tree.ref(blk.ln1), x: x() }, rest: [], f: (d: { p: typeof blk.ln1; x: Array }) => layerNorm(d.p, d.x) },
     {
-      name: "attention, KV-cached (cache write, QKᵀ, softmax, PV)",
+      name: "attention, KV-cached (QKᵀ, two-part softmax, PV; the row write is a host copy)",
       calls: L,
       fwdFlops: cacheFlops,
-      diff: { p: tree.ref(blk.attn), x: x(), k: randn([1, H, S, DH], 4), v: randn([1, H, S, DH], 5) },
-      rest: [slots.ref.equal(pos), slots.lessEqual(pos), fromHost(Int32Array.of(pos), [1])],
-      f: (d: { p: typeof blk.attn; x: Array; k: Array; v: Array }, [w, m, ps]: Array[]) => {
-        const out = attentionCached(d.p, d.x, { k: d.k, v: d.v }, w, m, ps, { heads: H });
-        return out.y.add(out.cache.k.sum().add(out.cache.v.sum())); // keep the cache write live
+      diff: { p: tree.ref(blk.attn), x: x(), k: randn([1, S, H, DH], 4), v: randn([1, S, H, DH], 5) },
+      rest: [slots.less(pos), np.ones([1, 1]).astype(np.bool), fromHost(Int32Array.of(pos), [1])],
+      f: (d: { p: typeof blk.attn; x: Array; k: Array; v: Array }, [visible, fresh, ps]: Array[]) => {
+        const out = attentionCached(d.p, d.x, { k: d.k, v: d.v }, visible, fresh, ps, { heads: H });
+        tree.dispose([out.fresh, d.k, d.v]);
+        return out.y;
       },
     },
     { name: "MLP (up, GELU, down)", calls: L, fwdFlops: 4 * D * F, diff: { p: tree.ref(blk.mlp), x: x() }, rest: [], f: (d: { p: typeof blk.mlp; x: Array }) => mlp(d.p, d.x) },
@@ -199,11 +201,12 @@ async function timeAdamW(params: Params, reps: number): Promise<PieceTime> {
 }
 
 /**
- * Decode writes one new key/value row into each [1, H, S, Dh] cache. `attentionCached` used a
- * one-hot blend (cache·keep + scatterᵀ·new, a K = T = 1 matmul) until 2026-11-23 and now uses a
- * select. Times both, jitted alone (µs per call, fastest of 50), and checks they agree.
+ * Decode writes one new key/value row into each cache. Until 2026-11-23 a jitted step rewrote
+ * the whole [1, H, S, Dh] cache: first as a one-hot blend (cache·keep + scatterᵀ·new, a K = T = 1
+ * matmul), then as a select; now the decoder copies the row in place (`copyRunsInPlace`, via
+ * `writeFresh`). Times all three (µs per call, fastest of 50) and checks they agree.
  */
-async function cacheWriteExperiment(): Promise<{ blend_us: number; select_us: number; max_abs_diff: number }> {
+async function cacheWriteExperiment(): Promise<{ blend_us: number; select_us: number; in_place_us: number; max_abs_diff: number }> {
   const cache = randn([1, H, S, DH], 8);
   const row = randn([1, H, 1, DH], 9);
   const w = np.arange(S).astype(np.int32).reshape([1, S]).equal(100).astype(np.float32); // [T = 1, S]
@@ -213,8 +216,13 @@ async function cacheWriteExperiment(): Promise<{ blend_us: number; select_us: nu
   });
   const select = jit((c: Array, n: Array, wm: Array) => np.where(wm.reshape([1, 1, -1, 1]).greater(0), n, c));
   const us = async (f: typeof blend) => 1000 * (await timeMs(() => ready(f(cache.ref, row.ref, w.ref)), 50)).best;
-  const result = { blend_us: round(await us(blend), 1), select_us: round(await us(select), 1), max_abs_diff: 0 };
-  const diff = np.abs(blend(cache.ref, row.ref, w.ref).sub(select(cache.ref, row.ref, w.ref))).max();
+  // in place: the same row into slot 100 of each head of a cache the copy owns alone
+  const owned = cache.ref.add(0);
+  await ready(owned.ref);
+  const runs = globalThis.Array.from({ length: H }, (_, h) => [(h * S + 100) * DH, h * DH, DH]).flat();
+  const inPlace = 1000 * (await timeMs(() => copyRunsInPlace(owned, row.ref, runs), 50)).best;
+  const result = { blend_us: round(await us(blend), 1), select_us: round(await us(select), 1), in_place_us: round(inPlace, 1), max_abs_diff: 0 };
+  const diff = np.maximum(np.abs(blend(cache.ref, row.ref, w.ref).sub(select(cache.ref, row.ref, w.ref))).max(), np.abs(select(cache.ref, row.ref, w.ref).sub(owned)).max());
   result.max_abs_diff = (await diff.data())[0];
   tree.dispose([cache, row, w]);
   blend.dispose();
@@ -284,12 +292,13 @@ async function main(): Promise<void> {
 
   log("decode step: compile, time, trace");
   const decodeStep = jit((p: TransformerParams, tokens: Array, caches: KVCache[], start: Array) => forwardCached(p, tokens, caches, start, GPT));
-  let caches = initCaches(GPT, 1);
+  const caches = initCaches(GPT, 1);
   let pos = 0;
   const oneToken = async () => {
-    const r = decodeStep(params(), fromHost(Int32Array.of(1), [1, 1]), caches, np.array(pos++, { dtype: np.int32 }));
-    caches = r.caches;
+    const r = decodeStep(params(), fromHost(Int32Array.of(1), [1, 1]), tree.ref(caches), np.array(pos, { dtype: np.int32 }));
     await r.logits.data();
+    for (let i = 0; i < caches.length; i++) await writeFresh(caches[i], r.fresh[i], pos);
+    pos++;
   };
   const decodeMs = await timeMs(oneToken, DECODE_REPS);
   const decodeTrace = await traceKernels(oneToken, DECODE_REPS);
@@ -394,7 +403,7 @@ function markdown(r: Report): string {
     "",
     `## Decode step (batch 1, 256-slot cache): jitted step + readback best ${ds.best_ms} ms, median ${ds.median_ms} ms; Decoder.generate ${ds.generate_ms_per_token} ms/token`,
     `Traced ${ds.wall_ms} ms (${ds.trace_cpu_busy} cores busy), ${ds.kernels} kernels = ${ds.kernel_ms} ms; ${ds.small_kernels.count} kernels of ≤ 1024 outputs, median ${ds.small_kernels.median_us} µs each. A 1-element jitted add takes ${r.dispatch_floor_us} µs per call.`,
-    `Experiment: writing one row into a [1, ${H}, ${S}, ${DH}] cache, jitted alone: one-hot blend (attentionCached before 2026-11-23) ${r.cache_write_experiment.blend_us} µs, np.where select (attentionCached now) ${r.cache_write_experiment.select_us} µs (max |difference| ${r.cache_write_experiment.max_abs_diff}).`,
+    `Experiment: writing one row into a [1, ${H}, ${S}, ${DH}] cache: one-hot blend, jitted (attentionCached until 2026-11-23) ${r.cache_write_experiment.blend_us} µs; np.where select, jitted (then) ${r.cache_write_experiment.select_us} µs; in-place row copy (copyRunsInPlace, the decoder now) ${r.cache_write_experiment.in_place_us} µs (max |difference| ${r.cache_write_experiment.max_abs_diff}).`,
     "",
     kinds(ds),
     "",

@@ -1,11 +1,12 @@
 import { lax, np, type Array } from "../engine/index.ts";
 import type { KeyStream } from "../engine/rng.ts";
-import { attention, attentionCached, initAttention, type AttentionParams, type KVCache } from "../nn/attention.ts";
+import { attention, attentionCached, initAttention, type AttentionParams, type FreshKV, type KVCache } from "../nn/attention.ts";
 import { embed, initEmbedding, type EmbeddingParams } from "../nn/embedding.ts";
 import { initLinear, linear, type LinearParams } from "../nn/linear.ts";
 import { initMlp, mlp, type MlpKind, type MlpParams } from "../nn/mlp.ts";
 import { initLayerNorm, layerNorm, type LayerNormParams } from "../nn/norm.ts";
 import { fmt } from "../nn/shapes.ts";
+import { causalMask } from "./masks.ts";
 
 /** A decoder-only transformer (GPT-2 layout: pre-LN blocks, learned or rotary positions). */
 export type TransformerConfig = {
@@ -90,48 +91,48 @@ export function forward(p: TransformerParams, tokens: Array, mask: Array, cfg: T
   return linear(p.head, layerNorm(p.lnf, x));
 }
 
-/** Empty per-layer caches for `batch` sequences of up to `contextLength` tokens. */
+/** Empty per-layer caches (`KVCache`: [B, S, H, Dh]) for `batch` sequences of up to `contextLength` tokens. */
 export function initCaches(cfg: TransformerConfig, batch: number): KVCache[] {
   const dh = cfg.dim / cfg.heads;
   return globalThis.Array.from({ length: cfg.layers }, () => ({
-    k: np.zeros([batch, cfg.heads, cfg.contextLength, dh]),
-    v: np.zeros([batch, cfg.heads, cfg.contextLength, dh]),
+    k: np.zeros([batch, cfg.contextLength, cfg.heads, dh]),
+    v: np.zeros([batch, cfg.contextLength, cfg.heads, dh]),
   }));
 }
 
 /**
  * KV-cached forward of T new tokens at positions start..start+T−1 (prefill when T > 1, one
- * decode step when T = 1). `start` is a scalar int32 array, so every decode step has the same
- * shapes and one `jit` compilation serves them all.
- * tokens: [B, T] → logits of the last new position [B, V], and the updated caches.
+ * decode step when T = 1), attending to the caches' slots 0..start−1 and causally among the new
+ * tokens. `start` is a scalar int32 array, so every decode step has the same shapes and one `jit`
+ * compilation serves them all. tokens: [B, T] → logits of the last new position [B, V], and per
+ * layer the new keys and values, which `writeFresh` then puts into the caches (read, not consumed).
  */
 export function forwardCached(
   p: TransformerParams,
   tokens: Array,
-  caches: KVCache[],
+  caches: readonly KVCache[],
   start: Array,
   cfg: TransformerConfig,
-): { logits: Array; caches: KVCache[] } {
+): { logits: Array; fresh: FreshKV[] } {
   const t = tokens.shape[1];
   const s = cfg.contextLength;
-  const positions = np.arange(t).astype(np.int32).add(start); // [T]
-  const slots = np.arange(s).astype(np.int32).reshape([1, s]);
-  const writeMask = slots.ref.equal(positions.ref.reshape([t, 1])); // [T, S]
-  const visible = slots.lessEqual(positions.ref.reshape([t, 1])); // [T, S] causal over the cache
+  const positions = np.arange(t).astype(np.int32).add(start.ref); // [T]
+  const cacheVisible = np.arange(s).astype(np.int32).reshape([1, s]).less(start); // [1, S]: the slots already written
+  const newVisible = causalMask(t); // [T, T] among the new tokens
   let x = embedStep(p, tokens, positions.ref);
   const opts = { heads: cfg.heads, rope: cfg.positions === "rope" };
-  const next: KVCache[] = [];
+  const fresh: FreshKV[] = [];
   p.blocks.forEach((b, i) => {
-    const out = attentionCached(b.attn, layerNorm(b.ln1, x.ref), caches[i], writeMask.ref, visible.ref, positions.ref, opts);
-    next.push(out.cache);
+    const out = attentionCached(b.attn, layerNorm(b.ln1, x.ref), caches[i], cacheVisible.ref, newVisible.ref, positions.ref, opts);
+    fresh.push(out.fresh);
     x = x.add(out.y);
     x = x.ref.add(mlp(b.mlp, layerNorm(b.ln2, x)));
   });
-  writeMask.dispose();
-  visible.dispose();
+  cacheVisible.dispose();
+  newVisible.dispose();
   positions.dispose();
   const last = x.slice([], t - 1); // [B, D]
-  return { logits: linear(p.head, layerNorm(p.lnf, last)), caches: next };
+  return { logits: linear(p.head, layerNorm(p.lnf, last)), fresh };
 }
 
 /**

@@ -16,7 +16,7 @@ import { installNativeContractions } from "./native.ts";
 // Float16Array, so that test throws. An empty class makes the test answer false.
 (globalThis as { Float16Array?: unknown }).Float16Array ??= class Float16ArrayUnavailable {};
 
-export { blockUntilReady, grad, jit, lax, nn, numpy as np, random, tree, valueAndGrad, vjp } from "@jax-js/jax";
+export { blockUntilReady, copyRunsInPlace, grad, jit, lax, nn, numpy as np, random, tree, valueAndGrad, vjp } from "@jax-js/jax";
 export { engineMemoryBytes } from "./memory.ts";
 export { nativeStats } from "./native.ts";
 /** The array class itself, for `x instanceof ConcreteArray` (true for concrete arrays, false for tracers inside `jit`). */

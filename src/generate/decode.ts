@@ -1,6 +1,6 @@
 import { fromHost, jit, np, tree, type Array, type OwnedFunction } from "../engine/index.ts";
 import { hostRng } from "../engine/rng.ts";
-import type { KVCache } from "../nn/attention.ts";
+import { writeFresh, type FreshKV, type KVCache } from "../nn/attention.ts";
 import { checkIds } from "../nn/embedding.ts";
 import { forwardCached, initCaches, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 import { sampleToken, type SamplingOptions } from "./sampling.ts";
@@ -22,11 +22,12 @@ export type GenerateOptions = {
 /** One batch of prompts decoding in its own KV cache (see `Decoder.#stream`). */
 type Stream = { advance: () => Promise<Float32Array>; feed: (next: Int32Array) => void; dispose: () => void };
 
-type Step = (p: TransformerParams, tokens: Array, caches: KVCache[], start: Array) => { logits: Array; caches: KVCache[] };
+type Step = (tokens: Array, caches: KVCache[], start: Array) => { logits: Array; fresh: FreshKV[] };
 
 /**
  * KV-cached autoregressive decoding: one prefill of the (equal-length) prompts, then one jitted
- * step per token; the cache is preallocated once and updated in place of shape.
+ * step per token. The cache is preallocated once; each step attends to it and to its own new
+ * keys and values, which are then copied into the cache in place (`writeFresh`).
  */
 export class Decoder {
   readonly #step: OwnedFunction<Step>;
@@ -35,7 +36,9 @@ export class Decoder {
     readonly params: TransformerParams,
     readonly config: TransformerConfig,
   ) {
-    this.#step = jit((p: TransformerParams, tokens: Array, caches: KVCache[], start: Array) => forwardCached(p, tokens, caches, start, config));
+    // params are closed over, so jit holds them as constants: passed as arguments, the ~50 leaves
+    // were flattened and their shapes stringified into a cache key on every token (8% of a step).
+    this.#step = jit((tokens: Array, caches: KVCache[], start: Array) => forwardCached(tree.ref(params), tokens, caches, start, config));
   }
 
   /**
@@ -98,17 +101,18 @@ export class Decoder {
     if (len + maxNew - 1 > this.config.contextLength) throw new Error(`generate: prompt ${len} + ${maxNew} new tokens exceeds the context of ${this.config.contextLength}`);
     const flat = Int32Array.from(prompts.flat());
     checkIds(flat, this.config.vocabSize);
-    let caches = initCaches(this.config, b);
+    const caches = initCaches(this.config, b);
     let tokens = fromHost(flat, [b, len]);
     let pos = 0;
     let fed = true;
     return {
       advance: async (): Promise<Float32Array> => {
-        const r = this.#step(tree.ref(this.params), tokens, caches, np.array(pos, { dtype: np.int32 }));
-        caches = r.caches;
-        pos += tokens.shape[1];
+        const r = this.#step(tokens, tree.ref(caches), np.array(pos, { dtype: np.int32 }));
         fed = false;
-        return (await r.logits.data()) as Float32Array; // [B, V]
+        const logits = (await r.logits.data()) as Float32Array; // [B, V]; the step has run
+        for (let i = 0; i < caches.length; i++) await writeFresh(caches[i], r.fresh[i], pos);
+        pos += tokens.shape[1];
+        return logits;
       },
       feed: (next: Int32Array) => {
         tokens = fromHost(next, [b, 1]);

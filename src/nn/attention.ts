@@ -1,4 +1,4 @@
-import { nn, np, type Array } from "../engine/index.ts";
+import { copyRunsInPlace, nn, np, type Array } from "../engine/index.ts";
 import type { KeyStream } from "../engine/rng.ts";
 import { initLinear, linear, type LinearParams } from "./linear.ts";
 import { rope } from "./rope.ts";
@@ -6,8 +6,20 @@ import { expectLastDim, fmt } from "./shapes.ts";
 
 export type AttentionParams = { qkv: LinearParams; out: LinearParams };
 export type AttentionOptions = { heads: number; rope?: boolean };
-/** Per-layer KV cache, preallocated to the full context: k, v: [B, H, S, Dh]. */
+/**
+ * Per-layer KV cache, preallocated to the full context: k, v: [B, S, H, Dh]. One position's keys
+ * (values) for every head are one contiguous row of D floats, which `writeFresh` overwrites in
+ * place after each step.
+ */
 export type KVCache = { k: Array; v: Array };
+
+/**
+ * The keys and values of a cached step's T new positions, as rows of arrays the step has
+ * materialized anyway, so a jitted step returns them without copy kernels: k: [B, T, W] holds
+ * the keys in columns D..2D−1 (the qkv projection, W = 3D, or rope's q and k, W = 2D); v: [B, T, 3D]
+ * holds the values in its last D columns (the qkv projection).
+ */
+export type FreshKV = { k: Array; v: Array };
 
 export function initAttention(keys: KeyStream, dim: number, residStd?: number): AttentionParams {
   return {
@@ -28,8 +40,11 @@ function attend(q: Array, k: Array, v: Array, bias: Array): Array {
   return np.matmul(nn.softmax(scores, -1), v);
 }
 
-/** x: [B, T, D] → q, k, v each [B, T, H, Dh] (rope applied to q and k when asked). */
-function project(p: AttentionParams, x: Array, positions: Array, opts: AttentionOptions): [Array, Array, Array] {
+/**
+ * x: [B, T, D] → q, k, v each [B, T, H, Dh] (rope applied to q and k when asked), and where the
+ * keys and values are rows of materialized arrays (for a KV cache; otherwise dispose them).
+ */
+function project(p: AttentionParams, x: Array, positions: Array, opts: AttentionOptions): { q: Array; k: Array; v: Array; fresh: FreshKV } {
   const [b, t, d] = x.shape;
   const dh = d / opts.heads;
   // Sliced on the last axis of [B, T, 3D]: a [B, T, 3, H, Dh] reshape, or one view shared by q
@@ -39,13 +54,12 @@ function project(p: AttentionParams, x: Array, positions: Array, opts: Attention
   const v = heads(2, 3);
   if (!opts.rope) {
     positions.dispose();
-    const qk: [Array, Array] = [heads(0, 1), heads(1, 2)];
-    qkv.dispose();
-    return [...qk, v];
+    const [q, k] = [heads(0, 1), heads(1, 2)];
+    return { q, k, v, fresh: { k: qkv.ref, v: qkv } };
   }
   const qk = rope(heads(0, 2), positions); // [B, T, 2, H, Dh]: q and k in one kernel, one set of angles
-  qkv.dispose();
-  return [qk.ref.slice([], [], 0), qk.slice([], [], 1), v];
+  const fresh = { k: qk.ref.reshape([b, t, 2 * d]), v: qkv };
+  return { q: qk.ref.slice([], [], 0), k: qk.slice([], [], 1), v, fresh };
 }
 
 function checkInput(x: Array, opts: AttentionOptions, dim: number): void {
@@ -63,52 +77,77 @@ export function attention(p: AttentionParams, x: Array, mask: Array, positions: 
   const d = p.qkv.w.shape[0];
   checkInput(x, opts, d);
   const [b, t] = x.shape;
-  const [q, k, v] = project(p, x, positions, opts);
+  const { q, k, v, fresh } = project(p, x, positions, opts);
+  fresh.k.dispose();
+  fresh.v.dispose();
   const perm = [0, 2, 1, 3];
   const y = attend(q.transpose(perm), k.transpose(perm), v.transpose(perm), maskBias(mask));
   return linear(p.out, y.transpose(perm).reshape([b, t, d]));
 }
 
 /**
- * Writes new keys or values n: [B, H, T, Dh] into the cache c: [B, H, S, Dh] at the slots
- * that writeMask: bool [T, S] marks (one-hot rows) → [B, H, S, Dh]. A select keeps the shapes
- * fixed, so one `jit` compilation serves every decode step. For one new position it is a single
- * elementwise kernel; the one-hot blend it replaces (c·keep + scatterᵀ·n) ran a K = 1 matmul
- * over the whole cache, about 3× slower (docs/performance.md). For T > 1 (prefill) the new rows
- * are placed by a one-hot matmul first. Exact either way: every output is a copy of c or of n.
+ * Attention of T new positions over the cache and over each other: q, k, v: [B, H, T, Dh] (new),
+ * kc, vc: [B, H, S, Dh] (cache views), cacheBias broadcastable to [B, H, T, S], newBias to
+ * [B, H, T, T] (0 / −1e9). One softmax over the S + T scores, computed in two blocks, so the new
+ * keys need not be in the cache yet: the cache is written afterwards, in place (`writeFresh`),
+ * instead of a select that rewrote all S slots of both caches every step (37 µs of a ~1 ms
+ * decoded token per layer and cache; docs/performance.md).
  */
-function writeCache(c: Array, n: Array, writeMask: Array): Array {
-  const [t, s] = writeMask.shape;
-  if (t === 1) return np.where(writeMask.reshape([1, 1, s, 1]), n, c);
-  const written = writeMask.ref.any(0).reshape([1, 1, s, 1]);
-  // [1, 1, S, T] @ [B, H, T, Dh]: the lhs is given rank 4 because jax-js 0.1.25 broadcasts a
-  // rank-2 lhs against a rank-4 rhs wrongly ([S, T] @ [B, H, T, Dh] came out [S, B, H, Dh]).
-  const scatter = writeMask.transpose([1, 0]).astype(n.dtype).reshape([1, 1, s, t]);
-  return np.where(written, np.matmul(scatter, n), c);
+function attendCached(q: Array, kc: Array, vc: Array, k: Array, v: Array, cacheBias: Array, newBias: Array): Array {
+  const scale = 1 / Math.sqrt(q.shape[3]);
+  const sc = np.matmul(q.ref, kc.transpose([0, 1, 3, 2])).mul(scale).add(cacheBias); // [B, H, T, S]
+  const sn = np.matmul(q, k.transpose([0, 1, 3, 2])).mul(scale).add(newBias); // [B, H, T, T]
+  const m = np.maximum(sc.ref.max(-1, { keepdims: true }), sn.ref.max(-1, { keepdims: true }));
+  const ec = np.exp(sc.sub(m.ref));
+  const en = np.exp(sn.sub(m));
+  const denom = ec.ref.sum(-1, { keepdims: true }).add(en.ref.sum(-1, { keepdims: true }));
+  return np.matmul(ec, vc).add(np.matmul(en, v)).div(denom);
 }
 
 /**
- * Attention for T new positions against a preallocated cache (prefill or one decode step).
- * x: [B, T, D], cache k/v: [B, H, S, Dh], writeMask: bool [T, S] one-hot rows placing the new
- * keys, mask: bool [T, S] (true = attend), positions: [T].
- * Returns the output and the updated cache (written by `writeCache`). Consumes all arguments.
+ * Attention for T new positions at start..start+T−1 against a preallocated cache holding
+ * positions 0..start−1 (prefill or one decode step). x: [B, T, D], cache k/v: [B, S, H, Dh] (read,
+ * not consumed), cacheVisible: bool broadcastable to [T, S] (true = attend; slots ≥ start must be
+ * false), newVisible: bool [T, T] (causal among the new positions), positions: [T].
+ * Returns the output and where the new keys and values are (`FreshKV`), for `writeFresh`.
+ * Consumes x, the masks and positions.
  */
 export function attentionCached(
   p: AttentionParams,
   x: Array,
   cache: KVCache,
-  writeMask: Array,
-  mask: Array,
+  cacheVisible: Array,
+  newVisible: Array,
   positions: Array,
   opts: AttentionOptions,
-): { y: Array; cache: KVCache } {
+): { y: Array; fresh: FreshKV } {
   const d = p.qkv.w.shape[0];
   checkInput(x, opts, d);
   const [b, t] = x.shape;
   const perm = [0, 2, 1, 3];
-  const [q, kNew, vNew] = project(p, x, positions, opts);
-  const k = writeCache(cache.k, kNew.transpose(perm), writeMask.ref);
-  const v = writeCache(cache.v, vNew.transpose(perm), writeMask);
-  const y = attend(q.transpose(perm), k.ref, v.ref, maskBias(mask));
-  return { y: linear(p.out, y.transpose(perm).reshape([b, t, d])), cache: { k, v } };
+  const { q, k, v, fresh } = project(p, x, positions, opts);
+  const kc = cache.k.ref.transpose(perm);
+  const vc = cache.v.ref.transpose(perm);
+  const y = attendCached(q.transpose(perm), kc, vc, k.transpose(perm), v.transpose(perm), maskBias(cacheVisible), maskBias(newVisible));
+  return { y: linear(p.out, y.transpose(perm).reshape([b, t, d])), fresh };
+}
+
+/**
+ * Writes the keys and values of T new positions (`fresh`, from `attentionCached`) into the
+ * cache's slots start..start+T−1, in place (`copyRunsInPlace`: one row copy per sequence, not a
+ * rewrite of the cache). The cache must not be shared with other arrays, and no kernel queued
+ * before this may still be waiting to read it (run the step first: read its output). Consumes fresh.
+ */
+export async function writeFresh(cache: KVCache, fresh: FreshKV, start: number): Promise<void> {
+  const [b, s, h, dh] = cache.k.shape;
+  const d = h * dh;
+  const t = fresh.k.shape[1];
+  if (start < 0 || start + t > s) throw new Error(`writeFresh: positions ${start}..${start + t - 1} outside the cache's ${s} slots`);
+  // the keys are columns D..2D−1 of their rows, the values the last D columns (`FreshKV`)
+  for (const [c, rows, column] of [[cache.k, fresh.k, d], [cache.v, fresh.v, fresh.v.shape[2] - d]] as const) {
+    const w = rows.shape[2];
+    const runs: number[] = [];
+    for (let bi = 0; bi < b; bi++) for (let ti = 0; ti < t; ti++) runs.push((bi * s + start + ti) * d, (bi * t + ti) * w + column, d);
+    await copyRunsInPlace(c, rows, runs);
+  }
 }

@@ -8,6 +8,7 @@ import { imageToText, textToImage } from "../../src/backbone/layout.ts";
 import { makeBatch, unifiedLoss } from "../../src/backbone/unified.ts";
 import { Decoder } from "../../src/generate/decode.ts";
 import { GREEDY } from "../../src/generate/sampling.ts";
+import { greedyByFullForward } from "../helpers/decode.ts";
 import { DEFAULT_ADAMW } from "../../src/train/optim.ts";
 import { Trainer } from "../../src/train/step.ts";
 
@@ -84,6 +85,18 @@ describe("unified backbone", () => {
     const [next] = await decoder.generate([seq.slice(0, 4)], 1, { sampling: GREEDY });
     expect(next[0]).toBe(want.indexOf(Math.max(...want)));
     decoder.dispose();
+  });
+
+  it.each(["learned", "rope"] as const)("KV-cached greedy decoding of a batch of 2 (prefill 3, then 12 steps) equals full-forward greedy decoding, %s positions", async (positions) => {
+    const c: TransformerConfig = { ...cfg, contextLength: 16, positions };
+    const p = initTransformer(new KeyStream(6), c);
+    const prompts = [[6, 2, 7], [3, 9, 1]];
+    const decoder = new Decoder(p, c);
+    const got = await decoder.generate(prompts, 12, { sampling: GREEDY });
+    decoder.dispose();
+    for (const [i, prompt] of prompts.entries()) expect(got[i]).toEqual(await greedyByFullForward(p, c, prompt, 12));
+    expect(new Set(got.flat()).size).toBeGreaterThan(2); // not a degenerate repeat of one token
+    tree.dispose(p);
   });
 
   it("classifier-free guidance draws from ℓ_u + s·(ℓ_c − ℓ_u) of the two prompts' full forward passes", async () => {

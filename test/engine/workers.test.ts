@@ -141,6 +141,39 @@ describe("Worker shim over node:worker_threads", () => {
     trainer.dispose();
   });
 
+  it("copyRunsInPlace copies a result still being computed on the pool only after it is done", async () => {
+    const { np, copyRunsInPlace } = engine;
+    const a = np.array(hostData(256 * 256, 12)).reshape([256, 256]);
+    const b = np.array(hostData(256 * 256, 13)).reshape([256, 256]);
+    const want = referenceMatmul(hostData(256 * 256, 12), hostData(256 * 256, 13), 256, 256, 256);
+    const dst = np.zeros([2, 256]);
+    await copyRunsInPlace(dst, np.zeros([1]), []); // realized, so the write below is in place
+    const before = workers.engineWorkerStats().answered;
+    await copyRunsInPlace(dst, np.matmul(a, b), [256, 5 * 256, 256]); // 2^24 multiply-adds: sent to the workers
+    expect(workers.engineWorkerStats().answered).toBeGreaterThan(before);
+    const got = (await dst.data()) as Float32Array;
+    expect(maxAbsDiff(got.subarray(256), want.subarray(5 * 256, 6 * 256))).toBeLessThan(1e-3);
+    expect(maxAbsDiff(got.subarray(0, 256), new Float32Array(256))).toBe(0);
+  });
+
+  it("decodes with the KV cache written in place between queued steps: the tokens of full-forward greedy decoding", async () => {
+    // With a pool, every kernel of a step goes through its queue (these small ones run inline, in
+    // queue order); the in-place cache write must wait for them and come before the next step's.
+    const { Decoder } = await import("../../src/generate/decode.ts");
+    const { GREEDY } = await import("../../src/generate/sampling.ts");
+    const { initTransformer } = await import("../../src/backbone/transformer.ts");
+    const { KeyStream } = await import("../../src/engine/rng.ts");
+    const { greedyByFullForward } = await import("../helpers/decode.ts");
+    const cfg = { vocabSize: 20, contextLength: 12, dim: 16, layers: 2, heads: 2, mlp: "gelu", mlpRatio: 2, positions: "rope" } as const;
+    const p = initTransformer(new KeyStream(3), cfg);
+    const decoder = new Decoder(p, cfg);
+    const got = await decoder.generate([[1, 5, 2], [7, 7, 3]], 8, { sampling: GREEDY });
+    decoder.dispose();
+    expect(got[0]).toEqual(await greedyByFullForward(p, cfg, [1, 5, 2], 8));
+    expect(got[1]).toEqual(await greedyByFullForward(p, cfg, [7, 7, 3], 8));
+    engine.tree.dispose(p);
+  });
+
   it("checks its options", () => {
     expect(() => workers.installWorkerShim({ threads: 0 })).toThrow(/positive integer, got 0/);
     expect(workers.installWorkerShim({ threads: 3 })).toBe(2); // installed once, when jax-js loaded

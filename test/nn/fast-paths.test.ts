@@ -1,15 +1,16 @@
 /**
  * The faster formulations (docs/performance.md, "Changes") against the straightforward ones they
- * replaced: rope as one fused expression, the KV-cache write as a select, gathered embeddings in
- * the cached forward, the cross-entropy pick before the log-sum-exp. Each is exact by
- * construction, so most checks ask for identical numbers, not just close ones.
+ * replaced: rope as one fused expression, the KV cache written in place after each step (with
+ * attention over the cache and the new block as one two-part softmax), gathered embeddings in the
+ * cached forward, the cross-entropy pick before the log-sum-exp. Most are exact by construction,
+ * so most checks ask for identical numbers, not just close ones.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { fromHost, jit, nn, np, random, startEngine, tree, valueAndGrad, type Array } from "../../src/engine/index.ts";
+import { copyRunsInPlace, fromHost, jit, nn, np, random, startEngine, tree, valueAndGrad, type Array } from "../../src/engine/index.ts";
 import { KeyStream } from "../../src/engine/rng.ts";
 import { causalMask } from "../../src/backbone/masks.ts";
 import { forward, forwardCached, initCaches, initTransformer, weightedCrossEntropy, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
-import { attention, attentionCached, initAttention, type KVCache } from "../../src/nn/attention.ts";
+import { attention, attentionCached, initAttention, writeFresh, type KVCache } from "../../src/nn/attention.ts";
 import { rope } from "../../src/nn/rope.ts";
 
 beforeAll(startEngine);
@@ -28,14 +29,6 @@ function ropeHalves(x: Array, positions: Array, base = 10000): Array {
   const x1 = x.ref.slice([], [], [], [0, half]);
   const x2 = x.slice([], [], [], [half, dh]);
   return np.concatenate([x1.ref.mul(cos.ref).sub(x2.ref.mul(sin.ref)), x1.mul(sin).add(x2.mul(cos))], -1);
-}
-
-/** The cache write as first written: c·keep + scatterᵀ·n with a one-hot [T, S] writeMask. */
-function blendWrite(c: Array, n: Array, writeMask: Array): Array {
-  const [t, s] = writeMask.shape;
-  const w = writeMask.astype(c.dtype);
-  const keep = np.subtract(1, w.ref.sum(0)).reshape([1, 1, s, 1]);
-  return c.mul(keep).add(np.matmul(w.transpose([1, 0]).reshape([1, 1, s, t]), n));
 }
 
 describe("rope", () => {
@@ -69,53 +62,60 @@ describe("KV cache", () => {
   const opts = (useRope: boolean) => ({ heads: 2, rope: useRope });
   const slots = (s: number) => np.arange(s).astype(np.int32).reshape([1, s]);
 
-  it.each([false, true])("prefill of 3, then 1-token steps, equals full causal attention (rope %s)", (useRope) => {
+  it.each([false, true])("prefill of 3, then 1-token steps, equals full causal attention (rope %s)", async (useRope) => {
     const [b, t, d, s] = [2, 6, 8, 7];
     const p = initAttention(new KeyStream(4), d);
     const x = random.normal(random.key(5), [b, t, d]);
     const full = flat(attention(tree.ref(p), x.ref, causalMask(t), np.arange(t).astype(np.int32), opts(useRope)));
-    // caches start from noise, so a wrong write or a leak from an unwritten slot shows
-    const start = { k: random.normal(random.key(6), [b, 2, s, d / 2]), v: random.normal(random.key(7), [b, 2, s, d / 2]) };
-    let cache: KVCache = tree.ref(start);
+    // caches start from noise: slots not yet written are masked, so noise must not leak
+    const start: KVCache = { k: random.normal(random.key(6), [b, s, 2, d / 2]), v: random.normal(random.key(7), [b, s, 2, d / 2]) };
+    const cache: KVCache = { k: start.k.ref.add(0), v: start.v.ref.add(0) }; // own buffers: written in place
     const steps: [number, number][] = [[0, 3], [3, 4], [4, 5], [5, 6]];
     const step = jit((pp: typeof p, xs: Array, c: KVCache, pos: Array) => {
       const n = xs.shape[1];
-      const col = pos.ref.reshape([n, 1]);
-      return attentionCached(pp, xs, c, slots(s).equal(col.ref), slots(s).lessEqual(col), pos, opts(useRope));
+      return attentionCached(pp, xs, c, slots(s).less(pos.ref.slice(0)), causalMask(n), pos, opts(useRope));
     });
     for (const [from, to] of steps) {
-      const out = step(tree.ref(p), x.ref.slice([], [from, to]), cache, np.arange(from, to).astype(np.int32));
-      cache = out.cache;
+      const out = step(tree.ref(p), x.ref.slice([], [from, to]), tree.ref(cache), np.arange(from, to).astype(np.int32));
       const got = out.y.dataSync() as Float32Array;
+      await writeFresh(cache, out.fresh, from);
       for (let bi = 0; bi < b; bi++) {
         for (let i = 0; i < (to - from) * d; i++) expect(got[bi * (to - from) * d + i]).toBeCloseTo(full[bi * t * d + from * d + i], 5);
       }
     }
     // slots past the last position keep what the cache held
-    expect(maxAbsDiff(flat(cache.k.ref.slice([], [], [t, s])), flat(start.k.ref.slice([], [], [t, s])))).toBe(0);
-    expect(maxAbsDiff(flat(cache.v.ref.slice([], [], [t, s])), flat(start.v.ref.slice([], [], [t, s])))).toBe(0);
+    expect(maxAbsDiff(flat(cache.k.ref.slice([], [t, s])), flat(start.k.ref.slice([], [t, s])))).toBe(0);
+    expect(maxAbsDiff(flat(cache.v.ref.slice([], [t, s])), flat(start.v.ref.slice([], [t, s])))).toBe(0);
     tree.dispose([cache, start]);
     step.dispose();
     x.dispose();
   });
 
-  it.each([1, 3])("the select write equals the one-hot blend bit for bit (T = %i)", (t) => {
-    const [b, h, dh, s] = [2, 3, 4, 9];
+  it.each([1, 3])("writeFresh puts each sequence's T new keys and values into slots start.., and nothing else (T = %i)", async (t) => {
+    const [b, h, dh, s, at] = [2, 3, 4, 9, 4];
     const d = h * dh;
-    const c = random.normal(random.key(8), [b, h, s, dh]);
-    const writeMask = slots(s).equal(np.arange(t).astype(np.int32).add(4).reshape([t, 1]));
-    // zero weights and a bias-only projection: every new key and value is `row`
-    const row = random.normal(random.key(3), [d]);
-    const p = initAttention(new KeyStream(1), d);
-    const qkv = { w: np.zeros([d, 3 * d]), b: np.concatenate([np.zeros([d]), row.ref, row.ref]) };
-    const out = attentionCached({ qkv, out: p.out }, np.zeros([b, t, d]), { k: c.ref, v: c.ref }, writeMask.ref, slots(s).lessEqual(8), np.arange(t).astype(np.int32), { heads: h });
-    const rows = row.reshape([1, 1, h, dh]).transpose([0, 2, 1, 3]).mul(np.ones([b, 1, t, 1])); // [B, H, T, Dh]
-    const want = flat(blendWrite(c, rows, writeMask));
-    expect(maxAbsDiff(flat(out.cache.k), want)).toBe(0);
-    expect(maxAbsDiff(flat(out.cache.v), want)).toBe(0);
-    out.y.dispose();
-    p.qkv.w.dispose();
-    p.qkv.b?.dispose();
+    const before = random.normal(random.key(8), [b, s, h, dh]);
+    const cache: KVCache = { k: before.ref.add(0), v: before.ref.add(1) };
+    const qkv = random.normal(random.key(3), [b, t, 3 * d]);
+    await writeFresh(cache, { k: qkv.ref, v: qkv.ref }, at);
+    // the oracle: the same rows placed by slicing and concatenating, on the host's copy
+    const place = (old: Array, cols: [number, number]) =>
+      np.concatenate([old.ref.slice([], [0, at]), qkv.ref.slice([], [], cols).reshape([b, t, h, dh]), old.slice([], [at + t, s])], 1);
+    expect(maxAbsDiff(flat(cache.k), flat(place(before.ref.add(0), [d, 2 * d])))).toBe(0);
+    expect(maxAbsDiff(flat(cache.v), flat(place(before.add(1), [2 * d, 3 * d])))).toBe(0);
+    qkv.dispose();
+  });
+
+  it("copyRunsInPlace refuses shared buffers and out-of-range runs, naming them", async () => {
+    const dst = np.zeros([4, 3]);
+    await copyRunsInPlace(dst, fromHost(Float32Array.of(1, 2, 3, 4, 5, 6), [2, 3]).transpose([1, 0]), [6, 0, 6]);
+    expect(flat(dst.ref)).toEqual([0, 0, 0, 0, 0, 0, 1, 4, 2, 5, 3, 6]);
+    const view = dst.ref.reshape([12]); // a second array on the (now realized) buffer
+    await expect(copyRunsInPlace(dst, np.ones([2, 3]), [0, 0, 3])).rejects.toThrow("the destination buffer has 2 holders (arrays or pending kernels); an in-place write needs exactly 1");
+    view.dispose();
+    await expect(copyRunsInPlace(dst, np.ones([2, 3]), [10, 0, 3])).rejects.toThrow("run 0 (dstStart 10, srcStart 0, length 3) is outside the destination (12 elements) or the source (6)");
+    await expect(copyRunsInPlace(dst, np.ones([2, 3]), [0, 0])).rejects.toThrow("runs must hold (dstStart, srcStart, length) triples, got 2 numbers");
+    expect(flat(dst)).toEqual([0, 0, 0, 0, 0, 0, 1, 4, 2, 5, 3, 6]); // failed writes leave it as it was
   });
 
   it.each(["learned", "rope"] as const)("forwardCached (gathered embeddings) equals forward, %s positions", async (positions) => {
@@ -125,19 +125,16 @@ describe("KV cache", () => {
     const full = forward(tree.ref(p), fromHost(Int32Array.from(seq), [1, seq.length]), causalMask(seq.length), cfg);
     const want = full.dataSync() as Float32Array; // [1, T, V]
     const step = jit((pp: TransformerParams, tokens: Array, caches: KVCache[], start: Array) => forwardCached(pp, tokens, caches, start, cfg));
-    let caches = initCaches(cfg, 1);
-    const check = async (logits: Array, at: number) => {
-      const got = (await logits.data()) as Float32Array;
-      for (let i = 0; i < cfg.vocabSize; i++) expect(got[i]).toBeCloseTo(want[at * cfg.vocabSize + i], 4);
+    const caches = initCaches(cfg, 1);
+    const run = async (tokens: number[], at: number) => {
+      const r = step(tree.ref(p), fromHost(Int32Array.from(tokens), [1, tokens.length]), tree.ref(caches), np.array(at, { dtype: np.int32 }));
+      const got = (await r.logits.data()) as Float32Array;
+      for (let i = 0; i < caches.length; i++) await writeFresh(caches[i], r.fresh[i], at);
+      const last = at + tokens.length - 1;
+      for (let i = 0; i < cfg.vocabSize; i++) expect(got[i]).toBeCloseTo(want[last * cfg.vocabSize + i], 4);
     };
-    let r = step(tree.ref(p), fromHost(Int32Array.from(seq.slice(0, 4)), [1, 4]), caches, np.array(0, { dtype: np.int32 }));
-    caches = r.caches;
-    await check(r.logits, 3);
-    for (let t = 4; t < seq.length; t++) {
-      r = step(tree.ref(p), fromHost(Int32Array.of(seq[t]), [1, 1]), caches, np.array(t, { dtype: np.int32 }));
-      caches = r.caches;
-      await check(r.logits, t);
-    }
+    await run(seq.slice(0, 4), 0);
+    for (let t = 4; t < seq.length; t++) await run([seq[t]], t);
     tree.dispose([caches, p]);
     step.dispose();
   });

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { lax, np, random, startEngine, tree, type Array } from "../../src/engine/index.ts";
 import { KeyStream } from "../../src/engine/rng.ts";
-import { attention, attentionCached, initAttention } from "../../src/nn/attention.ts";
+import { attention, attentionCached, initAttention, writeFresh } from "../../src/nn/attention.ts";
 import { conv2d, convTranspose2d, initConv2d, initConvTranspose2d } from "../../src/nn/conv.ts";
 import { embed, initEmbedding } from "../../src/nn/embedding.ts";
 import { initLinear, linear } from "../../src/nn/linear.ts";
@@ -125,18 +125,17 @@ describe("layer semantics", () => {
     expect(np.allclose(run(x), run(changed), { atol: 1e-6 })).toBe(true);
   });
 
-  it("cached attention, one position at a time, equals full causal attention", () => {
+  it("cached attention, one position at a time, equals full causal attention", async () => {
     const p = initAttention(new KeyStream(4), 8);
     const x = random.normal(random.key(5), [2, 5, 8]);
     const opts = { heads: 2, rope: true };
     const full = attention(tree.ref(p), x.ref, causal(5), np.arange(5), opts).js() as number[][][];
-    let cache = { k: np.zeros([2, 2, 5, 4]), v: np.zeros([2, 2, 5, 4]) };
+    const cache = { k: np.zeros([2, 5, 2, 4]), v: np.zeros([2, 5, 2, 4]) };
     for (let t = 0; t < 5; t++) {
-      const oneHot = np.arange(5).reshape([1, 5]).equal(t);
-      const visible = np.arange(5).reshape([1, 5]).lessEqual(t);
-      const out = attentionCached(tree.ref(p), x.ref.slice([], [t, t + 1]), cache, oneHot, visible, np.array([t]), opts);
-      cache = out.cache;
+      const before = np.arange(5).reshape([1, 5]).less(t);
+      const out = attentionCached(tree.ref(p), x.ref.slice([], [t, t + 1]), cache, before, causal(1), np.array([t]), opts);
       const step = out.y.js() as number[][][];
+      await writeFresh(cache, out.fresh, t);
       for (let b = 0; b < 2; b++) for (let i = 0; i < 8; i++) expect(step[b][0][i]).toBeCloseTo(full[b][t][i], 5);
     }
     tree.dispose(cache);
