@@ -83,7 +83,7 @@ type ReferenceRun = Omit<ReferenceOutput, "train_cpu_s" | "decode_cpu_s"> & {
 const MIB = 2 ** 20;
 const log = (msg: string) => process.stderr.write(`[bench:backbone] ${msg}\n`);
 
-const DECODE_CALLS = 3; // timed generate calls; the median counts
+const DECODE_CALLS = 5; // timed generate calls (~0.1 s each); the median counts
 
 /** Seconds and process CPU seconds (all threads) taken by `run`. */
 async function measure<T>(run: () => Promise<T>): Promise<{ value: T; s: number; cpu_s: number }> {
