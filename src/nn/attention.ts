@@ -96,8 +96,21 @@ export function attention(p: AttentionParams, x: Array, mask: Array, positions: 
 function attendCached(q: Array, kc: Array, vc: Array, k: Array, v: Array, cacheBias: Array, newBias: Array): Array {
   const scale = 1 / Math.sqrt(q.shape[3]);
   const sc = np.matmul(q.ref, kc.transpose([0, 1, 3, 2])).mul(scale).add(cacheBias); // [B, H, T, S]
+  const mc = sc.ref.max(-1, { keepdims: true });
+  if (q.shape[2] === 1) {
+    // One new position (a decode step): its own score is a dot product and its block of the
+    // softmax a single term, so no max/sum over a length-1 axis and no K = 1 matmul: 14 fewer
+    // kernels per decoded token of the benchmark GPT.
+    newBias.dispose();
+    const sn = q.mul(k).sum(-1, { keepdims: true }).mul(scale); // [B, H, 1, 1]
+    const m = np.maximum(mc, sn.ref);
+    const ec = np.exp(sc.sub(m.ref));
+    const en = np.exp(sn.sub(m));
+    const denom = ec.ref.sum(-1, { keepdims: true }).add(en.ref);
+    return np.matmul(ec, vc).add(en.mul(v)).div(denom);
+  }
   const sn = np.matmul(q, k.transpose([0, 1, 3, 2])).mul(scale).add(newBias); // [B, H, T, T]
-  const m = np.maximum(sc.ref.max(-1, { keepdims: true }), sn.ref.max(-1, { keepdims: true }));
+  const m = np.maximum(mc, sn.ref.max(-1, { keepdims: true }));
   const ec = np.exp(sc.sub(m.ref));
   const en = np.exp(sn.sub(m));
   const denom = ec.ref.sum(-1, { keepdims: true }).add(en.ref.sum(-1, { keepdims: true }));
