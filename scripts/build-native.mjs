@@ -1,21 +1,22 @@
 #!/usr/bin/env node
-// Build the native GEMM addon: native/contract.c -> native/build/mmntp_native.node.
+// Build the native GEMM addon: native/*.c -> native/build/mmntp_native.node.
 // Plain Node, no dependencies, no node-gyp: one `cc` call against Node's own headers.
 // The engine runs this itself on first use (src/engine/native-build.ts, with --out set to a
-// name that hashes the source and FLAGS), so running it by hand is only needed for experiments.
+// name that hashes the sources and FLAGS), so running it by hand is only needed for experiments.
 //
 //   node scripts/build-native.mjs [--if-possible] [--out FILE] [--help]
 //
 // --if-possible: when no compiler or no Node headers are found, say so and exit 0, so an
 // install step can try the build without failing on machines that cannot do it.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const USAGE = `usage: node scripts/build-native.mjs [--if-possible] [--out FILE] [--help]
-  Compiles native/contract.c into native/build/mmntp_native.node (or FILE) with
-  cc -O3 -march=native -shared -fPIC -pthread -I<node headers>.
+  Compiles every native/*.c (sorted, one cc call; native/*.h are their headers) into
+  native/build/mmntp_native.node (or FILE) with
+  cc -O3 -march=native -shared -fPIC -pthread -Wall -I<node headers>.
   --if-possible  exit 0 (after one line saying what is missing) when there is
                  no C compiler or no Node headers, instead of exit 1.
   --out FILE     where to write the addon.
@@ -48,7 +49,12 @@ function missing(what) {
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const source = path.join(root, "native", "contract.c");
+// Every C file, sorted so the command line (and the binary) does not depend on readdir order.
+const nativeDir = path.join(root, "native");
+const sources = existsSync(nativeDir)
+  ? readdirSync(nativeDir).filter((f) => f.endsWith(".c")).sort().map((f) => path.join(nativeDir, f))
+  : [];
+if (sources.length === 0) missing(`no C sources in ${nativeDir}`);
 const output = outAt >= 0 ? path.resolve(args[outAt + 1]) : path.join(root, "native", "build", "mmntp_native.node");
 const outDir = path.dirname(output);
 
@@ -66,7 +72,7 @@ if (probe.error || probe.status !== 0) missing(`no C compiler (${cc} --version f
 mkdirSync(outDir, { recursive: true });
 // Compile to a temporary name and rename: a process loading the addon never sees half a file.
 const temp = `${output}.${process.pid}.tmp`;
-const ccArgs = [...FLAGS, `-I${headers}`, "-o", temp, source];
+const ccArgs = [...FLAGS, `-I${headers}`, "-o", temp, ...sources];
 console.log(`build-native: ${cc} ${ccArgs.join(" ")}`);
 const t0 = performance.now();
 const run = spawnSync(cc, ccArgs, { stdio: "inherit" });

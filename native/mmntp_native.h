@@ -1,0 +1,63 @@
+/*
+ * native/mmntp_native.h — what the native GEMM addon's files share: the register tile
+ * (MR x NR), the limits on threads and batch dims, one GEMM (Mat3), one whole call
+ * (Problem), and the two functions that cross files.
+ *
+ *   contract.c  params -> Problem (checks), the N-API glue       calls run()
+ *   pool.c      Problem -> shares on threads; batches; the pool   calls gemm_one()
+ *   gemm.c      one Mat3: packing, microkernel, blocked loops, small-M paths
+ */
+#ifndef MMNTP_NATIVE_H
+#define MMNTP_NATIVE_H
+
+/* ---- vector width and register tile ----------------------------------------------- */
+
+/* MR x NR accumulators must fit the register file with room for NV loads of B and one
+ * broadcast of A: AVX-512 has 32 zmm (14*2 = 28 accumulators), AVX2 16 ymm (6*2 = 12). */
+#if defined(__AVX512F__)
+#define VW 16
+#define MR 14
+#elif defined(__AVX2__)
+#define VW 8
+#define MR 6
+#else
+#define VW 4 /* plain SSE / NEON-width vectors; GCC lowers them to whatever exists */
+#define MR 4
+#endif
+#define NV 2             /* vectors of B per k in the microkernel */
+#define NR (VW * NV)     /* columns of the register tile */
+#define SMALL_M 4        /* M <= SMALL_M skips packing (matrix-vector products) */
+#define MAX_THREADS 64
+#define MAX_BATCH_DIMS 8
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/* One GEMM with element strides: C[M x N] = A[M x K] . B[K x N]. */
+typedef struct {
+  long M, N, K;
+  const float *A; long sam, sak;
+  const float *B; long sbk, sbn;
+  float *C; long scm, scn;
+} Mat3;
+
+/* A whole call: one Mat3 at batch index 0, plus the batch dims that shift it. */
+typedef struct {
+  Mat3 g;
+  int nb;
+  long count[MAX_BATCH_DIMS], sa[MAX_BATCH_DIMS], sb[MAX_BATCH_DIMS], sc[MAX_BATCH_DIMS];
+  long nbatch; /* product of counts */
+} Problem;
+
+/* Hidden: shared between this addon's files only, never exported from the .node (and
+ * called directly, not through the PLT). */
+#pragma GCC visibility push(hidden)
+
+/* C = A.B for one matrix triple (gemm.c). Returns 0 when out of memory. */
+int gemm_one(const Mat3 *g);
+
+/* Run the problem on up to `threads` threads (pool.c). Returns 0 when out of memory. */
+int run(const Problem *p, int threads);
+
+#pragma GCC visibility pop
+
+#endif
