@@ -1,5 +1,5 @@
 /**
- * The native GEMM addon (native/contract.c, `contract(mem, params)`) against torch.matmul on the
+ * The native GEMM addon (native/*.c, `contract(mem, params)`) against torch.matmul on the
  * same shapes and layouts: the projections of bench:backbone's transformer (4096 tokens, D = 256,
  * MLP 1024) in the forward and backward layouts, batched attention products, and decode's M = 1
  * matrix-vector products. GFLOP/s per shape (µs per call for M = 1) at 1 and 2 threads, and the
@@ -27,7 +27,7 @@ import { loadAverage, machineInfo, round, today, versions } from "./lib/machine.
 
 const SPEC = {
   usage: "npm run bench:gemm --",
-  description: "Native GEMM addon (native/contract.c) vs torch.matmul, GFLOP/s per shape at 1 and 2 threads. One JSON object on stdout.",
+  description: "Native GEMM addon (native/*.c) vs torch.matmul, GFLOP/s per shape at 1 and 2 threads. One JSON object on stdout.",
   options: [
     { name: "rounds", type: "number", default: 3, help: "rounds of every shape (native, then torch at 1 and 2 threads); the best counts" },
     { name: "only", type: "string", help: "run only the shapes whose name contains this text" },

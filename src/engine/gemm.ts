@@ -6,7 +6,7 @@
  * row-major order and each operand's view gives a stride per output dim and for `k`. The
  * vendored patch 3 (vendor/README.md) hands such kernels' views to a hook as a
  * `ContractionPlan`. This file turns a plan into GEMM parameters for the native kernel
- * (src/engine/native.ts, native/contract.c) and holds a plain-JS reference of that kernel.
+ * (src/engine/native.ts, the native/ addon) and holds a plain-JS reference of that kernel.
  *
  * Each output dim is classified by which operand moves along it:
  * - only A: a row dim (M); only B: a column dim (N); both, or neither: a batch dim.

@@ -1,5 +1,5 @@
 /**
- * The native GEMM path: jax-js's matmul kernels run in native/contract.c (a packed,
+ * The native GEMM path: jax-js's matmul kernels run in the native/ addon (a packed,
  * register-blocked float32 GEMM compiled for this CPU) instead of its generated wasm.
  *
  * Why: matmul-like kernels are ~87% of a training step (docs/performance.md), and jax-js's
@@ -26,7 +26,7 @@ import { gemmFromPlan, gemmParams, gemmWork, PARAM_A, PARAM_B, PARAM_C } from ".
 import { ensureNativeBinary } from "./native-build.ts";
 import { threadsFromEnv } from "./workers.ts";
 
-/** The addon's one function (native/contract.c): run the GEMM `params` describes on `mem`. */
+/** The addon's one function (native/contract.c, the entry point of native/*.c): run the GEMM `params` describes on `mem`. */
 export interface NativeKernels {
   contract(mem: Float32Array, params: Int32Array): void;
 }
