@@ -47,7 +47,8 @@ export type LoadedRun = { text: TextTokenizer; vq: VQVAETokenizer; model: { para
 
 export function loadRun(dir: string): LoadedRun {
   const keys = new KeyStream(0);
-  const vqCfg = JSON.parse(readFileSync(join(dir, "vqvae.json"), "utf8")) as VQVAEConfig;
+  // Runs saved before ConvAEConfig.output existed were trained with the sigmoid head.
+  const vqCfg = { output: "sigmoid", ...JSON.parse(readFileSync(join(dir, "vqvae.json"), "utf8")) } as VQVAEConfig;
   const vq = loadParams(dir, "vqvae", initVQVAE(keys, vqCfg));
   const modelCfg = JSON.parse(readFileSync(join(dir, "model.json"), "utf8")) as TransformerConfig;
   const model = loadParams(dir, "model", initTransformer(keys, modelCfg));

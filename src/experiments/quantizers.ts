@@ -20,8 +20,11 @@ import { writeCurves, writeReconstructionGrid, writeResults } from "./quantizers
  * collapse while k-means init / dead-code restart / FSQ / LFQ keep most codes alive.
  */
 
-/** The VQ-VAE's auto-encoder (DEFAULT_VQVAE without its quantizer). */
-export const AE: ConvAEConfig = { height: 28, width: 28, channels: [32, 64] };
+/**
+ * The VQ-VAE's auto-encoder (DEFAULT_VQVAE without its quantizer), with the linear output head:
+ * under the sigmoid head 4 of 20 runs died (docs/experiments/quantizers.md, "Dead runs").
+ */
+export const AE: ConvAEConfig = { height: 28, width: 28, channels: [32, 64], output: "linear" };
 
 type Grid = readonly [number, number];
 /** Any adapter: quantize/indicesToCodes are methods, so a QuantizerAdapter<P> is one. */

@@ -17,7 +17,29 @@ export type ConvAEConfig = {
   readonly width: number;
   /** Channels after the first and second stride-2 conv. */
   readonly channels: readonly [number, number];
+  /** The decoder's last layer: see `OutputHead`. */
+  readonly output: OutputHead;
 };
+
+/**
+ * How the decoder's last conv becomes an image.
+ * - "linear": the conv output is the reconstruction, trained by MSE and clipped to [0, 1] only when
+ *   token ids are decoded. As in the VQ-VAE (van den Oord et al. 2017, Sonnet's example: MSE on a
+ *   linear output) and VQGAN (taming-transformers: `conv_out`, no activation). MSE's gradient
+ *   2(y − x) never vanishes.
+ * - "sigmoid": σ(logits), trained by MSE. The gradient reaching a logit is 2(σ − x)·σ′, and σ′ → 0
+ *   once logits saturate: on MNIST the early "predict black" phase can push the logits of stroke
+ *   pixels to −10 and below, where no gradient brings them back, and the whole auto-encoder dies
+ *   (black output). Measured in docs/experiments/quantizers.md ("Dead runs"). Kept for the demo's
+ *   VQ-VAE and for runs saved with it.
+ */
+export type OutputHead = "linear" | "sigmoid";
+
+const OUTPUT_HEADS: readonly OutputHead[] = ["linear", "sigmoid"];
+
+function checkOutputHead(cfg: Pick<ConvAEConfig, "output">, what: string): void {
+  if (!OUTPUT_HEADS.includes(cfg.output)) throw new Error(`${what}: output must be one of ${OUTPUT_HEADS.join(", ")}, got ${JSON.stringify(cfg.output)}`);
+}
 
 /** The latent grid: two stride-2 convs divide each side by 4 (28×28 → 7×7). */
 export const latentGrid = (cfg: Pick<ConvAEConfig, "height" | "width">) => [cfg.height / 4, cfg.width / 4] as const;
@@ -43,11 +65,17 @@ export function encodeLatents(p: EncoderParams, images: Array): Array {
   return conv2d(p.out, h).transpose([0, 2, 3, 1]);
 }
 
-/** codes: [N, H/4, W/4, D] → images [N, 1, H, W] in (0, 1). */
-export function decodeCodes(p: DecoderParams, codes: Array): Array {
+/**
+ * codes: [N, H/4, W/4, D] → the reconstruction the loss sees, [N, 1, H, W]: σ(logits) in (0, 1) for
+ * the sigmoid head; the raw conv output for the linear head, not clipped, so that pixels outside
+ * [0, 1] still get a gradient (`decodeIds` clips).
+ */
+export function decodeCodes(p: DecoderParams, codes: Array, cfg: Pick<ConvAEConfig, "output">): Array {
+  checkOutputHead(cfg, "decodeCodes");
   let h = nn.relu(conv2d(p.inp, codes.transpose([0, 3, 1, 2]), { padding: 1 }));
   h = nn.relu(convTranspose2d(p.t1, h, { stride: 2, padding: 1 }));
-  return nn.sigmoid(convTranspose2d(p.t2, h, { stride: 2, padding: 1 }));
+  const y = convTranspose2d(p.t2, h, { stride: 2, padding: 1 });
+  return cfg.output === "sigmoid" ? nn.sigmoid(y) : y;
 }
 
 // ---------------------------------------------------------------- quantizer adapters
@@ -111,21 +139,23 @@ export function initAutoencoder<P extends JsTree<Array>>(keys: KeyStream, cfg: C
 }
 
 /**
- * Training loss: MSE reconstruction + every auxiliary loss the quantizer returns (codebook,
- * commitment, entropy, …). images: [N, 1, H, W]. Returns [loss, aux]: recon, the quantizer's
- * losses and stats, and `indices` [N, T]; `extra(quantizer, z)` may add outputs computed from the
- * latents z [N, h, w, D] (it consumes what it is given). Consumes params and images.
+ * Training loss: MSE reconstruction (of `decodeCodes`' output, cfg.output's head) + every auxiliary
+ * loss the quantizer returns (codebook, commitment, entropy, …). images: [N, 1, H, W]. Returns
+ * [loss, aux]: recon, the quantizer's losses and stats, and `indices` [N, T]; `extra(quantizer, z)`
+ * may add outputs computed from the latents z [N, h, w, D] (it consumes what it is given).
+ * Consumes params and images.
  */
 export function autoencoderLoss<P extends JsTree<Array>>(
   p: AutoencoderParams<P>,
   images: Array,
   q: QuantizerAdapter<P>,
+  cfg: Pick<ConvAEConfig, "output">,
   extra?: (quantizer: P, z: Array) => Record<string, Array>,
 ): [Array, Record<string, Array>] {
   const z = encodeLatents(p.enc, images.ref);
   const more = extra ? extra(tree.ref(p.quantizer), lax.stopGradient(z.ref)) : {};
   const r = q.quantize(p.quantizer, z);
-  const recon = np.square(decodeCodes(p.dec, r.codes).sub(images)).mean();
+  const recon = np.square(decodeCodes(p.dec, r.codes, cfg).sub(images)).mean();
   let loss = recon.ref;
   for (const l of Object.values(r.losses)) loss = loss.add(l.ref);
   return [loss, { recon, ...r.losses, ...r.stats, ...more, indices: lax.stopGradient(r.indices) }];
@@ -139,10 +169,11 @@ export function encodeIds<P extends JsTree<Array>>(p: AutoencoderParams<P>, imag
   return r.indices;
 }
 
-/** ids: [N, T] → images [N, 1, H, W]. Consumes params and ids. */
-export function decodeIds<P extends JsTree<Array>>(p: AutoencoderParams<P>, ids: Array, q: QuantizerAdapter<P>): Array {
+/** ids: [N, T] → images [N, 1, H, W] in [0, 1] (the linear head's output clipped). Consumes params and ids. */
+export function decodeIds<P extends JsTree<Array>>(p: AutoencoderParams<P>, ids: Array, q: QuantizerAdapter<P>, cfg: Pick<ConvAEConfig, "output">): Array {
   tree.dispose(p.enc);
-  return decodeCodes(p.dec, q.indicesToCodes(p.quantizer, ids));
+  const y = decodeCodes(p.dec, q.indicesToCodes(p.quantizer, ids), cfg);
+  return cfg.output === "linear" ? np.clip(y, 0, 1) : y;
 }
 
 /** A trained auto-encoder with jitted `encode` (images → ids) and `decode` (ids → images), on host arrays. */
@@ -157,7 +188,7 @@ export class AutoencoderTokenizer<P extends JsTree<Array>> {
   ) {
     // jit's argument types do not follow a generic P; the casts only restore them.
     this.#encode = jit(((p: AutoencoderParams<P>, x: Array) => encodeIds(p, x, quantizer)) as never) as never;
-    this.#decode = jit(((p: AutoencoderParams<P>, ids: Array) => decodeIds(p, ids, quantizer)) as never) as never;
+    this.#decode = jit(((p: AutoencoderParams<P>, ids: Array) => decodeIds(p, ids, quantizer, config)) as never) as never;
   }
 
   get tokensPerImage(): number {
@@ -171,7 +202,7 @@ export class AutoencoderTokenizer<P extends JsTree<Array>> {
     return (await this.#encode(tree.ref(this.params), fromHost(images, [n, 1, h, w])).data()) as Int32Array;
   }
 
-  /** ids: [N·T] → images [N·H·W] in (0, 1). */
+  /** ids: [N·T] → images [N·H·W] in [0, 1]. */
   async decode(ids: Int32Array, n: number): Promise<Float32Array> {
     const t = this.tokensPerImage;
     if (ids.length !== n * t) throw new Error(`AutoencoderTokenizer.decode: expected ${n}×${t} ids ${fmt([n, t])}, got ${ids.length}`);

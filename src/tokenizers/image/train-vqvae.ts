@@ -98,10 +98,10 @@ export async function trainAutoencoder<P extends JsTree<Array>>(
     emaState = initEmaState(codebook.ref);
     const trainable = { ...params, quantizer: book!.without(params.quantizer) };
     const loss = (p: typeof trainable, b: Batch) =>
-      autoencoderLoss({ ...p, quantizer: book!.with(p.quantizer as P, b.codebook!) }, b.images, q, (qp, z) => ({ lookup: book!.toLookupSpace(qp, z) }));
+      autoencoderLoss({ ...p, quantizer: book!.with(p.quantizer as P, b.codebook!) }, b.images, q, cfg, (qp, z) => ({ lookup: book!.toLookupSpace(qp, z) }));
     trainer = new Trainer(trainable, (p, b) => loss(p as typeof trainable, b as Batch), { ...DEFAULT_ADAMW, weightDecay: 0 });
   } else {
-    trainer = new Trainer(params, (p, b) => autoencoderLoss(p as AutoencoderParams<P>, (b as Batch).images, q), { ...DEFAULT_ADAMW, weightDecay: 0 });
+    trainer = new Trainer(params, (p, b) => autoencoderLoss(p as AutoencoderParams<P>, (b as Batch).images, q, cfg), { ...DEFAULT_ADAMW, weightDecay: 0 });
   }
   const current = () => {
     const p = trainer.params as AutoencoderParams<P>;
