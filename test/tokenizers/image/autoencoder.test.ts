@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { fromHost, np, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
+import { fromHost, jit, np, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
 import { KeyStream } from "../../../src/engine/rng.ts";
 import { loadMnist, splitTrainTest } from "../../../src/data/mnist.ts";
 import {
@@ -11,6 +11,7 @@ import {
   initAutoencoder,
   initDecoder,
   latentGrid,
+  type EncoderParams,
 } from "../../../src/tokenizers/image/autoencoder.ts";
 import { trainAutoencoder } from "../../../src/tokenizers/image/train-vqvae.ts";
 import { vqAdapter } from "../../../src/tokenizers/image/vqvae.ts";
@@ -105,9 +106,11 @@ describe("trainAutoencoder", () => {
       const cfg = { ...AE, output };
       const q = SETUPS.fsq.adapter(latentGrid(cfg));
       const p = await trainAutoencoder(train, cfg, q, { steps: 24, batchSize: 64, lr: 2e-3, seed: 1, restartEvery: 0, kmeansInit: false });
-      // Share of held-out latents with |z| > 2 (tanh′(2) ≈ 0.07), per channel.
-      const z = encodeLatents(tree.ref(p.enc), fromHost(held, [n, 1, 28, 28]));
-      const saturated = Array.from((await np.abs(z).greater(2).astype(np.float32).reshape([-1, q.latentDim]).mean(0).data()) as Float32Array);
+      // Share of held-out latents with |z| > 2 (tanh′(2) ≈ 0.07), per channel; jitted, as eager convs
+      // cost seconds here.
+      const share = jit((enc: EncoderParams, x: JaxArray) => np.abs(encodeLatents(enc, x)).greater(2).astype(np.float32).reshape([-1, q.latentDim]).mean(0));
+      const saturated = Array.from((await share(tree.ref(p.enc), fromHost(held, [n, 1, 28, 28])).data()) as Float32Array);
+      share.dispose();
       const tok = new AutoencoderTokenizer(p, cfg, q);
       const recon = await tok.decode(await tok.encode(held, n), n);
       tok.dispose();
