@@ -66,7 +66,7 @@ type ChildResult = {
     loss_first: number;
     loss_last: number;
   };
-  decode: { tokens: number; tokens_per_s: number; tokens_per_cpu_s: number; ms_per_token: number; calls_s: number[]; first_call_s: number; compile_s: number; cpu_cores_busy: number; thread_cpu: ReturnType<typeof threadCpuSplit>; sample: number[] };
+  decode: { tokens: number; tokens_per_s: number; tokens_per_cpu_s: number; ms_per_token: number; calls_s: number[]; warmup_calls_s: number[]; first_call_s: number; compile_s: number; cpu_cores_busy: number; thread_cpu: ReturnType<typeof threadCpuSplit>; sample: number[] };
   memory: { peak_rss_mib: number; wasm_mib_after_warmup: number; wasm_mib_after_train: number; wasm_mib_end: number };
 };
 
@@ -84,6 +84,9 @@ const MIB = 2 ** 20;
 const log = (msg: string) => process.stderr.write(`[bench:backbone] ${msg}\n`);
 
 const DECODE_CALLS = 5; // timed generate calls (~0.1 s each); the median counts
+// Untimed full-length calls first: right after training, the first few 128-token calls ran up to
+// 2× slower than the rest (V8 re-optimizing the decode path, GC of the training's garbage).
+const DECODE_WARMUP_CALLS = 2;
 
 /** Seconds and process CPU seconds (all threads) taken by `run`. */
 async function measure<T>(run: () => Promise<T>): Promise<{ value: T; s: number; cpu_s: number }> {
@@ -128,13 +131,15 @@ async function child(opts: Options): Promise<void> {
   const generate = (n: number) => decoder.generate([[0]], n, { sampling: GREEDY });
   const warmTokens = 2;
   const decodeFirst = await measure(() => generate(warmTokens)); // compiles the [1, 1] step
+  const warmupCalls: number[] = [];
+  for (let i = 0; i < DECODE_WARMUP_CALLS; i++) warmupCalls.push((await measure(() => generate(opts.decode))).s);
   const calls: Awaited<ReturnType<typeof measure<number[][]>>>[] = [];
   const decodeThreads0 = threadCpuSeconds();
   for (let i = 0; i < DECODE_CALLS; i++) calls.push(await measure(() => generate(opts.decode)));
   const decodeThreads = threadCpuSplit(decodeThreads0, threadCpuSeconds());
   const decoded = [...calls].sort((a, b) => a.s - b.s)[DECODE_CALLS >> 1];
   const msPerToken = (decoded.s * 1000) / opts.decode;
-  log(`  decode: ${opts.decode} tokens in ${calls.map((c) => c.s.toFixed(2)).join(", ")} s`);
+  log(`  decode: ${opts.decode} tokens in ${calls.map((c) => c.s.toFixed(2)).join(", ")} s (untimed warm-up: ${warmupCalls.map((s) => s.toFixed(2)).join(", ")} s)`);
   decoder.dispose();
   trainer.dispose();
 
@@ -163,6 +168,7 @@ async function child(opts: Options): Promise<void> {
       tokens_per_cpu_s: round(opts.decode / decoded.cpu_s, 1),
       ms_per_token: round(msPerToken),
       calls_s: calls.map((c) => round(c.s, 3)),
+      warmup_calls_s: warmupCalls.map((c) => round(c, 3)),
       first_call_s: round(decodeFirst.s),
       compile_s: round(decodeFirst.s - (warmTokens * msPerToken) / 1000),
       cpu_cores_busy: round(decoded.cpu_s / decoded.s),
@@ -305,7 +311,7 @@ function parent(opts: Options & { engines: EngineName[]; threads: number[]; refe
     ratios_mmntp_over_torch: ratios,
     method: [
       "training tokens/s = steps·batch·ctx / wall time of the timed steps (each Trainer.step awaits loss and grad norm); compile_s = first step − median step",
-      "decode tokens/s = tokens / wall time of Decoder.generate([[0]], tokens, greedy), median of 3 calls after a 2-token warm-up call (which compiles); each token is one jitted [1,1] step over the full 256-slot cache plus a host readback; the reference times 127 steps over a growing cache",
+      "decode tokens/s = tokens / wall time of Decoder.generate([[0]], tokens, greedy), median of 5 calls after a 2-token call (which compiles) and 2 untimed full-length calls (warm-up); each token is one jitted [1,1] step over the full 256-slot cache plus a host readback; the reference times 127 steps over a growing cache",
       "cpu_cores_busy = process CPU time (all threads) / wall time over the timed part (the reference reports its own CPU time per loop; process_cpu_cores_busy is its whole process, from /proc/self/stat cutime+cstime); tokens_per_cpu_s and the *_per_cpu_s ratios divide by CPU time instead of wall time, which is less sensitive to other jobs taking the cores; thread_cpu splits the timed part's CPU seconds into the main thread and the busiest other threads (the pool's workers), from /proc/self/task",
       "wasm_mib = byteLength of jax-js's WebAssembly.Memory (captured by wrapping the constructor before jax-js loads): the allocator's high-water mark, it never shrinks; peak_rss from process.resourceUsage().maxRSS",
       "the machine is shared with other jobs: compare ratios within one run; reference.spread_pct shows how far its before/after runs differ",
