@@ -155,7 +155,11 @@ export async function writeFresh(cache: KVCache, fresh: FreshKV, start: number):
   const [b, s, h, dh] = cache.k.shape;
   const d = h * dh;
   const t = fresh.k.shape[1];
-  if (start < 0 || start + t > s) throw new Error(`writeFresh: positions ${start}..${start + t - 1} outside the cache's ${s} slots`);
+  if (!Number.isInteger(start) || start < 0 || start + t > s) {
+    fresh.k.dispose();
+    fresh.v.dispose();
+    throw new Error(`writeFresh: positions ${start}..${start + t - 1} outside the cache's ${s} slots`);
+  }
   // the keys are columns D..2D−1 of their rows, the values the last D columns (`FreshKV`)
   for (const [c, rows, column] of [[cache.k, fresh.k, d], [cache.v, fresh.v, fresh.v.shape[2] - d]] as const) {
     const w = rows.shape[2];

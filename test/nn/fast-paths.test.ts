@@ -103,6 +103,9 @@ describe("KV cache", () => {
       np.concatenate([old.ref.slice([], [0, at]), qkv.ref.slice([], [], cols).reshape([b, t, h, dh]), old.slice([], [at + t, s])], 1);
     expect(maxAbsDiff(flat(cache.k), flat(place(before.ref.add(0), [d, 2 * d])))).toBe(0);
     expect(maxAbsDiff(flat(cache.v), flat(place(before.add(1), [2 * d, 3 * d])))).toBe(0);
+    const late = s - t + 1; // the last position would be slot s, one past the end
+    await expect(writeFresh(cache, { k: qkv.ref, v: qkv.ref }, late)).rejects.toThrow(`writeFresh: positions ${late}..${s} outside the cache's ${s} slots`);
+    expect(qkv.refCount).toBe(1); // the failed write still consumed its fresh rows
     qkv.dispose();
   });
 
