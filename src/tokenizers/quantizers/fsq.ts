@@ -6,8 +6,9 @@ import type { QuantizeResult } from "./types.ts";
  * Finite Scalar Quantization (Mentzer et al. 2023, "FSQ: VQ-VAE Made Simple").
  * Channel i of x is squashed into a bounded range and rounded to one of `levels[i]` values;
  * the codebook is implicit (the grid of all level combinations), so there are no parameters,
- * no codebook or commitment losses, and no collapse. The math follows the paper's appendix A.1
- * code and vector-quantize-pytorch's `FSQ`.
+ * no codebook or commitment losses, and no collapse. The math follows vector-quantize-pytorch's
+ * `FSQ`, a variant of the paper's appendix A.1 code (which shrinks the range by (1 − ε) and shifts
+ * with tan; this uses (1 + ε) and atanh).
  */
 export type FSQOptions = {
   /** L_i, the number of values of channel i; D = levels.length, K = ∏ L_i (paper: [8, 5, 5, 5] for K ≈ 2^10). */
@@ -60,7 +61,7 @@ function row(values: number[], dtype: DType): Array {
 
 /**
  * bound(z) = tanh(z + s)·h − o, per channel, with h = (L − 1)(1 + ε)/2, o = ½ for even L else 0,
- * s = atanh(o / h) (appendix A.1). For odd L the range is (−h, h), rounding to {−⌊L/2⌋ … ⌊L/2⌋};
+ * s = atanh(o / h) (vector-quantize-pytorch; the paper's appendix A.1 has (1 − ε) and tan). For odd L the range is (−h, h), rounding to {−⌊L/2⌋ … ⌊L/2⌋};
  * for even L the offset makes the range (−h − ½, h − ½), rounding to {−L/2 … L/2 − 1}, i.e. L values.
  * Note: for L = 2 the shift s = atanh(0.999) ≈ 3.8, so the two values split at z ≈ −3.8: the
  * reference bound makes L = 2 nearly constant; prefer L ≥ 3.
