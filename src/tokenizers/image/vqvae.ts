@@ -28,9 +28,10 @@ export const DEFAULT_VQVAE: VQVAEConfig = {
   height: 28,
   width: 28,
   channels: [32, 64],
-  // The demo's figures were measured with this head, under which VQ with k-means + restart never
-  // died. The linear head (autoencoder.ts) gave this tokenizer 21.47 dB held-out PSNR against 20.71
-  // (demo settings, seed 0), but the demo has not been re-measured with it.
+  // Under this head VQ with k-means + restart never died. The whole demo with the linear head
+  // (2026-11-23): tokenizer 21.47 dB and 98.8% of codes against 20.70 dB and 96.1%, captions 94.6%
+  // both, generation 93.75% against 95.0%, and its generated digits carried faint speckle (clipped
+  // stray positive pixels) that σ keeps at 0; so the demo keeps σ.
   output: "sigmoid",
   vq: { ...DEFAULT_VQ, codebookSize: 256, dim: 16 },
 };
