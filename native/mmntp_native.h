@@ -1,11 +1,12 @@
 /*
  * native/mmntp_native.h — what the native GEMM addon's files share: the register tile
  * (MR x NR), the limits on threads and batch dims, one GEMM (Mat3), one whole call
- * (Problem), and the two functions that cross files.
+ * (Problem), and the functions that cross files.
  *
  *   contract.c  params -> Problem (checks), the N-API glue       calls run()
  *   pool.c      Problem -> shares on threads; batches; the pool   calls gemm_one()
- *   gemm.c      one Mat3: packing, microkernel, blocked loops, small-M paths
+ *   gemm.c      one Mat3: packing, microkernel, blocked loops, small-M paths;
+ *               dots along a unit-stride batch
  */
 #ifndef MMNTP_NATIVE_H
 #define MMNTP_NATIVE_H
@@ -54,6 +55,10 @@ typedef struct {
 
 /* C = A.B for one matrix triple (gemm.c). Returns 0 when out of memory. */
 int gemm_one(const Mat3 *g);
+
+/* C[b] = A[:, b] . B[:, b] for b in [b0, b1), batch index b at unit stride in A, B and C, M = N = 1
+ * (gemm.c). */
+void dots_along_batch(const Mat3 *g, long b0, long b1);
 
 /* Run the problem on up to `threads` threads (pool.c). Returns 0 when out of memory. */
 int run(const Problem *p, int threads);

@@ -34,11 +34,20 @@ typedef struct {
   atomic_int done, failed;
 } Job;
 
+/* M = N = 1 along one batch dim of unit stride everywhere: `dots_along_batch` runs the share. */
+static int dots_problem(const Problem *p) {
+  return p->g.M == 1 && p->g.N == 1 && p->nb == 1 && p->sa[0] == 1 && p->sb[0] == 1 && p->sc[0] == 1;
+}
+
 static void run_share(Job *j, int t) {
   const Problem *p = j->p;
   long b0 = 0, b1 = p->nbatch, m0 = 0, m1 = p->g.M, n0 = 0, n1 = p->g.N;
   if (j->by_batch) {
     b0 = p->nbatch * t / j->T, b1 = p->nbatch * (t + 1) / j->T;
+    if (dots_problem(p)) {
+      dots_along_batch(&p->g, b0, b1);
+      return;
+    }
   } else {
     long mt = (p->g.M + MR - 1) / MR, nt = (p->g.N + NR - 1) / NR;
     int it = t / j->tn, jt = t % j->tn;
@@ -64,6 +73,11 @@ static void plan(Job *j, int wanted) {
   double macs = (double)p->nbatch * p->g.M * p->g.N * p->g.K;
   int small = p->g.M <= SMALL_M || p->g.N <= SMALL_M;
   j->T = macs < (small ? PARALLEL_MIN_MACS_SMALL : PARALLEL_MIN_MACS) ? 1 : wanted;
+  if (dots_problem(p)) { /* split the batch range, whatever its length */
+    j->T = (int)MIN((long)j->T, p->nbatch > 0 ? p->nbatch : 1);
+    j->by_batch = 1;
+    return;
+  }
   j->by_batch = p->nbatch >= j->T && (p->nbatch % j->T == 0 || p->nbatch >= 4 * j->T);
   j->tm = j->tn = 1;
   if (j->by_batch || j->T == 1) return;

@@ -98,6 +98,28 @@ describe.skipIf(!compilerPresent || process.env.MMNTP_NATIVE === "0")("native co
     }
   });
 
+  it.each([
+    [256, 300, 1],
+    [37, 64, 2],
+    [3, 5, 2],
+    [1, 10, 2],
+  ])("dot products along a unit-stride batch (a LayerNorm gain's gradient), %i columns of %i rows, threads %i: matches the reference", (count, k, threads) => {
+    // C[j] = Σ_r A[r, j]·B[r, j] over row-major [K, count] A and B: M = N = 1, batch j at stride 1
+    const gemm: GemmLayout = { m: 1, n: 1, k, sam: 0, sak: count, sbk: count, sbn: 0, scm: 0, scn: 0, batch: [[count, 1, 1, 1]] };
+    const params = gemmParams(gemm, threads);
+    const base = 3;
+    [params[PARAM_A], params[PARAM_B], params[PARAM_C]] = [base, base + k * count, base + 2 * k * count];
+    const heapSize = base + (2 * k + 1) * count + 5;
+    const heap = new Float32Array(heapSize);
+    heap.set(uniformValues(heapSize, count + k));
+    const want = heap.slice();
+    contractReference(want, params);
+    native!.contract(heap, params);
+    let worst = 0;
+    for (let i = 0; i < heapSize; i++) worst = Math.max(worst, Math.abs(heap[i]! - want[i]!));
+    expect(worst).toBeLessThan(1e-6 * k + 1e-6);
+  });
+
   it("rejects malformed parameters, naming the bad value", () => {
     const heap = new Float32Array(64);
     const ok = layout(3, 4, 2, {}).params;
