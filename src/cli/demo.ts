@@ -47,7 +47,9 @@ export const DEFAULT_DEMO: DemoConfig = {
   vqvaeSteps: 200,
   vqvaeLr: 4e-3,
   judgeSteps: 500,
-  modelSteps: 2000,
+  // 2,000 steps gave generated-digit accuracy 95.0% and, after a change in float rounding alone,
+  // 76.25% (an empty "1" column): the metric follows the training trajectory. 3,000: 88.75%.
+  modelSteps: 3000,
   batchSize: 32,
   lr: 3e-3,
   model: { contextLength: 64, dim: 96, layers: 3, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "learned" },
