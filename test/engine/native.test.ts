@@ -81,20 +81,28 @@ const SHAPES: [string, number, number, number, { aT?: boolean; bT?: boolean; bat
   ["K = 1", 9, 70, 1, {}],
 ];
 
+/**
+ * Runs the addon on a heap of seeded values (shared memory or not) and checks every element,
+ * C and its surroundings, against the float64 reference on a copy.
+ */
+function expectReferenceResult(params: Int32Array, heapSize: number, k: number, seed: number, shared: boolean): void {
+  const bytes = heapSize * 4;
+  const heap = new Float32Array(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  heap.set(uniformValues(heapSize, seed));
+  const want = heap.slice();
+  contractReference(want, params);
+  native!.contract(heap, params);
+  // fp32 accumulation over K terms of size ≤ 1: error well under 1e-6·K
+  let worst = 0;
+  for (let i = 0; i < heapSize; i++) worst = Math.max(worst, Math.abs(heap[i]! - want[i]!));
+  expect(worst).toBeLessThan(1e-6 * k + 1e-6);
+}
+
 describe.skipIf(!compilerPresent || process.env.MMNTP_NATIVE === "0")("native contract", () => {
   it.each(SHAPES)("%s: matches the float64 JS reference", (_, m, n, k, opts) => {
     for (const shared of [false, true]) {
       const { params, heapSize } = layout(m, n, k, opts);
-      const bytes = heapSize * 4;
-      const heap = new Float32Array(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-      heap.set(uniformValues(heapSize, m * 31 + n));
-      const want = heap.slice();
-      contractReference(want, params);
-      native!.contract(heap, params);
-      // fp32 accumulation over K terms of size ≤ 1: error well under 1e-6·K
-      let worst = 0;
-      for (let i = 0; i < heapSize; i++) worst = Math.max(worst, Math.abs(heap[i]! - want[i]!));
-      expect(worst).toBeLessThan(1e-6 * k + 1e-6);
+      expectReferenceResult(params, heapSize, k, m * 31 + n, shared);
     }
   });
 
@@ -109,15 +117,7 @@ describe.skipIf(!compilerPresent || process.env.MMNTP_NATIVE === "0")("native co
     const params = gemmParams(gemm, threads);
     const base = 3;
     [params[PARAM_A], params[PARAM_B], params[PARAM_C]] = [base, base + k * count, base + 2 * k * count];
-    const heapSize = base + (2 * k + 1) * count + 5;
-    const heap = new Float32Array(heapSize);
-    heap.set(uniformValues(heapSize, count + k));
-    const want = heap.slice();
-    contractReference(want, params);
-    native!.contract(heap, params);
-    let worst = 0;
-    for (let i = 0; i < heapSize; i++) worst = Math.max(worst, Math.abs(heap[i]! - want[i]!));
-    expect(worst).toBeLessThan(1e-6 * k + 1e-6);
+    expectReferenceResult(params, base + (2 * k + 1) * count + 5, k, count + k, false);
   });
 
   it("rejects malformed parameters, naming the bad value", () => {
