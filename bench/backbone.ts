@@ -192,7 +192,6 @@ function runChild(engine: EngineName, threads: number, opts: Options): ChildResu
   return result;
 }
 
-
 function runReference(python: string, opts: Options): ReferenceRun {
   const script = fileURLToPath(new URL("../reference/torch_gpt_bench.py", import.meta.url));
   const cpu0 = childrenCpuSeconds();

@@ -13,12 +13,12 @@
  * host make single runs noisy. A child whose pool did not start (spawned workers ≠
  * threads) fails the run, so a number can't silently be single-threaded.
  */
-import { spawnSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { jit, nn, np, startEngine, tree, valueAndGrad, type Array } from "../src/engine/index.ts";
 import { hostRng } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
+import { runThreadsChild } from "./lib/child.ts";
 
 /** [m, k] × [k, n]: three squares and a transformer-like projection (tokens × D → 4D). */
 const SHAPES: readonly (readonly [number, number, number])[] = [
@@ -32,7 +32,7 @@ const MLP = { batch: 128, input: 784, hidden: 256, output: 10, lr: 0.05 } as con
 const MIN_SECONDS = 0.5;
 const MIN_REPS = 3;
 
-type ChildResult = { threads: number; spawned: number; matmul: { m: number; k: number; n: number; seconds: number }[]; mlpStepMs: number };
+type ChildResult = { threads: number; pool: { workers_spawned: number }; matmul: { m: number; k: number; n: number; seconds: number }[]; mlpStepMs: number };
 
 function randomArray(shape: number[], seed: number): Array {
   const rng = hostRng(seed);
@@ -109,22 +109,8 @@ async function child(): Promise<void> {
   for (const [m, k, n] of SHAPES) matmul.push({ m, k, n, seconds: await timeMatmul(m, k, n) });
   const mlpStepMs = await timeMlpStep();
   const { threads, spawned } = engineWorkerStats();
-  const result: ChildResult = { threads: threads || 1, spawned, matmul, mlpStepMs };
+  const result: ChildResult = { threads: threads || 1, pool: { workers_spawned: spawned }, matmul, mlpStepMs };
   console.log(JSON.stringify(result));
-}
-
-function runChild(threads: number): ChildResult {
-  const script = fileURLToPath(import.meta.url);
-  const out = spawnSync(process.execPath, [...process.execArgv, script, "--child"], {
-    env: { ...process.env, MMNTP_THREADS: String(threads) },
-    encoding: "utf8",
-    timeout: 600_000,
-  });
-  if (out.status !== 0) throw new Error(`bench child (MMNTP_THREADS=${threads}) failed with status ${out.status}:\n${out.stderr}`);
-  const result = JSON.parse(out.stdout.trim().split("\n").at(-1) ?? "") as ChildResult;
-  const expected = threads === 1 ? 0 : threads;
-  if (result.spawned !== expected) throw new Error(`MMNTP_THREADS=${threads}: expected ${expected} pool workers, got ${result.spawned}`);
-  return result;
 }
 
 const round = (x: number, digits = 2) => Number(x.toFixed(digits));
@@ -136,7 +122,8 @@ function parent(): void {
   const rounds = Number(flag("rounds") ?? 3);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${flag("rounds")}`);
   const all: ChildResult[][] = counts.map(() => []);
-  for (let r = 0; r < rounds; r++) counts.forEach((t, i) => all[i].push(runChild(t)));
+  const script = fileURLToPath(import.meta.url);
+  for (let r = 0; r < rounds; r++) counts.forEach((t, i) => all[i].push(runThreadsChild<ChildResult>(script, t, [])));
   // Best round per thread count: the least disturbed by other processes.
   const runs = all.map((results): ChildResult => ({
     ...results[0],

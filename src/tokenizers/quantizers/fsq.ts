@@ -61,8 +61,9 @@ function row(values: number[], dtype: DType): Array {
 
 /**
  * bound(z) = tanh(z + s)·h − o, per channel, with h = (L − 1)(1 + ε)/2, o = ½ for even L else 0,
- * s = atanh(o / h) (vector-quantize-pytorch; the paper's appendix A.1 has (1 − ε) and tan). For odd L the range is (−h, h), rounding to {−⌊L/2⌋ … ⌊L/2⌋};
- * for even L the offset makes the range (−h − ½, h − ½), rounding to {−L/2 … L/2 − 1}, i.e. L values.
+ * s = atanh(o / h) (vector-quantize-pytorch; the paper's appendix A.1 has (1 − ε) and tan). For
+ * odd L the range is (−h, h), rounding to {−⌊L/2⌋ … ⌊L/2⌋}; for even L the offset makes the range
+ * (−h − ½, h − ½), rounding to {−L/2 … L/2 − 1}, i.e. L values.
  * Note: for L = 2 the shift s = atanh(0.999) ≈ 3.8, so the two values split at z ≈ −3.8: the
  * reference bound makes L = 2 nearly constant; prefer L ≥ 3.
  * z: [..., D] → [..., D].
