@@ -16,7 +16,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { engineMemoryBytes as wasmMemoryBytes, startEngine } from "../src/engine/index.ts";
+import { engineMemoryBytes as wasmMemoryBytes, startEngine } from "../src/engine/node.ts";
 import { KeyStream } from "../src/engine/rng.ts";
 import { nativeStats, type NativeStats } from "../src/engine/native.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";

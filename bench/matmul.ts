@@ -15,7 +15,7 @@
  */
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
-import { jit, nn, np, startEngine, tree, valueAndGrad, type Array } from "../src/engine/index.ts";
+import { jit, nn, np, startEngine, tree, valueAndGrad, type Array } from "../src/engine/node.ts";
 import { hostRng } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { runThreadsChild } from "./lib/child.ts";

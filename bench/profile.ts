@@ -16,7 +16,7 @@
  *    rhs shared by the batch (projections), which jax-js 0.1.25 runs about 2× faster.
  */
 import { writeFileSync } from "node:fs";
-import { copyRunsInPlace, fromHost, jit, np, random, startEngine, tree, valueAndGrad, type Array, type JsTree } from "../src/engine/index.ts";
+import { copyRunsInPlace, fromHost, jit, np, random, startEngine, tree, valueAndGrad, type Array, type JsTree } from "../src/engine/node.ts";
 import { KeyStream } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { causalMask } from "../src/backbone/masks.ts";
@@ -36,7 +36,7 @@ import { BATCH, countParams, deviceBatch, flopsPerToken, GPT, LR, syntheticToken
 import { loadAverage, machineInfo, median, round, today, versions } from "./lib/machine.ts";
 import { markdownTable } from "./lib/markdown.ts";
 import { groupKernels, summarizeKinds, traceKernels, type KernelRecord, type OpSignature } from "./lib/trace.ts";
-import { engineMemoryBytes as wasmMemoryBytes } from "../src/engine/index.ts";
+import { engineMemoryBytes as wasmMemoryBytes } from "../src/engine/node.ts";
 
 const SPEC = {
   usage: "npm run bench:profile --",

@@ -20,7 +20,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { engineMemoryBytes, fromHost, jit, np, startEngine, tree, type Array } from "../src/engine/index.ts";
+import { engineMemoryBytes, fromHost, jit, np, startEngine, tree, type Array } from "../src/engine/node.ts";
 import { hostRng } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { benchArgs, positiveInt, printReport, threadList } from "./lib/cli.ts";

@@ -13,7 +13,7 @@
 import { memoryUsage } from "node:process";
 import { Progress } from "../src/cli/progress.ts";
 import { DEFAULT_DEMO } from "../src/cli/demo.ts";
-import { engineMemoryBytes, startEngine } from "../src/engine/index.ts";
+import { engineMemoryBytes, startEngine } from "../src/engine/node.ts";
 import { hostRng, KeyStream } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { initTransformer, type TransformerConfig, type TransformerParams } from "../src/backbone/transformer.ts";

@@ -76,6 +76,9 @@ const HELP = [
   "Run `mmntp <command> --help` for a command's options.",
 ].join("\n");
 
+/** The engine as Node runs it (worker pool, native GEMM); loaded before any module that uses jax-js. */
+const loadEngine = () => import("../engine/node.ts");
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (!command || command === "-h" || command === "--help") return void console.log(HELP);
@@ -84,6 +87,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === "demo") {
     const args = parseArgs(rest, DEMO);
     if (args.kind === "help") return void console.log(args.text);
+    await loadEngine();
     const { runDemo, DEFAULT_DEMO, QUICK_DEMO } = await import("./demo.ts");
     const cfg = applyOverrides(args.values.quick ? QUICK_DEMO : DEFAULT_DEMO, args.values.set);
     const dir = join("runs", args.values.name);
@@ -101,6 +105,7 @@ async function main(argv: string[]): Promise<void> {
     const only = args.values.only === undefined ? [] : parseQuantizerList(args.values.only);
     const cfg = { ...DEFAULT_QUANTIZER_EXPERIMENT, steps: args.values.steps, seed: args.values.seed, lr: args.values.lr, only };
     checkExperimentConfig(cfg); // before loading the engine
+    await loadEngine();
     const { runQuantizerExperiment } = await import("../experiments/quantizers.ts");
     const { resultsTable } = await import("../experiments/quantizers-report.ts");
     const dir = join("runs", args.values.name ?? which);
@@ -117,6 +122,7 @@ async function main(argv: string[]): Promise<void> {
     const args = parseArgs(rest, CAPTION);
     if (args.kind === "help") return void console.log(args.text);
     checkRun(args.values.run);
+    await loadEngine();
     const { caption } = await import("./use-run.ts");
     console.log(await caption(args.values.run, args.positionals["image.png"]));
     return;
@@ -124,6 +130,7 @@ async function main(argv: string[]): Promise<void> {
   const args = parseArgs(rest, GENERATE);
   if (args.kind === "help") return void console.log(args.text);
   checkRun(args.values.run);
+  await loadEngine();
   const { generate } = await import("./use-run.ts");
   const { count, temperature, seed, guidance, out } = args.values;
   await generate(args.values.run, args.positionals.prompt, out, { count, temperature, seed, guidance });

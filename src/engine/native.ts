@@ -16,10 +16,9 @@
  * The addon is compiled on first use (a few seconds, `scripts/build-native.mjs`) into
  * `native/build/` (src/engine/native-build.ts).
  */
-// First, so jax-js loads after the engine's polyfills and Worker shim even when this file is
-// the first one imported (index.ts imports this file too; the cycle is harmless, nothing here
-// runs at load time).
-import "./index.ts";
+// First, so jax-js loads after the Worker shim and the memory probe even when this file is the
+// first one imported.
+import "./node-preload.ts";
 import { createRequire } from "node:module";
 import { setContractionHook, type ContractionPlan } from "@jax-js/jax";
 import { gemmFromPlan, gemmParams, gemmWork, PARAM_A, PARAM_B, PARAM_C } from "./gemm.ts";

@@ -215,6 +215,9 @@ class NodeWebWorker {
   }
 }
 
+/** Set by src/engine/index.ts once jax-js has loaded (a global, so this file need not import it). */
+export const ENGINE_LOADED = Symbol.for("mmntp.engineLoaded");
+
 export function threadsFromEnv(): number {
   const raw = process.env.MMNTP_THREADS;
   // Default 1 (no pool) for the library; the `mmntp` CLI sets every core (bin/mmntp.js). With
@@ -237,7 +240,10 @@ export function threadsFromEnv(): number {
 export function installWorkerShim(options: WorkerShimOptions = {}): number {
   const threads = options.threads ?? threadsFromEnv();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive integer, got ${threads}`);
-  const g = globalThis as { Worker?: unknown; navigator?: object };
+  const g = globalThis as { Worker?: unknown; navigator?: object; [ENGINE_LOADED]?: boolean };
+  // jax-js already loaded (a core module was imported before node.ts): its backend memory is not
+  // shared, so a pool now would get kernels compiled for shared memory that fail to link. No pool.
+  if (g[ENGINE_LOADED]) return installedThreads;
   if (installedThreads > 0 || threads === 1 || g.Worker !== undefined || typeof SharedArrayBuffer === "undefined") return installedThreads;
   if (g.navigator === undefined) {
     // The navigator Node >= 21 has; Node 20 has none, and jax-js reads only this field here.
@@ -266,6 +272,6 @@ export async function shutdownEngineWorkers(): Promise<void> {
   await Promise.all([...alive].map((worker) => worker.end()));
 }
 
-// Installed on first import, ahead of jax-js (src/engine/index.ts imports this file before
-// `@jax-js/jax`); MMNTP_THREADS=1 keeps every kernel on the calling thread.
+// Installed on first import, ahead of jax-js (src/engine/node-preload.ts, which node.ts imports
+// before the core); MMNTP_THREADS=1 keeps every kernel on the calling thread.
 installWorkerShim();

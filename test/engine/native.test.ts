@@ -184,7 +184,7 @@ describe.skipIf(!compilerPresent || process.env.MMNTP_NATIVE === "0")("jax-js ma
   it("runs inside the worker pool's queue: a 2-thread training step gives the same loss as wasm", () => {
     // A fresh process: the pool is fixed when jax-js loads, and this file's engine has none.
     const script = `
-      const { fromHost, np, startEngine, nativeStats } = await import("./src/engine/index.ts");
+      const { fromHost, np, startEngine, nativeStats } = await import("./src/engine/node.ts");
       const { Trainer } = await import("./src/train/step.ts");
       await startEngine();
       const x = fromHost(Float32Array.from({ length: 64 * 96 }, (_, i) => Math.sin(i)), [64, 96]);

@@ -4,17 +4,16 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type * as Engine from "../../src/engine/index.ts";
 import type * as Workers from "../../src/engine/workers.ts";
 
-// jax-js fixes its pool when it loads, so the size is chosen before the first import
-// (a 1-core host would otherwise get no pool at all).
-process.env.MMNTP_THREADS = "2";
-// These tests are about jax-js's own kernels on the pool; the native GEMM would take the matmuls.
-process.env.MMNTP_NATIVE = "0";
+// jax-js fixes its pool when it loads, so vitest.config.ts's "workers" project sets
+// MMNTP_THREADS=2 (a 1-core host would otherwise get no pool at all) and MMNTP_NATIVE=0 (these
+// tests are about jax-js's own kernels on the pool; the native GEMM would take the matmuls)
+// before the setup file loads the engine.
 let engine: typeof Engine;
 let workers: typeof Workers;
 
 beforeAll(async () => {
   workers = await import("../../src/engine/workers.ts");
-  engine = await import("../../src/engine/index.ts");
+  engine = await import("../../src/engine/node.ts");
   await engine.startEngine();
 });
 
@@ -54,8 +53,7 @@ function runChild(threads: number, code: string) {
 // Starts the engine, does a matmul on the pool (if any), prints result and stats, and ends
 // without any teardown: the process has to exit by itself.
 const MATMUL_SCRIPT = `
-const { np, startEngine } = await import("./src/engine/index.ts");
-const { engineWorkerStats } = await import("./src/engine/workers.ts");
+const { np, startEngine, engineWorkerStats } = await import("./src/engine/node.ts");
 await startEngine();
 const c = np.matmul(np.ones([300, 200]).mul(0.5), np.ones([200, 100]));
 const data = await c.data();
@@ -186,13 +184,20 @@ describe("Worker shim over node:worker_threads", () => {
     expect(JSON.parse(out.stdout)).toMatchObject({ first: 100, last: 100, threads: 2, spawned: 2 });
   });
 
-  it("starts the pool whichever mmntp module is imported first", () => {
-    // checks.ts used to import @jax-js/jax ahead of the engine, so jax-js loaded before the
-    // Worker shim existed and every pool kernel then failed.
-    const out = runChild(2, `await import("./src/tokenizers/quantizers/checks.ts");
+  it("starts the pool whichever mmntp module is imported after node.ts", () => {
+    const out = runChild(2, `await import("./src/engine/node.ts");
+await import("./src/tokenizers/quantizers/checks.ts");
 ${MATMUL_SCRIPT}`);
     expect(out.status, out.stderr).toBe(0);
     expect(JSON.parse(out.stdout)).toMatchObject({ first: 100, last: 100, threads: 2, spawned: 2 });
+  });
+
+  it("declines the pool, and still computes right, when a core module loaded jax-js before node.ts", () => {
+    // A shim installed after jax-js loaded made every pool kernel fail to link.
+    const out = runChild(2, `await import("./src/tokenizers/quantizers/checks.ts");
+${MATMUL_SCRIPT}`);
+    expect(out.status, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ first: 100, last: 100, threads: 0, spawned: 0 });
   });
 
   it("MMNTP_THREADS=1 keeps kernels on the main thread", () => {
@@ -203,7 +208,7 @@ ${MATMUL_SCRIPT}`);
 
   it("fails loudly, not with wrong numbers, when work reaches a terminated pool", () => {
     const out = runChild(2, `${MATMUL_SCRIPT}
-const { shutdownEngineWorkers } = await import("./src/engine/workers.ts");
+const { shutdownEngineWorkers } = await import("./src/engine/node.ts");
 await shutdownEngineWorkers();
 console.log(JSON.stringify(engineWorkerStats()));
 await np.matmul(np.ones([300, 200]).mul(2), np.ones([200, 100])).data();

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { engineMemoryBytes, fromHost, np, startEngine, type Array as JaxArray } from "../../src/engine/index.ts";
+import { engineMemoryBytes, fromHost, np, startEngine, type Array as JaxArray } from "../../src/engine/node.ts";
 import { hostRng, KeyStream } from "../../src/engine/rng.ts";
 import { initTransformer, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
 import { JointVocab } from "../../src/backbone/vocab.ts";

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { engineMemoryBytes, fromHost, np, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
+import { engineMemoryBytes, fromHost, np, startEngine, tree, type Array as JaxArray } from "../../../src/engine/node.ts";
 import { hostRng } from "../../../src/engine/rng.ts";
 import { encodeIds } from "../../../src/tokenizers/quantizers/vq-encode.ts";
 import { quantize, type VQOptions, type VQParams } from "../../../src/tokenizers/quantizers/vq.ts";
