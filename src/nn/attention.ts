@@ -1,11 +1,16 @@
 import { copyRunsInPlace, nn, np, type Array } from "../engine/index.ts";
 import type { KeyStream } from "../engine/rng.ts";
 import { initLinear, linear, type LinearParams } from "./linear.ts";
-import { rope } from "./rope.ts";
+import { rope, rope2d } from "./rope.ts";
 import { expectLastDim, fmt } from "./shapes.ts";
 
 export type AttentionParams = { qkv: LinearParams; out: LinearParams };
-export type AttentionOptions = { heads: number; rope?: boolean };
+/**
+ * rope: none (false, the default), 1-D rope over positions [T] or [B, T] ("1d"; true means the
+ * same), or 2-D axial rope over (row, column) ids, positions then being a grid [T, 2] or
+ * [B, T, 2] ("2d"; `rope2d`, text tokens carrying (t, t)).
+ */
+export type AttentionOptions = { heads: number; rope?: boolean | "1d" | "2d" };
 /**
  * Per-layer KV cache, preallocated to the full context: k, v: [B, S, H, Dh]. One position's keys
  * (values) for every head are one contiguous row of D floats, which `writeFresh` overwrites in
@@ -57,25 +62,37 @@ function project(p: AttentionParams, x: Array, positions: Array, opts: Attention
     const [q, k] = [heads(0, 1), heads(1, 2)];
     return { q, k, v, fresh: { k: qkv.ref, v: qkv } };
   }
-  const qk = rope(heads(0, 2), positions); // [B, T, 2, H, Dh]: q and k in one kernel, one set of angles
+  const qk = (opts.rope === "2d" ? rope2d : rope)(heads(0, 2), positions); // [B, T, 2, H, Dh]: q and k in one kernel, sharing the angles
   const fresh = { k: qk.ref.reshape([b, t, 2 * d]), v: qkv };
   return { q: qk.ref.slice([], [], 0), k: qk.slice([], [], 1), v, fresh };
 }
 
-function checkInput(x: Array, opts: AttentionOptions, dim: number): void {
+function checkInput(x: Array, positions: Array, opts: AttentionOptions, dim: number): void {
   expectLastDim(x, dim, "attention", 3);
   if (x.ndim !== 3) throw new Error(`attention: expected x [B, T, D], got ${fmt(x.shape)}`);
   if (dim % opts.heads !== 0) throw new Error(`attention: width ${dim} is not divisible by heads ${opts.heads}`);
+  if (!opts.rope) return;
+  const [b, t] = x.shape;
+  const p = positions.shape;
+  const grid = opts.rope === "2d";
+  const ok = grid
+    ? (p.length === 2 && p[0] === t && p[1] === 2) || (p.length === 3 && p[0] === b && p[1] === t && p[2] === 2)
+    : (p.length === 1 && p[0] === t) || (p.length === 2 && p[0] === b && p[1] === t);
+  if (!ok) {
+    const want = grid ? `a grid [T, 2] = ${fmt([t, 2])} or [B, T, 2] = ${fmt([b, t, 2])}` : `positions [T] = ${fmt([t])} or [B, T] = ${fmt([b, t])}`;
+    throw new Error(`attention: rope "${grid ? "2d" : "1d"}" expects ${want} for x ${fmt(x.shape)}, got ${fmt(p)}`);
+  }
 }
 
 /**
  * Multi-head self-attention over a whole sequence with an explicit mask.
- * x: [B, T, D], mask: bool broadcastable to [B, H, T, T] (true = attend), positions: [T].
+ * x: [B, T, D], mask: bool broadcastable to [B, H, T, T] (true = attend), positions: [T] or
+ * [B, T], or with rope "2d" a grid [T, 2] or [B, T, 2] of (row, column) ids (`AttentionOptions`).
  * Consumes all arguments.
  */
 export function attention(p: AttentionParams, x: Array, mask: Array, positions: Array, opts: AttentionOptions): Array {
   const d = p.qkv.w.shape[0];
-  checkInput(x, opts, d);
+  checkInput(x, positions, opts, d);
   const [b, t] = x.shape;
   const { q, k, v, fresh } = project(p, x, positions, opts);
   fresh.k.dispose();
@@ -121,7 +138,8 @@ function attendCached(q: Array, kc: Array, vc: Array, k: Array, v: Array, cacheB
  * Attention for T new positions at start..start+T−1 against a preallocated cache holding
  * positions 0..start−1 (prefill or one decode step). x: [B, T, D], cache k/v: [B, S, H, Dh] (read,
  * not consumed), cacheVisible: bool broadcastable to [T, S] (true = attend; slots ≥ start must be
- * false), newVisible: bool [T, T] (causal among the new positions), positions: [T].
+ * false), newVisible: bool [T, T] (causal among the new positions), positions: [T] or [B, T]
+ * (with rope "2d", a grid [T, 2] or [B, T, 2]).
  * Returns the output and where the new keys and values are (`FreshKV`), for `writeFresh`.
  * Consumes x, the masks and positions.
  */
@@ -135,7 +153,7 @@ export function attentionCached(
   opts: AttentionOptions,
 ): { y: Array; fresh: FreshKV } {
   const d = p.qkv.w.shape[0];
-  checkInput(x, opts, d);
+  checkInput(x, positions, opts, d);
   const [b, t] = x.shape;
   const perm = [0, 2, 1, 3];
   const { q, k, v, fresh } = project(p, x, positions, opts);
