@@ -1,7 +1,7 @@
 /**
  * Tiny-GPT throughput, mmntp vs PyTorch in the same run: training tokens/s (jitted
  * `Trainer.step`, AdamW) and KV-cached batch-1 greedy decoding tokens/s (`Decoder`), for
- * reference/torch_gpt_bench.py's shape, built from mmntp's `initTransformer` / `unifiedLoss` /
+ * reference/torch_gpt_bench.py's shape, built from mmntp's `initTransformer` / `nextTokenLoss` /
  * `Trainer` / `Decoder`.
  *
  *   npm run bench:backbone                         # wasm and native, 1 and 2 threads + PyTorch twice, ~8 min
@@ -21,7 +21,7 @@ import { KeyStream } from "../src/engine/rng.ts";
 import { nativeStats, type NativeStats } from "../src/engine/native.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { initTransformer, type TransformerParams } from "../src/backbone/transformer.ts";
-import { unifiedLoss, type UnifiedBatch } from "../src/backbone/unified.ts";
+import { nextTokenLoss, type NextTokenBatch } from "../src/train/losses.ts";
 import { Decoder } from "../src/generate/decode.ts";
 import { GREEDY } from "../src/generate/sampling.ts";
 import { Trainer } from "../src/train/step.ts";
@@ -104,7 +104,7 @@ async function child(opts: Options): Promise<void> {
   const params = initTransformer(keys, GPT);
   keys.dispose();
   const counts = countParams(params);
-  const trainer = new Trainer<UnifiedBatch>(params, (p, b) => unifiedLoss(p as TransformerParams, b, GPT), TORCH_ADAMW);
+  const trainer = new Trainer<NextTokenBatch>(params, (p, b) => nextTokenLoss(p as TransformerParams, b, GPT), TORCH_ADAMW);
   const host = syntheticTokens();
   const step = () => trainer.step(deviceBatch(host), LR);
 

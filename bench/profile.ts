@@ -20,8 +20,8 @@ import { copyRunsInPlace, fromHost, jit, np, random, startEngine, tree, valueAnd
 import { KeyStream } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { causalMask } from "../src/backbone/masks.ts";
-import { forwardCached, initCaches, initTransformer, weightedCrossEntropy, type TransformerParams } from "../src/backbone/transformer.ts";
-import { unifiedLoss, type UnifiedBatch } from "../src/backbone/unified.ts";
+import { forwardCached, initCaches, initTransformer, type TransformerParams } from "../src/backbone/transformer.ts";
+import { nextTokenLoss, weightedCrossEntropy, type NextTokenBatch } from "../src/train/losses.ts";
 import { Decoder } from "../src/generate/decode.ts";
 import { GREEDY } from "../src/generate/sampling.ts";
 import { attention, attentionCached, writeFresh, type KVCache } from "../src/nn/attention.ts";
@@ -280,7 +280,7 @@ async function main(): Promise<void> {
 
   const keys = new KeyStream(0);
   const counts = countParams(initTransformer(new KeyStream(0), GPT));
-  const trainer = new Trainer<UnifiedBatch>(initTransformer(keys, GPT), (p, b) => unifiedLoss(p as TransformerParams, b, GPT), TORCH_ADAMW);
+  const trainer = new Trainer<NextTokenBatch>(initTransformer(keys, GPT), (p, b) => nextTokenLoss(p as TransformerParams, b, GPT), TORCH_ADAMW);
   keys.dispose();
   const host = syntheticTokens();
   const trainStep = async () => void (await trainer.step(deviceBatch(host), LR));

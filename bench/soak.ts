@@ -11,14 +11,15 @@
  * lists cannot serve an allocation, so one leaked array per step shows up within a few steps.
  */
 import { memoryUsage } from "node:process";
-import { Progress } from "../src/cli/progress.ts";
-import { DEFAULT_DEMO } from "../src/cli/demo.ts";
+import { Progress } from "../src/io/progress.ts";
+import { DEFAULT_DEMO } from "../src/pipelines/demo.ts";
 import { engineMemoryBytes, startEngine } from "../src/engine/node.ts";
 import { hostRng, KeyStream } from "../src/engine/rng.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { initTransformer, type TransformerConfig, type TransformerParams } from "../src/backbone/transformer.ts";
-import { makeBatch, unifiedLoss } from "../src/backbone/unified.ts";
-import { JointVocab } from "../src/backbone/vocab.ts";
+import { pairedBatch, pairedVocabOfSizes as pairedTestVocab } from "../src/pipelines/unified.ts";
+import { nextTokenLoss } from "../src/train/losses.ts";
+import { JointVocab } from "../src/backbone/sequence/vocab.ts";
 import { lineChart, writeChart } from "../src/io/plot.ts";
 import { DEFAULT_ADAMW } from "../src/train/optim.ts";
 import { Trainer } from "../src/train/step.ts";
@@ -39,10 +40,10 @@ const MIB = 1024 * 1024;
 
 async function soak(steps: number, every: number, plot: string | undefined): Promise<void> {
   await startEngine();
-  const vocab = new JointVocab(32, 256);
+  const vocab = pairedTestVocab(32, 256);
   const cfg = DEFAULT_DEMO;
   const model: TransformerConfig = { ...cfg.model, vocabSize: vocab.size };
-  const trainer = new Trainer(initTransformer(new KeyStream(0), model), (p, b) => unifiedLoss(p as TransformerParams, b as never, model), DEFAULT_ADAMW);
+  const trainer = new Trainer(initTransformer(new KeyStream(0), model), (p, b) => nextTokenLoss(p as TransformerParams, b as never, model), DEFAULT_ADAMW);
   const rng = hostRng(1);
   const text = () => 4 + Math.floor(rng() * 28);
   const samples: { step: number; heapMiB: number; rssMiB: number; jsHeapMiB: number }[] = [];
@@ -52,7 +53,7 @@ async function soak(steps: number, every: number, plot: string | undefined): Pro
   for (let step = 1; step <= steps; step++) {
     const captions = Array.from({ length: cfg.batchSize }, () => [text(), text(), text()]);
     const images = captions.map(() => Array.from({ length: 49 }, () => Math.floor(rng() * 256)));
-    const r = await trainer.step(makeBatch(vocab, captions, images, model.contextLength, cfg.layout), 1e-3);
+    const r = await trainer.step(pairedBatch(vocab, captions, images, [7, 7], model, cfg.layout), 1e-3);
     progress.tick(1, { loss: r.loss });
     if (step % every === 0) {
       gc?.(); // with --expose-gc (npm run bench:soak): live JS objects, not garbage not yet collected

@@ -6,7 +6,7 @@
 import { fromHost, tree, type Array } from "../../src/engine/index.ts";
 import { hostRng } from "../../src/engine/rng.ts";
 import type { TransformerConfig, TransformerParams } from "../../src/backbone/transformer.ts";
-import type { UnifiedBatch } from "../../src/backbone/unified.ts";
+import type { NextTokenBatch } from "../../src/train/losses.ts";
 import type { AdamWConfig } from "../../src/train/optim.ts";
 
 export const GPT: TransformerConfig = {
@@ -49,8 +49,8 @@ export function syntheticTokens(cfg: TransformerConfig = GPT, batch = BATCH, see
   return { inputs, targets };
 }
 
-/** Device batch for `unifiedLoss`: every target weighted 1, i.e. plain mean cross-entropy. */
-export function deviceBatch(host: { inputs: Int32Array; targets: Int32Array }, cfg: TransformerConfig = GPT, batch = BATCH): UnifiedBatch {
+/** Device batch for `nextTokenLoss`: every target weighted 1, i.e. plain mean cross-entropy. */
+export function deviceBatch(host: { inputs: Int32Array; targets: Int32Array }, cfg: TransformerConfig = GPT, batch = BATCH): NextTokenBatch {
   const shape = [batch, cfg.contextLength];
   return { inputs: fromHost(host.inputs, shape), targets: fromHost(host.targets, shape), weights: fromHost(new Float32Array(batch * cfg.contextLength).fill(1), shape) };
 }

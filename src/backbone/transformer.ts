@@ -1,4 +1,4 @@
-import { lax, np, type Array } from "../engine/index.ts";
+import { fromHost, np, tree, type Array } from "../engine/index.ts";
 import type { KeyStream } from "../engine/rng.ts";
 import { attention, attentionCached, initAttention, type AttentionParams, type FreshKV, type KVCache } from "../nn/attention.ts";
 import { embed, initEmbedding, type EmbeddingParams } from "../nn/embedding.ts";
@@ -8,7 +8,22 @@ import { initLayerNorm, layerNorm, type LayerNormParams } from "../nn/norm.ts";
 import { fmt } from "../nn/shapes.ts";
 import { causalMask } from "./masks.ts";
 
-/** A decoder-only transformer (GPT-2 layout: pre-LN blocks, learned or rotary positions). */
+/**
+ * A decoder-only transformer (GPT-2 layout: pre-LN blocks), opened up as three stages so that
+ * callers can feed continuous embeddings and pick the heads they need (nanoGPT's model.py, split):
+ *
+ *   embedInputs(ids [B, T] | embeddings [B, T, D] | both with slots)  → x [B, T, D]
+ *   hidden(x, mask, positions)                                        → h [B, T, D] (final norm applied)
+ *   lmHead(h)                                                         → logits [B, T, V]
+ *
+ * `forward` is the three in a row for token ids. Positions: "learned" (a table of
+ * contextLength rows), "rope" (1-D rotary, Su et al. 2021) or "rope2d" (rotary over the row /
+ * column ids of an image block, nn/rope.ts; text tokens carry (t, t)).
+ */
+export type PositionKind = "learned" | "rope" | "rope2d";
+export const POSITION_KINDS: readonly PositionKind[] = ["learned", "rope", "rope2d"];
+export const MLP_KINDS: readonly MlpKind[] = ["gelu", "swiglu"];
+
 export type TransformerConfig = {
   readonly vocabSize: number;
   readonly contextLength: number;
@@ -17,8 +32,46 @@ export type TransformerConfig = {
   readonly heads: number;
   readonly mlp: MlpKind;
   readonly mlpRatio: number;
-  readonly positions: "learned" | "rope";
+  readonly positions: PositionKind;
 };
+
+/** Bounds a config must respect before any weight is allocated (checkTransformerConfig). */
+const LIMITS = { vocabSize: 1 << 24, contextLength: 1 << 16, dim: 1 << 14, layers: 1024, heads: 1024, mlpRatio: 64 } as const;
+/** More parameters than fit the wasm heap's 4 GiB in float32 (with optimizer state: far less). */
+const MAX_PARAMS = 1e9;
+
+/** Parameters of `cfg` (exact), computed without allocating any. */
+export function countParameters(cfg: TransformerConfig): number {
+  const { vocabSize: v, contextLength: s, dim: d, layers: l, mlpRatio: r } = cfg;
+  const h = d * r;
+  const ln = 2 * d;
+  const attn = d * 3 * d + 3 * d + d * d + d;
+  const mlp = cfg.mlp === "swiglu" ? 2 * (d * h + h) + h * d + d : d * h + h + h * d + d;
+  return v * d + (cfg.positions === "learned" ? s * d : 0) + l * (2 * ln + attn + mlp) + ln + d * v;
+}
+
+/**
+ * Throws, naming the field, the value and what is allowed, unless `cfg` (e.g. read from a JSON
+ * file or changed by `--set`) is a valid config: integers in range, dim divisible by heads, a head
+ * width rotary embeddings can use, known enums, and a size that can be allocated at all.
+ */
+export function checkTransformerConfig(cfg: unknown, where = "model config"): asserts cfg is TransformerConfig {
+  const c = cfg as Record<string, unknown> | null;
+  if (typeof c !== "object" || c === null || globalThis.Array.isArray(c)) throw new Error(`${where}: expected an object, got ${JSON.stringify(cfg)}`);
+  for (const [key, max] of Object.entries(LIMITS)) {
+    const v = c[key];
+    if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > max) throw new Error(`${where}.${key}: expected an integer in [1, ${max}], got ${JSON.stringify(v)}`);
+  }
+  const t = c as TransformerConfig;
+  if (t.dim % t.heads !== 0) throw new Error(`${where}.dim: ${t.dim} is not divisible by heads (${t.heads})`);
+  if (!MLP_KINDS.includes(t.mlp)) throw new Error(`${where}.mlp: expected one of ${MLP_KINDS.join(", ")}, got ${JSON.stringify(t.mlp)}`);
+  if (!POSITION_KINDS.includes(t.positions)) throw new Error(`${where}.positions: expected one of ${POSITION_KINDS.join(", ")}, got ${JSON.stringify(t.positions)}`);
+  const dh = t.dim / t.heads;
+  const even = t.positions === "rope" ? 2 : t.positions === "rope2d" ? 4 : 1;
+  if (dh % even !== 0) throw new Error(`${where}.heads: ${t.positions} needs a head width (dim / heads = ${dh}) divisible by ${even}`);
+  const n = countParameters(t);
+  if (n > MAX_PARAMS) throw new Error(`${where}: ${n.toExponential(2)} parameters, more than the ${MAX_PARAMS.toExponential(0)} the engine's 4 GiB wasm heap can hold`);
+}
 
 export type BlockParams = { ln1: LayerNormParams; attn: AttentionParams; ln2: LayerNormParams; mlp: MlpParams };
 export type TransformerParams = {
@@ -30,7 +83,7 @@ export type TransformerParams = {
 };
 
 export function initTransformer(keys: KeyStream, cfg: TransformerConfig): TransformerParams {
-  if (cfg.dim % cfg.heads !== 0) throw new Error(`dim ${cfg.dim} must be divisible by heads ${cfg.heads}`);
+  checkTransformerConfig(cfg);
   const residStd = 1 / Math.sqrt(2 * cfg.layers); // GPT-2: scale residual projections by 1/sqrt(2L)
   const blocks = globalThis.Array.from({ length: cfg.layers }, () => ({
     ln1: initLayerNorm(cfg.dim),
@@ -47,15 +100,95 @@ export function initTransformer(keys: KeyStream, cfg: TransformerConfig): Transf
   };
 }
 
+/** What enters the backbone: token ids, continuous embeddings, or ids with embeddings placed at some of their positions. */
+export type BackboneInput =
+  | { readonly ids: Array }
+  | { readonly embeddings: Array }
+  /** ids [B, T]; embeddings [B, N, D] go to positions `slots` (N distinct indices in [0, T), host ints, the same for every row) instead of those ids' embeddings. */
+  | { readonly ids: Array; readonly embeddings: Array; readonly slots: readonly number[] };
+
+/** The transformer without its token embedding and LM head: what `hidden` runs. */
+export type BodyParams = Omit<TransformerParams, "tok" | "head">;
+
 /**
- * Training / scoring inputs: tokens: [B, T] int32 → x: [B, T, D] for positions 0..T−1.
- * Token ids go through `embed`'s one-hot matmul (differentiable under `jit`); learned positions
- * 0..T−1 are the table's first T rows, so they are sliced, not looked up by one-hot matmul
- * (the same values, and the slice's gradient is a pad instead of a [S, D] matmul).
+ * Inputs → x: [B, T, D] (no positions yet). Token ids go through `embed`'s one-hot matmul
+ * (differentiable under `jit`). Placed embeddings (a LLaVA-style placeholder expanded to N slots,
+ * backbone/sequence/compile.ts) replace the rows at `slots`: x = keep ⊙ embed(ids) + P·E, with
+ * P [T, N] the one-hot placement and keep [T, 1] zero at the slots, so both parts get gradients.
+ * Consumes tok (when ids are given; else it is not touched) and the arrays in `input`.
  */
-function embedSequence(p: TransformerParams, tokens: Array): Array {
-  const x = embed(p.tok, tokens);
-  return p.pos ? x.add(p.pos.table.slice([0, tokens.shape[1]])) : x;
+export function embedInputs(tok: EmbeddingParams, input: BackboneInput): Array {
+  if (!("ids" in input)) return input.embeddings;
+  if (!("embeddings" in input)) return embed(tok, input.ids);
+  const [b, t] = input.ids.shape;
+  const d = tok.table.shape[1];
+  const e = input.embeddings;
+  const n = input.slots.length;
+  const place = new Float32Array(t * n);
+  const keep = new Float32Array(t).fill(1);
+  const problem =
+    e.ndim !== 3 || e.shape[0] !== b || e.shape[1] !== n || e.shape[2] !== d
+      ? `embedInputs: ${n} slots need embeddings [${b}, ${n}, ${d}], got ${fmt(e.shape)}`
+      : input.slots.map((slot, j) => {
+          if (!Number.isInteger(slot) || slot < 0 || slot >= t || keep[slot] === 0) return `embedInputs: slot ${slot} (#${j}) must be a distinct integer in [0, ${t - 1}]`;
+          place[slot * n + j] = 1;
+          keep[slot] = 0;
+          return "";
+        }).find(Boolean);
+  if (problem) {
+    tree.dispose([tok.table, input.ids, e]);
+    throw new Error(problem);
+  }
+  const placed = np.matmul(fromHost(place, [1, t, n]), e); // [B, T, D]
+  return embed(tok, input.ids).mul(fromHost(keep, [1, t, 1])).add(placed);
+}
+
+/** The attention options of `cfg`'s position kind. */
+const attentionOptions = (cfg: TransformerConfig) => ({ heads: cfg.heads, rope: cfg.positions === "rope" ? ("1d" as const) : cfg.positions === "rope2d" ? ("2d" as const) : false });
+
+/** Default positions 0..T−1: [T], or the grid [T, 2] of (t, t) for rope2d. */
+function defaultPositions(t: number, cfg: TransformerConfig): Array {
+  const line = np.arange(t).astype(np.int32);
+  return cfg.positions === "rope2d" ? np.stack([line.ref, line], -1) : line;
+}
+
+/**
+ * x: [B, T, D] → h: [B, T, D], the blocks then the final LayerNorm. mask: bool [T, T] or
+ * [B, 1, T, T] (true = may attend; causal, prefix or block masks). positions: [T] or [B, T]
+ * (learned, rope), [T, 2] or [B, T, 2] (rope2d: row and column ids); default 0..T−1. Learned
+ * positions 0..T−1 are the table's first T rows, sliced rather than looked up by a one-hot matmul
+ * (the same values; the slice's gradient is a pad, not a [S, D] matmul). Consumes p, x, mask and positions.
+ */
+export function hidden(p: BodyParams, x: Array, mask: Array, cfg: TransformerConfig, positions?: Array): Array {
+  const [, t, d] = x.shape;
+  if (x.ndim !== 3 || d !== cfg.dim || t > cfg.contextLength) throw new Error(`transformer: expected inputs [B, T ≤ ${cfg.contextLength}, ${cfg.dim}], got ${fmt(x.shape)}`);
+  if (p.pos) x = positions === undefined ? x.add(p.pos.table.slice([0, t])) : x.add(embed(p.pos, positions.ref));
+  const pos = positions ?? defaultPositions(t, cfg);
+  const opts = attentionOptions(cfg);
+  for (const blk of p.blocks) {
+    x = x.ref.add(attention(blk.attn, layerNorm(blk.ln1, x), mask.ref, pos.ref, opts));
+    x = x.ref.add(mlp(blk.mlp, layerNorm(blk.ln2, x)));
+  }
+  mask.dispose();
+  pos.dispose();
+  return layerNorm(p.lnf, x);
+}
+
+/** h: [B, T, D] → logits [B, T, V]. Consumes head and h. */
+export function lmHead(head: LinearParams, h: Array): Array {
+  return linear(head, h);
+}
+
+/**
+ * Full-sequence forward (training, scoring) of token ids: tokens [B, T] int32, mask as in
+ * `hidden` → logits [B, T, V]. Consumes p, tokens, mask and positions.
+ */
+export function forward(p: TransformerParams, tokens: Array, mask: Array, cfg: TransformerConfig, positions?: Array): Array {
+  if (tokens.ndim !== 2 || tokens.shape[1] > cfg.contextLength) {
+    throw new Error(`transformer: expected tokens [B, T ≤ ${cfg.contextLength}], got ${fmt(tokens.shape)}`);
+  }
+  const { tok, head, ...body } = p;
+  return lmHead(head, hidden(body, embedInputs(tok, { ids: tokens }), mask, cfg, positions));
 }
 
 /**
@@ -68,27 +201,6 @@ function embedStep(p: TransformerParams, tokens: Array, positions: Array): Array
   if (p.pos) return x.add(np.take(p.pos.table, positions, 0));
   positions.dispose();
   return x;
-}
-
-/**
- * Full-sequence forward (training, scoring). tokens: [B, T] int32, mask: bool [T, T] or
- * [B, 1, T, T] (true = may attend; causal, prefix or block masks from `masks.ts`) → logits [B, T, V].
- */
-export function forward(p: TransformerParams, tokens: Array, mask: Array, cfg: TransformerConfig): Array {
-  if (tokens.ndim !== 2 || tokens.shape[1] > cfg.contextLength) {
-    throw new Error(`transformer: expected tokens [B, T ≤ ${cfg.contextLength}], got ${fmt(tokens.shape)}`);
-  }
-  const t = tokens.shape[1];
-  const positions = np.arange(t).astype(np.int32);
-  let x = embedSequence(p, tokens);
-  const opts = { heads: cfg.heads, rope: cfg.positions === "rope" };
-  for (const b of p.blocks) {
-    x = x.ref.add(attention(b.attn, layerNorm(b.ln1, x), mask.ref, positions.ref, opts));
-    x = x.ref.add(mlp(b.mlp, layerNorm(b.ln2, x)));
-  }
-  mask.dispose();
-  positions.dispose();
-  return linear(p.head, layerNorm(p.lnf, x));
 }
 
 /** Empty per-layer caches (`KVCache`: [B, S, H, Dh]) for `batch` sequences of up to `contextLength` tokens. */
@@ -113,17 +225,20 @@ export function forwardCached(
   caches: readonly KVCache[],
   start: Array,
   cfg: TransformerConfig,
+  grid?: Array,
 ): { logits: Array; fresh: FreshKV[] } {
   const t = tokens.shape[1];
   const s = cfg.contextLength;
   const positions = np.arange(t).astype(np.int32).add(start.ref); // [T]
+  // rope2d: the new tokens' (row, column) ids [T, 2] from the layout (default (t, t)).
+  const ropePositions = cfg.positions !== "rope2d" ? positions.ref : (grid ?? np.stack([positions.ref, positions.ref], -1));
   const cacheVisible = np.arange(s).astype(np.int32).reshape([1, s]).less(start); // [1, S]: the slots already written
   const newVisible = causalMask(t); // [T, T] among the new tokens
   let x = embedStep(p, tokens, positions.ref);
-  const opts = { heads: cfg.heads, rope: cfg.positions === "rope" };
+  const opts = attentionOptions(cfg);
   const fresh: FreshKV[] = [];
   p.blocks.forEach((b, i) => {
-    const out = attentionCached(b.attn, layerNorm(b.ln1, x.ref), caches[i], cacheVisible.ref, newVisible.ref, positions.ref, opts);
+    const out = attentionCached(b.attn, layerNorm(b.ln1, x.ref), caches[i], cacheVisible.ref, newVisible.ref, ropePositions.ref, opts);
     fresh.push(out.fresh);
     x = x.add(out.y);
     x = x.ref.add(mlp(b.mlp, layerNorm(b.ln2, x)));
@@ -131,25 +246,7 @@ export function forwardCached(
   cacheVisible.dispose();
   newVisible.dispose();
   positions.dispose();
+  ropePositions.dispose();
   const last = x.slice([], t - 1); // [B, D]
   return { logits: linear(p.head, layerNorm(p.lnf, last)), fresh };
-}
-
-/**
- * Mean cross-entropy of next-token prediction, weighted per target (0 = no loss; used to
- * train only on the target part of a sequence). logits: [B, T, V], targets, weights: [B, T].
- *
- * log p(target) = (x_target − m) − log Σ exp(x − m), m = max x (stop-gradient), as
- * `nn.logSoftmax` computes it, but the shifted logit is picked before the log-sum-exp is
- * subtracted, so no [B, T, V] log-probabilities are formed; the one-hot is a compare against
- * an iota (fused into the pick), not a gather from an identity matrix. Same values and
- * gradients bit for bit (the pick adds exact zeros); about 40% less time (docs/performance.md).
- */
-export function weightedCrossEntropy(logits: Array, targets: Array, weights: Array): Array {
-  const v = logits.shape[2];
-  const shifted = logits.ref.sub(lax.stopGradient(logits.max(-1, { keepdims: true }))); // [B, T, V]
-  const lse = np.log(np.exp(shifted.ref).sum(-1)); // [B, T]
-  const oneHot = np.arange(v).astype(np.int32).equal(targets.astype(np.int32).reshape([...targets.shape, 1])); // [B, T, V]
-  const picked = shifted.mul(oneHot.astype(shifted.dtype)).sum(-1).sub(lse); // [B, T]
-  return picked.mul(weights.ref).sum().mul(-1).div(weights.sum().add(1e-9));
 }

@@ -1,5 +1,7 @@
 /**
- * A tiny typed argument parser (no dependency) and dotted-path config overrides.
+ * Typed command-line arguments on Node's own `util.parseArgs` (its tokens: the forms it accepts
+ * and how it splits them), with our checks and messages on top: numbers, required options and
+ * positionals, and "did you mean" for unknown options; plus dotted-path config overrides.
  *
  *   const spec = {
  *     usage: "mmntp generate",
@@ -14,8 +16,11 @@
  *   else r.values.count; // number
  *
  * Accepted forms: `--name value`, `--name=value`, `-n value`, `--flag`, `--no-flag`, `--` (the
- * rest are positionals). `-h`/`--help` anywhere asks for the help text.
+ * rest are positionals); a value may start with "-" ("--temperature -0.5"). `-h`/`--help`
+ * anywhere before `--` asks for the help text. Rest positionals (`rest: true` on the last) take
+ * every remaining argument.
  */
+import { parseArgs as nodeParseArgs } from "node:util";
 
 export type OptionType = "string" | "number" | "boolean";
 type Scalar<T extends OptionType> = T extends "string" ? string : T extends "number" ? number : boolean;
@@ -35,7 +40,13 @@ export type OptionSpec = {
   readonly placeholder?: string;
 };
 
-export type PositionalSpec = { readonly name: string; readonly help: string; readonly optional?: boolean };
+export type PositionalSpec = {
+  readonly name: string;
+  readonly help: string;
+  readonly optional?: boolean;
+  /** The last positional only: takes every remaining argument (a list). */
+  readonly rest?: boolean;
+};
 
 export type ArgSpec = {
   /** Command shown in the usage line, e.g. "mmntp generate". */
@@ -57,7 +68,7 @@ type OptionValue<O extends OptionSpec> = O["multiple"] extends true
 
 export type ArgValues<S extends ArgSpec> = { [O in S["options"][number] as O["name"]]: OptionValue<O> };
 export type ArgPositionals<S extends ArgSpec> = {
-  [P in NonNullable<S["positionals"]>[number] as P["name"]]: P["optional"] extends true ? string | undefined : string;
+  [P in NonNullable<S["positionals"]>[number] as P["name"]]: P["rest"] extends true ? string[] : P["optional"] extends true ? string | undefined : string;
 };
 export type ParsedArgs<S extends ArgSpec> =
   | { kind: "help"; text: string }
@@ -67,9 +78,13 @@ export type ParsedArgs<S extends ArgSpec> =
 export function parseArgs<const S extends ArgSpec>(argv: readonly string[], spec: S): ParsedArgs<S> {
   checkSpec(spec);
   const byLong = new Map(spec.options.map((o) => [o.name, o]));
-  const byShort = new Map(spec.options.filter((o) => o.short).map((o) => [o.short!, o]));
+  const nodeOptions = Object.fromEntries(
+    spec.options.map((o) => [o.name, { type: o.type === "boolean" ? ("boolean" as const) : ("string" as const), ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
+  );
+  const { tokens } = nodeParseArgs({ args: [...argv], options: nodeOptions, allowPositionals: true, strict: false, tokens: true, allowNegative: true });
   const values: Record<string, unknown> = {};
   const positionals: string[] = [];
+  let terminated = false;
 
   const store = (o: OptionSpec, raw: string | boolean) => {
     const v = typeof raw === "boolean" ? raw : o.type === "number" ? parseNumber(raw, `--${o.name}`) : raw;
@@ -77,39 +92,33 @@ export function parseArgs<const S extends ArgSpec>(argv: readonly string[], spec
     else values[o.name] = v;
   };
 
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--") {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (arg === "-h" || arg === "--help") return { kind: "help", text: formatHelp(spec) };
-    const isOption = arg.startsWith("-") && arg.length > 1 && !/^-\.?\d/.test(arg); // "-3" is a value
-    if (!isOption) {
-      positionals.push(arg);
+  for (const t of tokens) {
+    if (t.kind === "option-terminator") {
+      terminated = true;
       continue;
     }
-    const eq = arg.indexOf("=");
-    const key = eq >= 0 ? arg.slice(0, eq) : arg;
-    const inline = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    let opt = key.startsWith("--") ? byLong.get(key.slice(2)) : key.length === 2 ? byShort.get(key.slice(1)) : undefined;
-    if (!opt && key.startsWith("--no-") && inline === undefined) {
-      const negated = byLong.get(key.slice(5));
-      if (negated?.type === "boolean") {
-        store(negated, false);
-        continue;
-      }
+    if (t.kind === "positional") {
+      positionals.push(t.value);
+      continue;
     }
-    if (!opt) throw new Error(unknownOption(key, spec.options));
+    if (t.rawName === "-h" || t.rawName === "--help") return { kind: "help", text: formatHelp(spec) };
+    if (/^-\.?\d/.test(t.rawName)) {
+      positionals.push(argv[t.index]!); // "-3" is a value
+      continue;
+    }
+    const opt = byLong.get(t.name);
+    if (!opt) throw new Error(unknownOption(t.rawName, spec.options));
+    const negated = t.rawName.startsWith("--no-");
     if (opt.type === "boolean") {
-      if (inline !== undefined && inline !== "true" && inline !== "false") throw new Error(`${key} is a flag: use ${key}, --no-${opt.name}, or ${key}=true/false; got "${arg}"`);
-      store(opt, inline !== "false");
+      if (t.inlineValue && t.value !== "true" && t.value !== "false") throw new Error(`${t.rawName} is a flag: use ${t.rawName}, --no-${opt.name}, or ${t.rawName}=true/false; got "${argv[t.index]}"`);
+      store(opt, negated ? false : t.value !== "false");
       continue;
     }
-    const raw = inline ?? argv[++i];
-    if (raw === undefined) throw new Error(`${key} expects a ${opt.type} value`);
-    store(opt, raw);
+    if (negated) throw new Error(unknownOption(t.rawName, spec.options));
+    if (t.value === undefined) throw new Error(`${t.rawName} expects a ${opt.type} value`);
+    store(opt, t.value);
   }
+  void terminated;
 
   for (const o of spec.options) {
     if (values[o.name] !== undefined) continue;
@@ -118,12 +127,19 @@ export function parseArgs<const S extends ArgSpec>(argv: readonly string[], spec
   }
 
   const pspec = spec.positionals ?? [];
-  if (positionals.length > pspec.length) {
+  const rest = pspec.at(-1)?.rest === true;
+  if (!rest && positionals.length > pspec.length) {
     const extra = positionals.slice(pspec.length).map((p) => JSON.stringify(p)).join(", ");
     throw new Error(`unexpected argument${positionals.length - pspec.length > 1 ? "s" : ""} ${extra}; usage: ${usageLine(spec)}`);
   }
-  const named: Record<string, string | undefined> = {};
+  const named: Record<string, string | string[] | undefined> = {};
   pspec.forEach((p, i) => {
+    if (p.rest) {
+      const all = positionals.slice(i);
+      if (all.length === 0 && !p.optional) throw new Error(`missing argument <${p.name}...> (${p.help}); usage: ${usageLine(spec)}`);
+      named[p.name] = all;
+      return;
+    }
     if (positionals[i] === undefined && !p.optional) throw new Error(`missing argument <${p.name}> (${p.help}); usage: ${usageLine(spec)}`);
     named[p.name] = positionals[i];
   });
@@ -143,6 +159,7 @@ function checkSpec(spec: ArgSpec): void {
   const ps = spec.positionals ?? [];
   const firstOptional = ps.findIndex((p) => p.optional);
   if (firstOptional >= 0 && ps.slice(firstOptional).some((p) => !p.optional)) throw new Error("argument spec: required positionals must come before optional ones");
+  if (ps.slice(0, -1).some((p) => p.rest)) throw new Error("argument spec: only the last positional may take the rest");
 }
 
 function parseNumber(text: string, what: string): number {
@@ -173,7 +190,7 @@ function editDistance(a: string, b: string): number {
 }
 
 function usageLine(spec: ArgSpec): string {
-  const ps = (spec.positionals ?? []).map((p) => (p.optional ? `[${p.name}]` : `<${p.name}>`));
+  const ps = (spec.positionals ?? []).map((p) => (p.optional ? `[${p.name}${p.rest ? "..." : ""}]` : `<${p.name}${p.rest ? "..." : ""}>`));
   return [spec.usage ?? "", ...ps, "[options]"].filter(Boolean).join(" ");
 }
 
@@ -222,7 +239,20 @@ export function setByDottedPath<T extends object>(config: T, path: string, value
 }
 
 function coerce(path: string, old: unknown, value: unknown): unknown {
-  if (isPlainObject(old)) throw new Error(`config key "${path}" is a section; set one of its keys: ${Object.keys(old).join(", ")}`);
+  if (isPlainObject(old)) {
+    // A whole section may be replaced by a JSON object (e.g. a quantizer spec); the config's own
+    // checks then validate it.
+    let parsed: unknown = value;
+    if (typeof value === "string") {
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    if (isPlainObject(parsed)) return parsed;
+    throw new Error(`config key "${path}" is a section; set one of its keys (${Object.keys(old).join(", ")}) or give a JSON object`);
+  }
   const mismatch = () => new Error(`config key "${path}" is a ${Array.isArray(old) ? "list" : typeof old} (now ${JSON.stringify(old)}), got ${JSON.stringify(value)}`);
   if (typeof value === "string" && typeof old !== "string") {
     if (typeof old === "number") {

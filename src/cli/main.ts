@@ -1,27 +1,35 @@
-import { existsSync } from "node:fs";
+/**
+ * The `mmntp` command line: parses arguments (cli/args.ts, on Node's util.parseArgs) and calls
+ * the library's pipelines. Everything that trains or generates lives in src/pipelines/ and
+ * src/experiments/; nothing here but argument handling and output.
+ */
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { applyOverrides, parseArgs, type ArgSpec } from "./args.ts";
 import { checkExperimentConfig, DEFAULT_QUANTIZER_EXPERIMENT, parseQuantizerList, QUANTIZER_NAMES } from "../experiments/quantizers-config.ts";
 
+const JSON_OPTION = { name: "json", type: "boolean", help: "print one JSON object on stdout (progress stays on stderr)" } as const;
+const RUN_OPTION = { name: "run", type: "string", default: join("runs", "demo"), help: "a run written by `mmntp demo`" } as const;
+
 const DEMO = {
   usage: "mmntp demo",
   description:
-    "Trains the VQ-VAE image tokenizer, a judge classifier and the unified transformer on the embedded\n" +
-    "MNIST digits (≤ 10 min on 2 cores), then writes runs/NAME/: recon.png, samples.png, metrics.json, checkpoints.",
+    "Trains a text tokenizer, the VQ-VAE image tokenizer, a judge classifier and the unified transformer on the\n" +
+    "embedded MNIST digits (≤ 8 min on 2 cores), then writes runs/NAME/: recon.png, samples.png, metrics.json, run.json\n" +
+    "and the checkpoint.",
   options: [
     { name: "name", type: "string", default: "demo", help: "run directory under runs/" },
     { name: "quick", type: "boolean", help: "a much shorter training (smoke test; metrics will be low)" },
     { name: "set", type: "string", multiple: true, placeholder: "key=value", help: "override a config value by dotted path, e.g. --set modelSteps=600 --set model.layers=3" },
+    JSON_OPTION,
   ],
 } as const satisfies ArgSpec;
 
-const RUN_OPTION = { name: "run", type: "string", default: join("runs", "demo"), help: "a run written by `mmntp demo`" } as const;
-
 const CAPTION = {
   usage: "mmntp caption",
-  description: "Prints a caption for a 28×28 grayscale PNG of a digit, using a saved run.",
-  positionals: [{ name: "image.png", help: "28×28 grayscale PNG" }],
-  options: [RUN_OPTION],
+  description: "Prints a caption for each PNG (one line per file: path, a tab, the caption), using a saved run.\nA folder stands for the PNG files in it.",
+  positionals: [{ name: "images", help: "PNG files or folders of PNG files, of the run's image size (28×28 for the demo)", rest: true }],
+  options: [RUN_OPTION, JSON_OPTION],
 } as const satisfies ArgSpec;
 
 const GENERATE = {
@@ -31,10 +39,12 @@ const GENERATE = {
   options: [
     { name: "out", short: "o", type: "string", required: true, placeholder: "out.png", help: "PNG grid to write" },
     RUN_OPTION,
-    { name: "count", type: "number", default: 8, help: "images to generate" },
+    { name: "count", type: "number", default: 8, help: "images to generate (1..256)" },
     { name: "temperature", type: "number", default: 0.8, help: "sampling temperature (0 = greedy)" },
-    { name: "seed", type: "number", default: 0, help: "sampling seed" },
+    { name: "top-k", type: "number", default: 0, help: "sample from the k most likely tokens only (0 = all)" },
+    { name: "seed", type: "number", default: 0, help: "sampling seed (an integer in [0, 2^32))" },
     { name: "guidance", type: "number", default: 3, help: "classifier-free guidance scale (1 = off)" },
+    JSON_OPTION,
   ],
 } as const satisfies ArgSpec;
 
@@ -55,12 +65,13 @@ const EXPERIMENT = {
     { name: "seed", type: "number", default: DEFAULT_QUANTIZER_EXPERIMENT.seed, help: "seed of the initial weights and batch order (the test split stays fixed)" },
     { name: "lr", type: "number", default: DEFAULT_QUANTIZER_EXPERIMENT.lr, help: "peak learning rate (warm-up + cosine) of every auto-encoder" },
     { name: "only", type: "string", placeholder: "vq,fsq,...", help: `comma-separated quantizers to run (default: all): ${QUANTIZER_NAMES.join(",")}` },
+    JSON_OPTION,
   ],
 } as const satisfies ArgSpec;
 
 const COMMANDS: Record<string, { spec: ArgSpec; summary: string }> = {
   demo: { spec: DEMO, summary: "train tokenizers + unified model on embedded MNIST, write runs/NAME/" },
-  caption: { spec: CAPTION, summary: "caption a 28×28 grayscale digit with a saved run" },
+  caption: { spec: CAPTION, summary: "caption digit images (files or folders) with a saved run" },
   generate: { spec: GENERATE, summary: 'generate images for a caption, e.g. "a handwritten 7"' },
   experiment: { spec: EXPERIMENT, summary: "run an experiment, e.g. `experiment quantizers`; write runs/NAME/" },
 };
@@ -79,21 +90,44 @@ const HELP = [
 /** The engine as Node runs it (worker pool, native GEMM); loaded before any module that uses jax-js. */
 const loadEngine = () => import("../engine/node.ts");
 
+/** PNG paths: files as given, folders expanded to their *.png files (sorted). */
+function imageFiles(args: readonly string[]): string[] {
+  const files: string[] = [];
+  for (const a of args) {
+    if (!existsSync(a)) throw new Error(`no such file or folder: ${a}`);
+    if (statSync(a).isDirectory()) {
+      const pngs = readdirSync(a).filter((f) => f.toLowerCase().endsWith(".png")).sort();
+      if (pngs.length === 0) throw new Error(`folder ${a} holds no .png files`);
+      files.push(...pngs.map((f) => join(a, f)));
+    } else files.push(a);
+  }
+  return files;
+}
+
+function checkGenerateOptions(v: { count: number; temperature: number; "top-k": number; seed: number; guidance: number }): void {
+  if (!Number.isInteger(v.count) || v.count < 1 || v.count > 256) throw new Error(`--count must be an integer in [1, 256], got ${v.count}`);
+  if (!(v.temperature >= 0 && v.temperature <= 10)) throw new Error(`--temperature must be in [0, 10] (0 = greedy), got ${v.temperature}`);
+  if (!Number.isInteger(v["top-k"]) || v["top-k"] < 0) throw new Error(`--top-k must be a non-negative integer (0 = all), got ${v["top-k"]}`);
+  if (!Number.isInteger(v.seed) || v.seed < 0 || v.seed >= 2 ** 32) throw new Error(`--seed must be an integer in [0, 4294967295], got ${v.seed}`);
+  if (!(v.guidance >= 1 && v.guidance <= 100)) throw new Error(`--guidance must be in [1, 100] (1 = off), got ${v.guidance}`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (!command || command === "-h" || command === "--help") return void console.log(HELP);
   if (!(command in COMMANDS)) throw new Error(`unknown command "${command}"; expected one of: ${Object.keys(COMMANDS).join(", ")}\n\n${HELP}`);
+  const print = (json: boolean, value: unknown, text: string) => console.log(json ? JSON.stringify(value, null, 2) : text);
 
   if (command === "demo") {
     const args = parseArgs(rest, DEMO);
     if (args.kind === "help") return void console.log(args.text);
     await loadEngine();
-    const { runDemo, DEFAULT_DEMO, QUICK_DEMO } = await import("./demo.ts");
+    const { runDemo, checkDemoConfig, DEFAULT_DEMO, QUICK_DEMO } = await import("../pipelines/demo.ts");
     const cfg = applyOverrides(args.values.quick ? QUICK_DEMO : DEFAULT_DEMO, args.values.set);
+    checkDemoConfig(cfg);
     const dir = join("runs", args.values.name);
     const metrics = await runDemo(dir, cfg);
-    console.log(JSON.stringify(metrics, null, 2));
-    console.log(`wrote ${dir}/recon.png, ${dir}/samples.png, ${dir}/metrics.json and checkpoints`);
+    print(args.values.json, { dir, metrics }, `${JSON.stringify(metrics, null, 2)}\nwrote ${dir}/recon.png, ${dir}/samples.png, ${dir}/metrics.json and the run (run.json, checkpoints/)`);
     return;
   }
 
@@ -110,31 +144,31 @@ async function main(argv: string[]): Promise<void> {
     const { resultsTable } = await import("../experiments/quantizers-report.ts");
     const dir = join("runs", args.values.name ?? which);
     const out = await runQuantizerExperiment(dir, cfg);
-    console.log(resultsTable(out.results));
-    console.log(`wrote ${dir}/results.md, results.json, curves.png, usage-curves.png, recon-grid.png and codebook-usage-*.png`);
+    print(args.values.json, { dir, results: out.results.map(({ curves: _, ...r }) => r) }, `${resultsTable(out.results)}\nwrote ${dir}/results.md, results.json, curves.png, usage-curves.png, recon-grid.png and codebook-usage-*.png`);
     return;
   }
 
-  const checkRun = (dir: string) => {
-    if (!existsSync(dir)) throw new Error(`no run at ${dir}; run \`mmntp demo\` first or pass --run <dir>`);
-  };
   if (command === "caption") {
     const args = parseArgs(rest, CAPTION);
     if (args.kind === "help") return void console.log(args.text);
-    checkRun(args.values.run);
+    const files = imageFiles(args.positionals.images);
     await loadEngine();
-    const { caption } = await import("./use-run.ts");
-    console.log(await caption(args.values.run, args.positionals["image.png"]));
+    const { caption } = await import("../pipelines/use-run.ts");
+    const out = await caption(args.values.run, files);
+    print(args.values.json, { run: args.values.run, captions: out }, out.map((c) => (files.length === 1 ? c.caption : `${c.file}\t${c.caption}`)).join("\n"));
     return;
   }
+
   const args = parseArgs(rest, GENERATE);
   if (args.kind === "help") return void console.log(args.text);
-  checkRun(args.values.run);
-  await loadEngine();
-  const { generate } = await import("./use-run.ts");
+  checkGenerateOptions(args.values);
   const { count, temperature, seed, guidance, out } = args.values;
-  await generate(args.values.run, args.positionals.prompt, out, { count, temperature, seed, guidance });
-  console.log(`wrote ${out}`);
+  const { checkOutputPath } = await import("../io/checkpoint.ts");
+  checkOutputPath(out);
+  await loadEngine();
+  const { generate } = await import("../pipelines/use-run.ts");
+  const r = await generate(args.values.run, args.positionals.prompt, out, { count, temperature, topK: args.values["top-k"], seed, guidance });
+  print(args.values.json, { run: args.values.run, prompt: args.positionals.prompt, ...r }, `wrote ${out}`);
 }
 
 main(process.argv.slice(2)).then(

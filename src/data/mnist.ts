@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import type { ImageSet } from "./types.ts";
+import type { DatasetInfo, ImageSet } from "./types.ts";
 
 export { batches, splitTrainTest, subset } from "./shuffle.ts";
 
@@ -53,6 +53,15 @@ export function loadMnist(): ImageSet {
     labels.fill(digit, row, row + count);
     row += count;
   });
-  cached = { images, labels, n, height: MNIST_HEIGHT, width: MNIST_WIDTH };
+  cached = { images, labels, n, height: MNIST_HEIGHT, width: MNIST_WIDTH, channels: 1 };
   return cached;
 }
+
+/** The embedded MNIST digits as a pipeline sees them. */
+export const MNIST_INFO: DatasetInfo = {
+  name: "mnist",
+  height: MNIST_HEIGHT,
+  width: MNIST_WIDTH,
+  channels: 1,
+  classes: ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+};

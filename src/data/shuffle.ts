@@ -2,7 +2,7 @@
  * Seeded, reproducible orderings of an ImageSet: permutations, train/test splits and
  * shuffled batches. Host-side only (no engine), so data code never waits on jax-js.
  */
-import type { ImageSet } from "./types.ts";
+import { imageSize, type ImageSet } from "./types.ts";
 
 /** A source of uniform floats in [0, 1). */
 export type Rng = () => number;
@@ -35,9 +35,9 @@ export function seededPermutation(n: number, seed: number): Int32Array {
   return perm;
 }
 
-/** The rows of `set` at `indices` (in that order), copied: images [K, H*W], labels [K]. */
+/** The rows of `set` at `indices` (in that order), copied: images [K, C·H·W], labels [K]. */
 export function subset(set: ImageSet, indices: ArrayLike<number>): ImageSet {
-  const px = set.height * set.width;
+  const px = imageSize(set);
   const k = indices.length;
   const images = new Float32Array(k * px);
   const labels = new Int32Array(k);
@@ -47,7 +47,7 @@ export function subset(set: ImageSet, indices: ArrayLike<number>): ImageSet {
     images.set(set.images.subarray(i * px, (i + 1) * px), r * px);
     labels[r] = set.labels[i]!;
   }
-  return { images, labels, n: k, height: set.height, width: set.width };
+  return { images, labels, n: k, height: set.height, width: set.width, ...(set.channels === undefined ? {} : { channels: set.channels }) };
 }
 
 /**

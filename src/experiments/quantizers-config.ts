@@ -61,3 +61,37 @@ export function checkExperimentConfig(cfg: QuantizerExperimentConfig): void {
   if (!(cfg.lr > 0)) throw new Error(`quantizer experiment: lr must be > 0, got ${cfg.lr}`);
   if (cfg.gridImages > cfg.testSize) throw new Error(`quantizer experiment: gridImages (${cfg.gridImages}) must not exceed testSize (${cfg.testSize})`);
 }
+
+/** One quantizer's row of the results. */
+export type QuantizerResult = {
+  name: QuantizerName;
+  description: string;
+  tokensPerImage: number;
+  /** Ids one token can take. */
+  codebookSize: number;
+  bitsPerToken: number;
+  /** tokensPerImage · bitsPerToken. */
+  bitsPerImage: number;
+  /** Reconstruction PSNR on the held-out images, dB (pixels in [0, 1]). */
+  psnr: number;
+  /** Codebook health of the held-out ids over `codes` stored codes (L·K for RVQ / group VQ). */
+  codes: number;
+  usage: number;
+  perplexity: number;
+  dead: number;
+  /** Distinct per-position codes (tuples of the position's tokens) seen on held-out images, of `positionCodes` possible. */
+  positionCodesUsed?: number;
+  positionCodes?: number;
+  trainSeconds: number;
+  evalSeconds: number;
+  /** Per training step: PSNR of the batch reconstruction. Per health window (NaN between): usage and perplexity of the window's ids. */
+  curves: { psnr: number[]; usage: number[]; perplexity: number[] };
+};
+
+export type QuantizerExperiment = {
+  config: QuantizerExperimentConfig;
+  results: QuantizerResult[];
+  /** Held-out ids per quantizer, [testSize · tokensPerImage] (not written to disk). */
+  testIds: Partial<Record<QuantizerName, Int32Array>>;
+  seconds: number;
+};

@@ -1,9 +1,9 @@
-import { writeFileSync } from "node:fs";
+import { writeAtomic } from "../io/checkpoint.ts";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { lineChart, writeChart } from "../io/plot.ts";
 import { writeGrayGrid } from "../io/png.ts";
-import type { QuantizerExperiment, QuantizerResult } from "./quantizers.ts";
+import type { QuantizerExperiment, QuantizerResult } from "./quantizers-config.ts";
 
 /** The quantizer experiment's files: results.json, results.md, curves.png, usage-curves.png, recon-grid.png. */
 
@@ -34,7 +34,7 @@ export function resultsTable(results: readonly QuantizerResult[]): string {
 export function writeResults(dir: string, exp: QuantizerExperiment): void {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}`;
   const when = new Date().toISOString();
-  writeFileSync(join(dir, "results.json"), JSON.stringify({ date: when, machine, seconds: exp.seconds, config: exp.config, results: exp.results }, null, 2));
+  writeAtomic(join(dir, "results.json"), JSON.stringify({ date: when, machine, seconds: exp.seconds, config: exp.config, results: exp.results }, null, 2));
   const c = exp.config;
   const md = [
     "# Quantizer comparison (MNIST conv auto-encoder, 28×28 → 7×7 latents)",
@@ -54,7 +54,7 @@ export function writeResults(dir: string, exp: QuantizerExperiment): void {
       `\`recon-grid.png\` (rows: held-out originals, then ${exp.results.map((r) => r.name).join(", ")}).`,
     "",
   ].join("\n");
-  writeFileSync(join(dir, "results.md"), md);
+  writeAtomic(join(dir, "results.md"), md);
 }
 
 /** Mean of each value and up to `n − 1` before it. */

@@ -1,15 +1,19 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { startEngine, type Array, type JsTree } from "../engine/index.ts";
+import { startEngine } from "../engine/index.ts";
 import { loadMnist } from "../data/mnist.ts";
 import { splitTrainTest } from "../data/shuffle.ts";
 import type { ImageSet } from "../data/types.ts";
-import { Progress, formatDuration } from "../cli/progress.ts";
-import { AutoencoderTokenizer, bitsPerToken, latentGrid, type ConvAEConfig, type QuantizerAdapter } from "../tokenizers/image/autoencoder.ts";
-import { trainAutoencoder } from "../tokenizers/image/train-vqvae.ts";
-import { codebookHealth, plotCodebookUsage, type CodebookHealth } from "../tokenizers/quantizers/health.ts";
-import * as adapters from "./quantizer-adapters.ts";
-import { checkExperimentConfig, DEFAULT_QUANTIZER_EXPERIMENT, QUANTIZER_NAMES, type QuantizerExperimentConfig, type QuantizerName } from "./quantizers-config.ts";
+import { Progress, formatDuration } from "../io/progress.ts";
+import { AutoencoderTokenizer, latentGrid, type ConvAEConfig } from "../tokenizers/image/autoencoder.ts";
+import { bitsPerToken, type AnyQuantizer } from "../tokenizers/quantizers/adapter.ts";
+import { makeQuantizer, type QuantizerSpec } from "../tokenizers/quantizers/registry.ts";
+import { trainAutoencoder } from "../train/autoencoder.ts";
+import { codebookHealth, type CodebookHealth } from "../tokenizers/quantizers/health.ts";
+import { plotCodebookUsage } from "../tokenizers/quantizers/health-plot.ts";
+import { checkExperimentConfig, DEFAULT_QUANTIZER_EXPERIMENT, QUANTIZER_NAMES, type QuantizerExperiment, type QuantizerExperimentConfig, type QuantizerName, type QuantizerResult } from "./quantizers-config.ts";
+
+export type { QuantizerExperiment, QuantizerResult } from "./quantizers-config.ts";
 import { writeCurves, writeReconstructionGrid, writeResults } from "./quantizers-report.ts";
 
 /**
@@ -27,12 +31,13 @@ import { writeCurves, writeReconstructionGrid, writeResults } from "./quantizers
 export const AE: ConvAEConfig = { height: 28, width: 28, channels: [32, 64], output: "linear" };
 
 type Grid = readonly [number, number];
-/** Any adapter: quantize/indicesToCodes are methods, so a QuantizerAdapter<P> is one. */
-export type AnyAdapter = QuantizerAdapter<JsTree<Array>>;
+export type AnyAdapter = AnyQuantizer;
 
 type Setup = {
   /** One line for the table: the quantizer and its options. */
   readonly description: string;
+  /** The quantizer, as a tokenizer config records it. */
+  readonly quantizer: QuantizerSpec;
   readonly adapter: (grid: Grid) => AnyAdapter;
   readonly kmeansInit?: boolean;
   /** Dead-code restart period in steps; 0 / absent = never. */
@@ -42,59 +47,25 @@ type Setup = {
 /** Latent width of the codebook quantizers: the VQ-VAE's D = 16. */
 const D = 16;
 
+/** A setup's adapter comes from its spec, as a saved tokenizer's does. */
+const setup = (description: string, quantizer: QuantizerSpec, remedies: { kmeansInit?: boolean; restartEvery?: number } = {}): Setup => ({
+  description,
+  quantizer,
+  adapter: (g) => makeQuantizer(quantizer, g),
+  ...remedies,
+});
+
 export const SETUPS: Record<QuantizerName, Setup> = {
-  vq: { description: "VQ, K=1024, D=16, random init; no k-means, no restart (vanilla)", adapter: (g) => adapters.vq({ codebookSize: 1024, dim: D }, g) },
-  "vq-kmeans": {
-    description: "VQ, K=1024, D=16, k-means init + dead-code restart every 20 steps",
-    adapter: (g) => adapters.vq({ codebookSize: 1024, dim: D }, g),
-    kmeansInit: true,
-    restartEvery: 20,
-  },
-  "vq-ema": { description: "VQ, K=1024, D=16, EMA codebook updates (decay 0.99)", adapter: (g) => adapters.vq({ codebookSize: 1024, dim: D, codebookUpdate: "ema" }, g) },
-  "vq-factorized": {
-    description: "VQ, K=1024, factorized lookup 16→8, l2-normalized (ViT-VQGAN)",
-    adapter: (g) => adapters.vq({ codebookSize: 1024, dim: D, lookupDim: 8, distance: "cosine" }, g),
-  },
-  rvq: { description: "residual VQ, 2 levels × K=32, D=16", adapter: (g) => adapters.residualVQ({ levels: 2, codebookSize: 32, dim: D }, g) },
-  "group-vq": { description: "group VQ, 2 groups of 8 channels × K=32", adapter: (g) => adapters.groupedVQ({ groups: 2, codebookSize: 32, dim: D }, g) },
-  var: { description: "VAR multi-scale RQ, shared K=1024, D=16, scales 1..7", adapter: (g) => adapters.multiScale({ codebookSize: 1024, dim: D }, g) },
-  fsq: { description: "FSQ, levels [8,5,5,5] (K=1000), D=4", adapter: (g) => adapters.finiteScalar({ levels: [8, 5, 5, 5] }, g) },
-  lfq: { description: "LFQ, d=10 (K=1024), entropy loss 0.1", adapter: (g) => adapters.lookupFree({ dim: 10 }, g) },
-  binary: { description: "MaskBit bits, D=10 as 2 tokens × 5 bits", adapter: (g) => adapters.bits({ dim: 10, bitsPerToken: 5 }, g) },
-};
-
-/** One quantizer's row of the results. */
-export type QuantizerResult = {
-  name: QuantizerName;
-  description: string;
-  tokensPerImage: number;
-  /** Ids one token can take. */
-  codebookSize: number;
-  bitsPerToken: number;
-  /** tokensPerImage · bitsPerToken. */
-  bitsPerImage: number;
-  /** Reconstruction PSNR on the held-out images, dB (pixels in [0, 1]). */
-  psnr: number;
-  /** Codebook health of the held-out ids over `codes` stored codes (L·K for RVQ / group VQ). */
-  codes: number;
-  usage: number;
-  perplexity: number;
-  dead: number;
-  /** Distinct per-position codes (tuples of the position's tokens) seen on held-out images, of `positionCodes` possible. */
-  positionCodesUsed?: number;
-  positionCodes?: number;
-  trainSeconds: number;
-  evalSeconds: number;
-  /** Per training step: PSNR of the batch reconstruction. Per health window (NaN between): usage and perplexity of the window's ids. */
-  curves: { psnr: number[]; usage: number[]; perplexity: number[] };
-};
-
-export type QuantizerExperiment = {
-  config: QuantizerExperimentConfig;
-  results: QuantizerResult[];
-  /** Held-out ids per quantizer, [testSize · tokensPerImage] (not written to disk). */
-  testIds: Partial<Record<QuantizerName, Int32Array>>;
-  seconds: number;
+  vq: setup("VQ, K=1024, D=16, random init; no k-means, no restart (vanilla)", { name: "vq", options: { codebookSize: 1024, dim: D } }),
+  "vq-kmeans": setup("VQ, K=1024, D=16, k-means init + dead-code restart every 20 steps", { name: "vq", options: { codebookSize: 1024, dim: D } }, { kmeansInit: true, restartEvery: 20 }),
+  "vq-ema": setup("VQ, K=1024, D=16, EMA codebook updates (decay 0.99)", { name: "vq", options: { codebookSize: 1024, dim: D, codebookUpdate: "ema" } }),
+  "vq-factorized": setup("VQ, K=1024, factorized lookup 16→8, l2-normalized (ViT-VQGAN)", { name: "vq", options: { codebookSize: 1024, dim: D, lookupDim: 8, distance: "cosine" } }),
+  rvq: setup("residual VQ, 2 levels × K=32, D=16", { name: "rvq", options: { levels: 2, codebookSize: 32, dim: D } }),
+  "group-vq": setup("group VQ, 2 groups of 8 channels × K=32", { name: "group-vq", options: { groups: 2, codebookSize: 32, dim: D } }),
+  var: setup("VAR multi-scale RQ, shared K=1024, D=16, scales 1..7", { name: "multiscale", options: { codebookSize: 1024, dim: D } }),
+  fsq: setup("FSQ, levels [8,5,5,5] (K=1000), D=4", { name: "fsq", options: { levels: [8, 5, 5, 5] } }),
+  lfq: setup("LFQ, d=10 (K=1024), entropy loss 0.1", { name: "lfq", options: { dim: 10 } }),
+  binary: setup("MaskBit bits, D=10 as 2 tokens × 5 bits", { name: "binary", options: { dim: 10, bitsPerToken: 5 } }),
 };
 
 const psnrOfMse = (mse: number) => 10 * Math.log10(1 / mse);
@@ -125,16 +96,16 @@ function positionCodes(q: AnyAdapter, ids: Int32Array): { used: number; possible
 }
 
 /** Held-out ids and reconstructions, 500 images at a time. */
-async function evaluate(tok: AutoencoderTokenizer<JsTree<Array>>, test: ImageSet): Promise<{ ids: Int32Array; recon: Float32Array }> {
-  const px = test.height * test.width;
+async function evaluate(tok: AutoencoderTokenizer, test: ImageSet): Promise<{ ids: Int32Array; recon: Float32Array }> {
+  const px = tok.imageSize;
   const t = tok.tokensPerImage;
   const ids = new Int32Array(test.n * t);
   const recon = new Float32Array(test.n * px);
   for (let i = 0; i < test.n; i += 500) {
     const m = Math.min(500, test.n - i);
-    const chunk = await tok.encode(test.images.subarray(i * px, (i + m) * px), m);
+    const chunk = await tok.encodeImages(test.images.subarray(i * px, (i + m) * px), m);
     ids.set(chunk, i * t);
-    recon.set(await tok.decode(chunk, m), i * px);
+    recon.set(await tok.decodeImages(chunk, m), i * px);
   }
   return { ids, recon };
 }
@@ -173,7 +144,7 @@ async function runOne(name: QuantizerName, train: ImageSet, test: ImageSet, cfg:
   progress.done();
 
   const evalStart = performance.now();
-  const tok = new AutoencoderTokenizer(params, AE, q);
+  const tok = new AutoencoderTokenizer(params, { ...AE, quantizer: setup.quantizer });
   const { ids, recon } = await evaluate(tok, test);
   tok.dispose();
   let se = 0;

@@ -16,13 +16,18 @@ export type GenerateOptions = {
   sampling: SamplingOptions;
   seed?: number;
   /** Classifier-free guidance: one unconditional prompt per prompt (equal lengths), scale s (1 = off). */
-  guidance?: { prompts: readonly (readonly number[])[]; scale: number };
+  guidance?: { prompts: readonly (readonly number[])[]; scale: number; grids?: readonly Int32Array[] };
+  /**
+   * rope2d models: each prompt's (row, column) ids for every position it will fill, [(len + maxNew)·2]
+   * (a compiled layout's `grid`); absent = (t, t).
+   */
+  grids?: readonly Int32Array[];
 };
 
 /** One batch of prompts decoding in its own KV cache (see `Decoder.#stream`). */
 type Stream = { advance: () => Promise<Float32Array>; feed: (next: Int32Array) => void; dispose: () => void };
 
-type Step = (tokens: Array, caches: KVCache[], start: Array) => { logits: Array; fresh: FreshKV[] };
+type Step = (tokens: Array, caches: KVCache[], start: Array, grid?: Array) => { logits: Array; fresh: FreshKV[] };
 
 /**
  * KV-cached autoregressive decoding: one prefill of the (equal-length) prompts, then one jitted
@@ -38,7 +43,7 @@ export class Decoder {
   ) {
     // params are closed over, so jit holds them as constants: passed as arguments, the ~50 leaves
     // were flattened and their shapes stringified into a cache key on every token (8% of a step).
-    this.#step = jit((tokens: Array, caches: KVCache[], start: Array) => forwardCached(tree.ref(params), tokens, caches, start, config));
+    this.#step = jit((tokens: Array, caches: KVCache[], start: Array, grid?: Array) => forwardCached(tree.ref(params), tokens, caches, start, config, grid));
   }
 
   /**
@@ -53,7 +58,7 @@ export class Decoder {
   async generate(
     prompts: readonly (readonly number[])[],
     maxNew: number,
-    { constraint, stop, sampling, seed = 0, guidance }: GenerateOptions,
+    { constraint, stop, sampling, seed = 0, guidance, grids }: GenerateOptions,
   ): Promise<number[][]> {
     const b = prompts.length;
     if (guidance && guidance.prompts.length !== b) throw new Error(`generate: guidance.prompts has ${guidance.prompts.length} prompts, expected one per prompt (${b})`);
@@ -66,8 +71,8 @@ export class Decoder {
     let uncond: Stream | undefined;
     try {
       // inside the try: if the second stream's prompts are bad, the first one's cache is freed
-      cond = this.#stream(prompts, maxNew, "prompts");
-      uncond = guidance ? this.#stream(guidance.prompts, maxNew, "guidance.prompts") : undefined;
+      cond = this.#stream(prompts, maxNew, "prompts", grids);
+      uncond = guidance ? this.#stream(guidance.prompts, maxNew, "guidance.prompts", guidance.grids) : undefined;
       for (let step = 0; step < maxNew && !done.every(Boolean); step++) {
         const logits = await cond.advance();
         if (uncond) {
@@ -93,7 +98,7 @@ export class Decoder {
   }
 
   /** One batch of prompts with its own KV cache: `advance` runs a step, `feed` sets the next tokens. */
-  #stream(prompts: readonly (readonly number[])[], maxNew: number, what: string): Stream {
+  #stream(prompts: readonly (readonly number[])[], maxNew: number, what: string, grids?: readonly Int32Array[]): Stream {
     const b = prompts.length;
     const len = prompts[0]?.length ?? 0;
     if (b === 0 || len === 0) throw new Error(`generate: need at least one non-empty prompt in ${what}`);
@@ -102,13 +107,28 @@ export class Decoder {
     if (len + maxNew - 1 > this.config.contextLength) throw new Error(`generate: prompt ${len} + ${maxNew} new tokens exceeds the context of ${this.config.contextLength}`);
     const flat = Int32Array.from(prompts.flat());
     checkIds(flat, this.config.vocabSize);
+    if (grids && (grids.length !== b || grids.some((g) => g.length < 2 * (len + maxNew - 1)))) {
+      throw new Error(`generate: ${what} need one grid of ≥ ${2 * (len + maxNew - 1)} ids per prompt (rows and columns of ${len + maxNew - 1} positions), got ${grids.map((g) => g.length).join(", ")}`);
+    }
+    // The (row, column) ids [B, T, 2] of the T positions from `pos` (rope2d only).
+    const gridAt = (pos: number, t: number): Array | undefined => {
+      if (this.config.positions !== "rope2d") return undefined;
+      const g = new Int32Array(b * t * 2);
+      for (let i = 0; i < b; i++) for (let j = 0; j < t; j++) {
+        g[(i * t + j) * 2] = grids ? grids[i]![2 * (pos + j)]! : pos + j;
+        g[(i * t + j) * 2 + 1] = grids ? grids[i]![2 * (pos + j) + 1]! : pos + j;
+      }
+      return fromHost(g, [b, t, 2]);
+    };
     const caches = initCaches(this.config, b);
     let tokens = fromHost(flat, [b, len]);
     let pos = 0;
     let fed = true;
     return {
       advance: async (): Promise<Float32Array> => {
-        const r = this.#step(tokens, tree.ref(caches), np.array(pos, { dtype: np.int32 }));
+        const grid = gridAt(pos, tokens.shape[1]);
+        const start = np.array(pos, { dtype: np.int32 });
+        const r = grid ? this.#step(tokens, tree.ref(caches), start, grid) : this.#step(tokens, tree.ref(caches), start);
         fed = false;
         const logits = await readLogits(r.logits); // [B, V]; the step has run
         for (let i = 0; i < caches.length; i++) await writeFresh(caches[i], r.fresh[i], pos);

@@ -5,12 +5,36 @@
  * This file knows nothing about jax-js: the model code turns its params into TensorRecords
  * (`flattenTree(params)`, then `await arr.data()` per leaf) and back.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { decodeSafetensors, encodeSafetensors, type DType, type TensorRecord } from "./safetensors.ts";
 
-/** Write `bytes` to `path` atomically: a temp file in the same folder, fsync, then rename over `path`. */
+/**
+ * Throws unless `path` can be written as a file: its folder exists and is writable, and `path`
+ * is absent or a regular file (a rename over a device such as /dev/full, or a folder, would
+ * replace it). Call it before long work whose result goes there.
+ */
+export function checkOutputPath(path: string): void {
+  if (existsSync(path)) {
+    const st = statSync(path);
+    if (!st.isFile()) throw new Error(`${path} exists and is not a regular file (${st.isDirectory() ? "a folder" : "a device or special file"}); give a file path`);
+  }
+  const dir = dirname(path);
+  if (!existsSync(dir)) throw new Error(`cannot write ${path}: the folder ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new Error(`cannot write ${path}: ${dir} is not a folder`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new Error(`cannot write ${path}: the folder ${dir} is not writable`);
+  }
+}
+
+/**
+ * Write `bytes` to `path` atomically: a temp file in the same folder, fsync, then rename over
+ * `path` (the one atomic-write helper of the project; refuses a `path` that is not a regular file).
+ */
 export function writeAtomic(path: string, bytes: Uint8Array | string): void {
+  if (existsSync(path) && !statSync(path).isFile()) throw new Error(`${path} exists and is not a regular file; refusing to replace it`);
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
   try {
     const fd = openSync(tmp, "w");
@@ -29,8 +53,8 @@ export function writeAtomic(path: string, bytes: Uint8Array | string): void {
   fsyncDir(dirname(path));
 }
 
-// Make the rename itself durable. Some platforms (Windows) cannot open a directory; skip there.
-function fsyncDir(dir: string): void {
+/** Make renames in `dir` durable. Some platforms (Windows) cannot open a directory; skipped there. */
+export function fsyncDir(dir: string): void {
   let fd: number;
   try {
     fd = openSync(dir, "r");
@@ -116,67 +140,4 @@ function checkExpected(file: string, tensors: Record<string, TensorRecord>, expe
   throw new Error(`${file} does not fit the model: ${shown.join("; ")}`);
 }
 
-/** A nested params object: leaves inside plain objects and arrays. */
-export type Tree<L> = L | readonly Tree<L>[] | { readonly [key: string]: Tree<L> | undefined };
-
-const isBranch = (x: unknown): x is Record<string, unknown> =>
-  Array.isArray(x) || (typeof x === "object" && x !== null && [Object.prototype, null].includes(Object.getPrototypeOf(x)));
-
-/**
- * Nested params → dotted names, e.g. `{blocks: [{attn: {qkv: {w}}}]}` → `{"blocks.0.attn.qkv.w": w}`.
- * Leaves are everything except arrays and plain objects (pass `isLeaf` to stop earlier, e.g. at
- * TensorRecords); `undefined` values (absent optional params) are skipped.
- */
-export function flattenTree<L>(tree: Tree<L>, isLeaf: (x: unknown) => boolean = (x) => !isBranch(x)): Record<string, L> {
-  const out: Record<string, L> = {};
-  const walk = (node: unknown, prefix: string) => {
-    if (node === undefined) return;
-    if (isLeaf(node) || !isBranch(node)) {
-      if (prefix === "") throw new Error("flattenTree: the root must be an object or an array, got a leaf");
-      out[prefix] = node as L;
-      return;
-    }
-    for (const [k, v] of Object.entries(node)) {
-      if (k === "" || k.includes(".")) throw new Error(`flattenTree: key ${JSON.stringify(k)} under "${prefix}" cannot be part of a dotted name`);
-      walk(v, prefix ? `${prefix}.${k}` : k);
-    }
-  };
-  walk(tree, "");
-  return out;
-}
-
-/** Dotted names → nested objects; a level whose keys are exactly 0..n-1 becomes a JS array. */
-export function unflattenTree<L>(flat: Readonly<Record<string, L>>): Tree<L> {
-  type Node = { [key: string]: Node | L };
-  const root: Node = {};
-  const isNode = new Set<Node>([root]);
-  for (const [name, leaf] of Object.entries(flat)) {
-    const parts = name.split(".");
-    if (parts.some((p) => p === "")) throw new Error(`unflattenTree: bad name ${JSON.stringify(name)}`);
-    let node = root;
-    parts.slice(0, -1).forEach((p, i) => {
-      if (!Object.hasOwn(node, p)) {
-        const child: Node = {};
-        isNode.add(child);
-        node[p] = child;
-      }
-      const next = node[p];
-      if (!isNode.has(next as Node)) throw new Error(`unflattenTree: "${parts.slice(0, i + 1).join(".")}" is both a leaf and a branch (via "${name}")`);
-      node = next as Node;
-    });
-    const last = parts[parts.length - 1];
-    if (Object.hasOwn(node, last)) throw new Error(`unflattenTree: "${name}" is both a leaf and a branch`);
-    node[last] = leaf;
-  }
-  const arrays = (x: Node | L): Tree<L> => {
-    if (!isNode.has(x as Node)) return x as L;
-    const entries = Object.entries(x as Node);
-    const mapped = entries.map(([k, v]) => [k, arrays(v)] as const);
-    const isList = entries.length > 0 && entries.every(([k]) => /^(0|[1-9]\d*)$/.test(k) && Number(k) < entries.length);
-    if (!isList) return Object.fromEntries(mapped);
-    const list: Tree<L>[] = [];
-    for (const [k, v] of mapped) list[Number(k)] = v;
-    return list;
-  };
-  return arrays(root);
-}
+export { flattenTree, unflattenTree, type Tree } from "./tree.ts";

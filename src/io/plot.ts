@@ -6,9 +6,10 @@
  * y scales: "linear"; "log" = log₁₀ v (every value must be > 0, for losses); "log1p" =
  * log₁₀(1 + v), a log-ish scale that keeps zeros (for counts: dead codes sit on the axis).
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { PNG } from "pngjs";
+import { writeAtomic } from "./checkpoint.ts";
 
 export type RGB = readonly [number, number, number];
 export type YScale = "linear" | "log" | "log1p";
@@ -315,15 +316,8 @@ export function lineChart(series: readonly Series[], opts: ChartOptions = {}): C
   return { png: c.png(), layout };
 }
 
-/** Write a chart's PNG via a temp file and rename, so readers never see half a file. */
+/** Write a chart's PNG atomically (creating its folder), so readers never see half a file. */
 export function writeChart(path: string, chart: Chart): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    writeFileSync(tmp, chart.png);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  writeAtomic(path, chart.png);
 }

@@ -2,9 +2,10 @@
  * Grayscale PNG in and out (pngjs, sync API): sample grids for humans, and single images
  * read back as model input. Pixel values are floats in [0, 1], row-major [H, W].
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { PNG } from "pngjs";
+import { writeAtomic } from "./checkpoint.ts";
 
 const toByte = (v: number) => Math.round(255 * Math.min(1, Math.max(0, Number.isNaN(v) ? 0 : v)));
 
@@ -66,6 +67,7 @@ export function writeGrayGrid(path: string, images: Float32Array, opts: GridOpti
   }
   const png = new PNG({ width: outW, height: outH });
   png.data = Buffer.from(out.buffer);
+  mkdirSync(dirname(path), { recursive: true });
   writeAtomic(path, PNG.sync.write(png, { colorType: 0, inputColorType: 0, bitDepth: 8 }));
   return { width: outW, height: outH };
 }
@@ -97,17 +99,5 @@ export function readGrayImage(path: string, { height = 28, width = 28 }: { heigh
 function checkSize(height: number, width: number, where: string): void {
   if (!Number.isInteger(height) || height < 1 || !Number.isInteger(width) || width < 1) {
     throw new Error(`${where}: height and width must be positive integers, got ${height}×${width} (height×width)`);
-  }
-}
-
-function writeAtomic(path: string, bytes: Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
   }
 }

@@ -1,28 +1,31 @@
-import { fromHost, jit, tree, type Array, type JsTree } from "../../engine/index.ts";
-import { hostRng, KeyStream } from "../../engine/rng.ts";
-import { seededPermutation, subset } from "../../data/shuffle.ts";
-import type { ImageSet } from "../../data/types.ts";
-import { DEFAULT_ADAMW, warmupCosine } from "../../train/optim.ts";
-import { Trainer } from "../../train/step.ts";
-import { kmeans, restartDeadCodes } from "../quantizers/codebook-init.ts";
-import { emaUpdate, initEmaState, type VQEmaState, type VQParams } from "../quantizers/vq.ts";
+import { fromHost, jit, tree, type Array, type JsTree } from "../engine/index.ts";
+import { hostRng, KeyStream } from "../engine/rng.ts";
+import { seededPermutation, subset } from "../data/shuffle.ts";
+import type { ImageSet } from "../data/types.ts";
+import { DEFAULT_ADAMW, warmupCosine } from "./optim.ts";
+import { Trainer } from "./step.ts";
+import { kmeans, restartDeadCodes } from "../tokenizers/quantizers/codebook-init.ts";
+import { emaUpdate, initEmaState, type VQEmaState } from "../tokenizers/quantizers/vq.ts";
+import type { CodebookAccess, QuantizerAdapter } from "../tokenizers/quantizers/adapter.ts";
+import { makeQuantizer } from "../tokenizers/quantizers/registry.ts";
 import {
+  AutoencoderTokenizer,
   autoencoderLoss,
   encodeLatents,
   initAutoencoder,
+  latentGrid,
   type AutoencoderParams,
-  type CodebookAccess,
+  type AutoencoderTokenizerConfig,
   type ConvAEConfig,
-  type QuantizerAdapter,
-} from "./autoencoder.ts";
-import { fromAutoencoder, gridOf, vqAdapter, VQVAETokenizer, type VQVAEConfig } from "./vqvae.ts";
+} from "../tokenizers/image/autoencoder.ts";
 
 /**
- * Training of the conv auto-encoder with any quantizer (`trainAutoencoder`), and the VQ-VAE
- * tokenizer of the demo (`trainVQVAE`). Codebook remedies against collapse, for quantizers with a
- * learned codebook: k-means initialization, dead-code restart, EMA codebook updates.
+ * Training of the conv auto-encoder tokenizer by auto-encoding, with any quantizer
+ * (`trainAutoencoder` on an adapter, `trainAutoencoderTokenizer` on a saved-form config).
+ * Codebook remedies against collapse, for quantizers with a learned codebook: k-means
+ * initialization, dead-code restart, EMA codebook updates.
  */
-export type VQVAETrainConfig = {
+export type AutoencoderTrainConfig = {
   readonly steps: number;
   readonly batchSize: number;
   readonly lr: number;
@@ -33,7 +36,7 @@ export type VQVAETrainConfig = {
   readonly kmeansInit: boolean;
 };
 
-export const DEFAULT_VQVAE_TRAIN: VQVAETrainConfig = { steps: 600, batchSize: 64, lr: 2e-3, seed: 0, restartEvery: 50, kmeansInit: true };
+export const DEFAULT_AUTOENCODER_TRAIN: AutoencoderTrainConfig = { steps: 600, batchSize: 64, lr: 2e-3, seed: 0, restartEvery: 50, kmeansInit: true };
 
 /** Called after every step with the loss, the metrics and codebook `usage` since the last restart, and the batch's ids [B·T]. */
 export type TrainProgress = (step: number, fields: Record<string, number>, ids: Int32Array) => void;
@@ -43,11 +46,12 @@ const batchOf = (set: ImageSet, order: Int32Array, start: number, size: number) 
 
 /** Lookup-space vectors of a batch's latents, as host rows [N·h·w, C] (for k-means and restarts). Borrows params. */
 async function lookupRows<P extends JsTree<Array>>(params: AutoencoderParams<P>, book: CodebookAccess<P>, images: Float32Array, cfg: ConvAEConfig): Promise<Float32Array> {
-  const x = fromHost(images, [images.length / (cfg.height * cfg.width), 1, cfg.height, cfg.width]);
+  const c = cfg.imageChannels ?? 1;
+  const x = fromHost(images, [images.length / (c * cfg.height * cfg.width), c, cfg.height, cfg.width]);
   return (await book.toLookupSpace(tree.ref(params.quantizer), encodeLatents(tree.ref(params.enc), x)).data()) as Float32Array;
 }
 
-function codebookOf<P extends JsTree<Array>>(q: QuantizerAdapter<P>, train: VQVAETrainConfig): CodebookAccess<P> | undefined {
+function codebookOf<P extends JsTree<Array>>(q: QuantizerAdapter<P>, train: AutoencoderTrainConfig): CodebookAccess<P> | undefined {
   if ((train.kmeansInit || train.restartEvery > 0) && !q.codebook) {
     throw new Error(`trainAutoencoder: quantizer "${q.name}" has no learned codebook; kmeansInit and restartEvery need one (set them to false / 0)`);
   }
@@ -63,7 +67,7 @@ export async function trainAutoencoder<P extends JsTree<Array>>(
   set: ImageSet,
   cfg: ConvAEConfig,
   q: QuantizerAdapter<P>,
-  train: VQVAETrainConfig,
+  train: AutoencoderTrainConfig,
   onProgress?: TrainProgress,
 ): Promise<AutoencoderParams<P>> {
   const book = codebookOf(q, train);
@@ -119,7 +123,7 @@ export async function trainAutoencoder<P extends JsTree<Array>>(
     const images = batchOf(set, order, cursor, train.batchSize);
     cursor += train.batchSize;
     const lr = warmupCosine(step, { peak: train.lr, warmup: 20, total: train.steps });
-    const x = fromHost(images, [train.batchSize, 1, cfg.height, cfg.width]);
+    const x = fromHost(images, [train.batchSize, cfg.imageChannels ?? 1, cfg.height, cfg.width]);
     const r = await trainer.step(ema ? { images: x, codebook: codebook!.ref } : { images: x }, lr);
     const ids = r.outputs.indices as Int32Array;
 
@@ -157,13 +161,17 @@ export async function trainAutoencoder<P extends JsTree<Array>>(
   return out;
 }
 
-/** Train a VQ-VAE on `set` by auto-encoding; returns the tokenizer. */
-export async function trainVQVAE(
+/** Train the tokenizer of `config` on `set` by auto-encoding; returns it (the caller owns it). */
+export async function trainAutoencoderTokenizer(
   set: ImageSet,
-  cfg: VQVAEConfig,
-  train: VQVAETrainConfig = DEFAULT_VQVAE_TRAIN,
+  config: AutoencoderTokenizerConfig,
+  train: AutoencoderTrainConfig = DEFAULT_AUTOENCODER_TRAIN,
   onProgress?: TrainProgress,
-): Promise<VQVAETokenizer> {
-  const params = await trainAutoencoder<VQParams>(set, cfg, vqAdapter(cfg.vq, gridOf(cfg)), train, onProgress);
-  return new VQVAETokenizer(fromAutoencoder(params), cfg);
+): Promise<AutoencoderTokenizer> {
+  const channels = config.imageChannels ?? 1;
+  if (set.height !== config.height || set.width !== config.width || (set.channels ?? 1) !== channels) {
+    throw new Error(`trainAutoencoderTokenizer: the data set's images are ${set.channels ?? 1}×${set.height}×${set.width}, the tokenizer expects ${channels}×${config.height}×${config.width}`);
+  }
+  const params = await trainAutoencoder(set, config, makeQuantizer(config.quantizer, latentGrid(config)), train, onProgress);
+  return new AutoencoderTokenizer(params, config);
 }

@@ -3,9 +3,8 @@ import { fromHost, np, startEngine, tree } from "../../src/engine/index.ts";
 import { KeyStream } from "../../src/engine/rng.ts";
 import { causalMask, prefixMask } from "../../src/backbone/masks.ts";
 import { forward, initTransformer, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
-import { JointVocab } from "../../src/backbone/vocab.ts";
-import { imageToText, textToImage } from "../../src/backbone/layout.ts";
-import { makeBatch, unifiedLoss } from "../../src/backbone/unified.ts";
+import { pairedBatch, pairedVocabOfSizes } from "../../src/pipelines/unified.ts";
+import { nextTokenLoss } from "../../src/train/losses.ts";
 import { Decoder } from "../../src/generate/decode.ts";
 import { GREEDY } from "../../src/generate/sampling.ts";
 import { greedyByFullForward } from "../helpers/decode.ts";
@@ -14,32 +13,10 @@ import { Trainer } from "../../src/train/step.ts";
 
 beforeAll(startEngine);
 
-const vocab = new JointVocab(6, 8);
+const vocab = pairedVocabOfSizes(6, 8);
 const cfg: TransformerConfig = { vocabSize: vocab.size, contextLength: 12, dim: 32, layers: 2, heads: 2, mlp: "gelu", mlpRatio: 2, positions: "learned" };
 
 describe("unified backbone", () => {
-  it("layouts put the loss only on the target part", () => {
-    const a = textToImage(vocab, [2, 3], [0, 1, 2], 8, { unconditionalImage: 0, captionSlot: 0, captionWeight: 1 }); // <bos> 2 3 <boi> i0 i1 i2 <eoi>
-    expect(Array.from(a.inputs.slice(0, 7))).toEqual([6, 2, 3, 7, 10, 11, 12]);
-    // per-sequence mean: the 4 targets (i0 i1 i2 <eoi>) share weight 1
-    expect(Array.from(a.weights)).toEqual([0, 0, 0, 0.25, 0.25, 0.25, 0.25, 0]);
-    const b = imageToText(vocab, [0, 1], [4], 8, { unconditionalImage: 0, captionSlot: 0, captionWeight: 1 }); // <bos> <boi> i0 i1 <eoi> 4 <eos>
-    expect(Array.from(b.targets.slice(0, 6))).toEqual([7, 10, 11, 8, 4, 9]);
-    expect(Array.from(b.weights)).toEqual([0, 0, 0, 0, 0.5, 0.5, 0, 0]);
-    // captionWeight scales the caption's total
-    expect(Array.from(imageToText(vocab, [0, 1], [4], 8, { unconditionalImage: 0, captionSlot: 0, captionWeight: 3 }).weights)).toEqual([0, 0, 0, 0, 1.5, 1.5, 0, 0]);
-    // the caption-free image prefix trains p(image) with its own total weight
-    const u = imageToText(vocab, [0, 1], [4], 8, { unconditionalImage: 0.3, captionSlot: 0, captionWeight: 1 });
-    const w = Array.from(u.weights);
-    [0, 0.1, 0.1, 0.1, 0.5, 0.5, 0, 0].forEach((x, i) => expect(w[i]).toBeCloseTo(x, 6));
-    // a caption slot pads captions so <boi> sits at the same position in both layouts
-    const slot = { unconditionalImage: 0, captionSlot: 3, captionWeight: 1 };
-    const pad = vocab.padId;
-    expect(Array.from(textToImage(vocab, [2], [0], 8, slot).inputs.slice(0, 6))).toEqual([6, 2, pad, pad, 7, 10]);
-    expect(Array.from(imageToText(vocab, [0], [4], 8, slot).inputs.slice(0, 7))).toEqual([6, pad, pad, pad, 7, 10, 8]);
-    expect(() => textToImage(vocab, [2, 3, 4, 5], [0], 8, slot)).toThrow("caption of 4 tokens exceeds the layout's caption slot of 3");
-  });
-
   it("prefix mask is bidirectional inside the prefix and causal after it", () => {
     const m = prefixMask(4, 2).astype(np.int32).js();
     expect(m).toEqual([[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1]]);
@@ -52,12 +29,12 @@ describe("unified backbone", () => {
     // every example in both directions
     const caps = [...captions, ...captions];
     const imgs = [...images, ...images];
-    const order = [0, 4, 1, 5, 2, 6, 3, 7]; // makeBatch alternates text→image, image→text
-    const trainer = new Trainer(initTransformer(new KeyStream(0), cfg), (p, b) => unifiedLoss(p as TransformerParams, b as never, cfg), { ...DEFAULT_ADAMW, weightDecay: 0 });
+    const order = [0, 4, 1, 5, 2, 6, 3, 7]; // pairedBatch alternates text→image, image→text
+    const trainer = new Trainer(initTransformer(new KeyStream(0), cfg), (p, b) => nextTokenLoss(p as TransformerParams, b as never, cfg), { ...DEFAULT_ADAMW, weightDecay: 0 });
     let first = 0;
     let last = 0;
     for (let step = 0; step < 150; step++) {
-      const r = await trainer.step(makeBatch(vocab, order.map((i) => caps[i]), order.map((i) => imgs[i]), cfg.contextLength, { unconditionalImage: 0, captionSlot: 0, captionWeight: 1 }), 3e-3);
+      const r = await trainer.step(pairedBatch(vocab, order.map((i) => caps[i]!), order.map((i) => imgs[i]!), [4], cfg, { unconditionalImage: 0, captionSlot: 0, captionWeight: 1 }), 3e-3);
       if (step === 0) first = r.loss;
       last = r.loss;
     }
@@ -68,9 +45,9 @@ describe("unified backbone", () => {
     const out = await decoder.generate(
       captions.map((c) => [vocab.special("<bos>"), ...c, vocab.special("<boi>")]),
       4,
-      { constraint: () => vocab.allowed("image"), sampling: GREEDY },
+      { constraint: () => vocab.allowedMask({ modalities: ["image"] }), sampling: GREEDY },
     );
-    expect(out.map((ids) => ids.map((id) => vocab.imageCode(id)))).toEqual(images);
+    expect(out.map((ids) => ids.map((id) => vocab.fromJoint("image", id)))).toEqual(images);
     decoder.dispose();
   });
 
@@ -133,7 +110,7 @@ describe("unified backbone", () => {
     const decoder = new Decoder(p, cfg);
     await expect(decoder.generate([[6, 99]], 2, { sampling: GREEDY })).rejects.toThrow(`unknown token id 99 at position 1: expected an integer in [0, ${vocab.size - 1}]`);
     await expect(decoder.generate([[6, 2]], 20, { sampling: GREEDY })).rejects.toThrow("exceeds the context of 12");
-    expect(() => vocab.imageCode(3)).toThrow("token 3 is not an image token");
+    expect(() => vocab.fromJoint("image", 3)).toThrow("token 3 is not one of the image tokens");
     decoder.dispose();
   });
 });

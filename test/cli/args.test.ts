@@ -87,6 +87,15 @@ describe("parseArgs", () => {
     expect(() => args(["p", "-o", "x", "--quick=yes"])).toThrow("--quick is a flag");
   });
 
+  it("a rest positional takes every remaining argument, and requires one unless optional", () => {
+    const rest = { usage: "mmntp caption", positionals: [{ name: "images", help: "PNG files", rest: true }], options: [{ name: "run", type: "string", default: "runs/demo", help: "run" }] } as const;
+    const r = parseArgs(["a.png", "--run", "r", "b.png", "--", "-c.png"], rest);
+    expect(r.kind === "args" && r.positionals.images).toEqual(["a.png", "b.png", "-c.png"]);
+    expect(r.kind === "args" && r.values.run).toBe("r");
+    expect(() => parseArgs(["--run", "r"], rest)).toThrow("missing argument <images...> (PNG files); usage: mmntp caption <images...> [options]");
+    expect(() => parseArgs([], { options: [], positionals: [{ name: "a", help: "", rest: true }, { name: "b", help: "" }] })).toThrow("only the last positional may take the rest");
+  });
+
   it("rejects a broken spec", () => {
     expect(() => parseArgs([], { options: [{ name: "help", type: "boolean", help: "" }] })).toThrow('option name "help" is used twice');
     expect(() => parseArgs([], { options: [{ name: "n", type: "number", default: "8", help: "" }] })).toThrow("default of --n must be a number");
@@ -118,7 +127,8 @@ describe("setByDottedPath / applyOverrides", () => {
     expect(() => setByDottedPath(preset, "model.tied", "yes")).toThrow('config key "model.tied" is a boolean (now false), got "yes"');
     expect(() => setByDottedPath(preset, "model.widths", "[1,\"a\"]")).toThrow('config key "model.widths" is a list (now [1,2])');
     expect(() => setByDottedPath(preset, "model.mlp", 3)).toThrow('config key "model.mlp" is a string (now "gelu"), got 3');
-    expect(() => setByDottedPath(preset, "model", "{}")).toThrow('config key "model" is a section; set one of its keys: layers, dim, mlp, tied, widths');
+    expect(() => setByDottedPath(preset, "model", "4")).toThrow('config key "model" is a section; set one of its keys (layers, dim, mlp, tied, widths) or give a JSON object');
+    expect(setByDottedPath(preset, "model", '{"layers":1}').model).toEqual({ layers: 1 }); // checked later by the config's own schema
     expect(() => applyOverrides(preset, ["model.layers"])).toThrow('--set expects key=value (e.g. model.layers=4), got "model.layers"');
   });
 });

@@ -7,7 +7,7 @@ import { contractReference, gemmParams, PARAM_A, PARAM_B, PARAM_C, type GemmLayo
 import { installNativeContractions, loadNativeKernels, nativeStats, uninstallNativeContractions, type NativeKernels } from "../../src/engine/native.ts";
 import { forward, initTransformer, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
 import { causalMask } from "../../src/backbone/masks.ts";
-import { unifiedLoss, type UnifiedBatch } from "../../src/backbone/unified.ts";
+import { nextTokenLoss, type NextTokenBatch } from "../../src/train/losses.ts";
 import { DEFAULT_ADAMW } from "../../src/train/optim.ts";
 import { Trainer } from "../../src/train/step.ts";
 import { uniformValues } from "../helpers/values.ts";
@@ -139,7 +139,7 @@ describe.skipIf(!compilerPresent || process.env.MMNTP_NATIVE === "0")("native co
 describe.skipIf(!compilerPresent || process.env.MMNTP_NATIVE === "0")("jax-js matmuls on the native GEMM", () => {
   const cfg: TransformerConfig = { vocabSize: 40, contextLength: 16, dim: 32, layers: 2, heads: 2, mlp: "gelu", mlpRatio: 4, positions: "learned" };
 
-  function batch(): UnifiedBatch {
+  function batch(): NextTokenBatch {
     const inputs = new Int32Array(4 * 16).map((_, i) => (i * 7 + 3) % 40);
     const targets = new Int32Array(4 * 16).map((_, i) => (i * 11 + 5) % 40);
     const weights = new Float32Array(4 * 16).fill(1 / 16);
@@ -147,7 +147,7 @@ describe.skipIf(!compilerPresent || process.env.MMNTP_NATIVE === "0")("jax-js ma
   }
 
   async function losses(): Promise<number[]> {
-    const trainer = new Trainer<UnifiedBatch>(initTransformer(new KeyStream(3), cfg), (p, b) => unifiedLoss(p as TransformerParams, b, cfg), DEFAULT_ADAMW);
+    const trainer = new Trainer<NextTokenBatch>(initTransformer(new KeyStream(3), cfg), (p, b) => nextTokenLoss(p as TransformerParams, b, cfg), DEFAULT_ADAMW);
     const out: number[] = [];
     for (let i = 0; i < 4; i++) out.push((await trainer.step(batch(), 3e-3)).loss);
     trainer.dispose();

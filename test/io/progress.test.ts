@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatDuration, Progress } from "../../src/cli/progress.ts";
+import { formatDuration, Progress } from "../../src/io/progress.ts";
 
 /** A Progress on a fake clock (seconds) that records what it writes. */
 const fake = (opts: { total: number; tty: boolean; label?: string }) => {

@@ -9,7 +9,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { copyRunsInPlace, fromHost, jit, nn, np, random, startEngine, tree, valueAndGrad, type Array } from "../../src/engine/index.ts";
 import { KeyStream } from "../../src/engine/rng.ts";
 import { causalMask } from "../../src/backbone/masks.ts";
-import { forward, forwardCached, initCaches, initTransformer, weightedCrossEntropy, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
+import { forward, forwardCached, initCaches, initTransformer, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
+import { weightedCrossEntropy } from "../../src/train/losses.ts";
 import { attention, attentionCached, initAttention, writeFresh, type KVCache } from "../../src/nn/attention.ts";
 import { rope } from "../../src/nn/rope.ts";
 

@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { engineMemoryBytes, fromHost, np, startEngine, type Array as JaxArray } from "../../src/engine/node.ts";
 import { hostRng, KeyStream } from "../../src/engine/rng.ts";
 import { initTransformer, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
-import { JointVocab } from "../../src/backbone/vocab.ts";
-import { makeBatch, unifiedLoss } from "../../src/backbone/unified.ts";
+import { pairedBatch, pairedVocabOfSizes } from "../../src/pipelines/unified.ts";
+import { nextTokenLoss } from "../../src/train/losses.ts";
 import { Decoder } from "../../src/generate/decode.ts";
 import { DEFAULT_ADAMW } from "../../src/train/optim.ts";
 import { Trainer } from "../../src/train/step.ts";
@@ -16,17 +16,17 @@ beforeAll(startEngine);
  * exactly flat; a loop that keeps one array per step (the control) must make it grow.
  */
 describe("memory soak", () => {
-  const vocab = new JointVocab(10, 16);
+  const vocab = pairedVocabOfSizes(10, 16);
   const cfg: TransformerConfig = { vocabSize: vocab.size, contextLength: 32, dim: 32, layers: 2, heads: 2, mlp: "gelu", mlpRatio: 2, positions: "learned" };
   const layout = { unconditionalImage: 0.25, captionSlot: 4, captionWeight: 2 };
 
   it("training steps and KV-cached decoding keep the wasm heap flat", async () => {
-    const trainer = new Trainer(initTransformer(new KeyStream(0), cfg), (p, b) => unifiedLoss(p as TransformerParams, b as never, cfg), DEFAULT_ADAMW);
+    const trainer = new Trainer(initTransformer(new KeyStream(0), cfg), (p, b) => nextTokenLoss(p as TransformerParams, b as never, cfg), DEFAULT_ADAMW);
     const rng = hostRng(1);
     const batch = () => {
       const captions = Array.from({ length: 8 }, () => [1 + Math.floor(rng() * 9), 1 + Math.floor(rng() * 9)]);
       const images = captions.map(() => Array.from({ length: 16 }, () => Math.floor(rng() * 16)));
-      return makeBatch(vocab, captions, images, cfg.contextLength, layout);
+      return pairedBatch(vocab, captions, images, [4, 4], cfg, layout);
     };
     const heap: number[] = [];
     for (let step = 0; step < 250; step++) {

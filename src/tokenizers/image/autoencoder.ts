@@ -1,20 +1,25 @@
 import { fromHost, jit, lax, nn, np, tree, type Array, type JsTree, type OwnedFunction } from "../../engine/index.ts";
-import type { KeyStream } from "../../engine/rng.ts";
+import { paramsLike, paramsToTensors } from "../../engine/params.ts";
+import { KeyStream } from "../../engine/rng.ts";
 import { checkIds } from "../../nn/embedding.ts";
 import { conv2d, convTranspose2d, initConv2d, initConvTranspose2d, type Conv2dParams, type ConvTranspose2dParams } from "../../nn/conv.ts";
 import { fmt } from "../../nn/shapes.ts";
-import type { QuantizeResult } from "../quantizers/types.ts";
+import type { AnyQuantizer, QuantizerAdapter } from "../quantizers/adapter.ts";
+import { checkQuantizerSpec, makeQuantizer, type QuantizerSpec } from "../quantizers/registry.ts";
+import { idsOf, type Image, type SavedTokenizer, type TokenIds, type Tokenizer } from "../tokenizer.ts";
 
 /**
  * The conv auto-encoder of the VQ-VAE (van den Oord et al. 2017) with a pluggable quantizer:
- * image [N, 1, H, W] → encoder → latents [N, H/4, W/4, D] → quantizer → codes → decoder → image.
- * Any quantizer of `quantizers/*` plugs in through a `QuantizerAdapter`, which fixes the latent
- * width D and lays its token ids out as one flat row per image, so the same encoder, decoder,
- * loss and trainer serve VQ, RVQ, FSQ, LFQ, …
+ * image [N, C, H, W] → encoder → latents [N, H/4, W/4, D] → quantizer → codes → decoder → image.
+ * Any quantizer of the family plugs in through the registry (quantizers/registry.ts), whose
+ * adapter fixes the latent width D and lays its token ids out as one flat row per image, so the
+ * same encoder, decoder, loss and trainer serve VQ, RVQ, FSQ, LFQ, …
  */
 export type ConvAEConfig = {
   readonly height: number;
   readonly width: number;
+  /** Image channels C (1 = grayscale, 3 = RGB); absent = 1. */
+  readonly imageChannels?: number;
   /** Channels after the first and second stride-2 conv. */
   readonly channels: readonly [number, number];
   /** The decoder's last layer: see `OutputHead`. */
@@ -47,17 +52,19 @@ export const latentGrid = (cfg: Pick<ConvAEConfig, "height" | "width">) => [cfg.
 export type EncoderParams = { c1: Conv2dParams; c2: Conv2dParams; c3: Conv2dParams; out: Conv2dParams };
 export type DecoderParams = { inp: Conv2dParams; t1: ConvTranspose2dParams; t2: ConvTranspose2dParams };
 
+const imageChannels = (cfg: Pick<ConvAEConfig, "imageChannels">) => cfg.imageChannels ?? 1;
+
 export function initEncoder(keys: KeyStream, cfg: ConvAEConfig, latentDim: number): EncoderParams {
   const [c1, c2] = cfg.channels;
-  return { c1: initConv2d(keys, 1, c1, 4), c2: initConv2d(keys, c1, c2, 4), c3: initConv2d(keys, c2, c2, 3), out: initConv2d(keys, c2, latentDim, 1) };
+  return { c1: initConv2d(keys, imageChannels(cfg), c1, 4), c2: initConv2d(keys, c1, c2, 4), c3: initConv2d(keys, c2, c2, 3), out: initConv2d(keys, c2, latentDim, 1) };
 }
 
 export function initDecoder(keys: KeyStream, cfg: ConvAEConfig, latentDim: number): DecoderParams {
   const [c1, c2] = cfg.channels;
-  return { inp: initConv2d(keys, latentDim, c2, 3), t1: initConvTranspose2d(keys, c2, c1, 4), t2: initConvTranspose2d(keys, c1, 1, 4) };
+  return { inp: initConv2d(keys, latentDim, c2, 3), t1: initConvTranspose2d(keys, c2, c1, 4), t2: initConvTranspose2d(keys, c1, imageChannels(cfg), 4) };
 }
 
-/** images: [N, 1, H, W] → latents [N, H/4, W/4, D] (channels last, ready for a quantizer). */
+/** images: [N, C, H, W] → latents [N, H/4, W/4, D] (channels last, ready for a quantizer). */
 export function encodeLatents(p: EncoderParams, images: Array): Array {
   let h = nn.relu(conv2d(p.c1, images, { stride: 2, padding: 1 }));
   h = nn.relu(conv2d(p.c2, h, { stride: 2, padding: 1 }));
@@ -66,7 +73,7 @@ export function encodeLatents(p: EncoderParams, images: Array): Array {
 }
 
 /**
- * codes: [N, H/4, W/4, D] → the reconstruction the loss sees, [N, 1, H, W]: σ(logits) in (0, 1) for
+ * codes: [N, H/4, W/4, D] → the reconstruction the loss sees, [N, C, H, W]: σ(logits) in (0, 1) for
  * the sigmoid head; the raw conv output for the linear head, not clipped, so that pixels outside
  * [0, 1] still get a gradient (`decodeIds` clips).
  */
@@ -77,55 +84,6 @@ export function decodeCodes(p: DecoderParams, codes: Array, cfg: Pick<ConvAEConf
   const y = convTranspose2d(p.t2, h, { stride: 2, padding: 1 });
   return cfg.output === "sigmoid" ? nn.sigmoid(y) : y;
 }
-
-// ---------------------------------------------------------------- quantizer adapters
-
-/**
- * A quantizer as the auto-encoder sees it. Latent grid [N, h, w, D] in, and token ids as one
- * row of T per image out, whatever the quantizer's own index layout ([N, h, w], [N, h, w, L],
- * [N, Σs²], …). P: the quantizer's trainable params (`{}` for FSQ/LFQ/binary).
- */
-export type QuantizerAdapter<P extends JsTree<Array>> = {
-  /** Short id, e.g. "vq", "fsq". */
-  readonly name: string;
-  /** D, the channels the encoder must produce. */
-  readonly latentDim: number;
-  /** K, the ids one token can take (its vocabulary); bits per token = log₂ K. */
-  readonly codebookSize: number;
-  /** T, tokens per image. */
-  readonly tokensPerImage: number;
-  /** Tokens per latent position (RVQ levels, groups), when the ids are laid out position-major; absent otherwise (multi-scale). */
-  readonly tokensPerPosition?: number;
-  /**
-   * The stored codes whose health is measured, when they are not simply the token ids: RVQ and
-   * group VQ keep one codebook per level / group, so code = id + K·(level), count = L·K.
-   */
-  readonly codes?: { readonly count: number; fromIds(ids: Int32Array): Int32Array };
-  /** A learned codebook [K, C] that the trainer may re-seed (k-means, dead-code restart) or update by EMA. */
-  readonly codebook?: CodebookAccess<P>;
-  init(keys: KeyStream): P;
-  /** z: [N, h, w, D] → codes [N, h, w, D], indices [N, T] int32, losses, stats. Consumes params and z. */
-  quantize(params: P, z: Array): QuantizeResult;
-  /** ids: [N, T] int32 → codes [N, h, w, D]. Consumes params and ids. */
-  indicesToCodes(params: P, ids: Array): Array;
-};
-
-/** How a trainer reaches a quantizer's codebook without knowing its params' layout (vq.ts). */
-export type CodebookAccess<P> = {
-  /** The codebook [K, C] inside p (not a new reference). */
-  get(params: P): Array;
-  /** p with the codebook swapped for `codebook` (nothing disposed). */
-  with(params: P, codebook: Array): P;
-  /** p without its codebook: what an optimizer trains when the codebook follows EMA updates. */
-  without(params: P): JsTree<Array>;
-  /** Latents [..., D] → the vectors the codebook is matched against, [..., C]. Consumes params and z. */
-  toLookupSpace(params: P, z: Array): Array;
-  /** Present: the codebook learns by EMA (vq.ts's emaUpdate), not by gradient. */
-  readonly ema?: { readonly decay: number; readonly eps: number };
-};
-
-/** Bits one token carries: log₂ K. */
-export const bitsPerToken = (q: Pick<QuantizerAdapter<never>, "codebookSize">) => Math.log2(q.codebookSize);
 
 // ---------------------------------------------------------------- model
 
@@ -140,7 +98,7 @@ export function initAutoencoder<P extends JsTree<Array>>(keys: KeyStream, cfg: C
 
 /**
  * Training loss: MSE reconstruction (of `decodeCodes`' output, cfg.output's head) + every auxiliary
- * loss the quantizer returns (codebook, commitment, entropy, …). images: [N, 1, H, W]. Returns
+ * loss the quantizer returns (codebook, commitment, entropy, …). images: [N, C, H, W]. Returns
  * [loss, aux]: recon, the quantizer's losses and stats, and `indices` [N, T]; `extra(quantizer, z)`
  * may add outputs computed from the latents z [N, h, w, D] (it consumes what it is given).
  * Consumes params and images.
@@ -161,7 +119,7 @@ export function autoencoderLoss<P extends JsTree<Array>>(
   return [loss, { recon, ...r.losses, ...r.stats, ...more, indices: lax.stopGradient(r.indices) }];
 }
 
-/** images: [N, 1, H, W] → ids [N, T]. Consumes params and images. */
+/** images: [N, C, H, W] → ids [N, T]. Consumes params and images. */
 export function encodeIds<P extends JsTree<Array>>(p: AutoencoderParams<P>, images: Array, q: QuantizerAdapter<P>): Array {
   tree.dispose(p.dec);
   const r = q.quantize(p.quantizer, encodeLatents(p.enc, images));
@@ -169,45 +127,151 @@ export function encodeIds<P extends JsTree<Array>>(p: AutoencoderParams<P>, imag
   return r.indices;
 }
 
-/** ids: [N, T] → images [N, 1, H, W] in [0, 1] (the linear head's output clipped). Consumes params and ids. */
+/** ids: [N, T] → images [N, C, H, W] in [0, 1] (the linear head's output clipped). Consumes params and ids. */
 export function decodeIds<P extends JsTree<Array>>(p: AutoencoderParams<P>, ids: Array, q: QuantizerAdapter<P>, cfg: Pick<ConvAEConfig, "output">): Array {
   tree.dispose(p.enc);
   const y = decodeCodes(p.dec, q.indicesToCodes(p.quantizer, ids), cfg);
   return cfg.output === "linear" ? np.clip(y, 0, 1) : y;
 }
 
-/** A trained auto-encoder with jitted `encode` (images → ids) and `decode` (ids → images), on host arrays. */
-export class AutoencoderTokenizer<P extends JsTree<Array>> {
-  readonly #encode: OwnedFunction<(p: AutoencoderParams<P>, x: Array) => Array>;
-  readonly #decode: OwnedFunction<(p: AutoencoderParams<P>, ids: Array) => Array>;
+/** An auto-encoder tokenizer's whole configuration: the conv auto-encoder and its quantizer. */
+export type AutoencoderTokenizerConfig = ConvAEConfig & { readonly quantizer: QuantizerSpec };
 
+/** Throws, naming the field, when `cfg` (e.g. read from a JSON file) is not a valid configuration. */
+export function checkAutoencoderConfig(cfg: unknown, where = "image tokenizer config"): asserts cfg is AutoencoderTokenizerConfig {
+  const c = cfg as Record<string, unknown> | null;
+  if (typeof c !== "object" || c === null) throw new Error(`${where}: expected an object, got ${JSON.stringify(cfg)}`);
+  for (const key of ["height", "width"] as const) {
+    const v = c[key];
+    if (!Number.isInteger(v) || (v as number) < 4 || (v as number) > 4096 || (v as number) % 4 !== 0) throw new Error(`${where}.${key}: expected a multiple of 4 in [4, 4096] (two stride-2 convs), got ${JSON.stringify(v)}`);
+  }
+  if (c.imageChannels !== undefined && (!Number.isInteger(c.imageChannels) || (c.imageChannels as number) < 1 || (c.imageChannels as number) > 4)) {
+    throw new Error(`${where}.imageChannels: expected an integer in [1, 4], got ${JSON.stringify(c.imageChannels)}`);
+  }
+  const ch = c.channels;
+  if (!globalThis.Array.isArray(ch) || ch.length !== 2 || !ch.every((v: unknown) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 4096)) throw new Error(`${where}.channels: expected two integers in [1, 4096], got ${JSON.stringify(ch)}`);
+  checkOutputHead(c as Pick<ConvAEConfig, "output">, where);
+  checkQuantizerSpec(c.quantizer, `${where}.quantizer`);
+}
+
+/**
+ * A trained (or freshly initialized) auto-encoder tokenizer: images → ids with jitted `encode`,
+ * ids → images with jitted `decode`; any quantizer of the family (`config.quantizer`).
+ */
+export class AutoencoderTokenizer implements Tokenizer<Image> {
+  readonly modality = "image";
+  readonly quantizer: AnyQuantizer;
+  readonly #encode: OwnedFunction<(p: AutoencoderParams<JsTree<Array>>, x: Array) => Array>;
+  readonly #decode: OwnedFunction<(p: AutoencoderParams<JsTree<Array>>, ids: Array) => Array>;
+
+  /** Takes ownership of `params`, which must be laid out for `config` (see `init`, `fromSaved`). */
   constructor(
-    public params: AutoencoderParams<P>,
-    readonly config: ConvAEConfig,
-    readonly quantizer: QuantizerAdapter<P>,
+    public params: AutoencoderParams<JsTree<Array>>,
+    readonly config: AutoencoderTokenizerConfig,
   ) {
-    // jit's argument types do not follow a generic P; the casts only restore them.
-    this.#encode = jit(((p: AutoencoderParams<P>, x: Array) => encodeIds(p, x, quantizer)) as never) as never;
-    this.#decode = jit(((p: AutoencoderParams<P>, ids: Array) => decodeIds(p, ids, quantizer, config)) as never) as never;
+    checkAutoencoderConfig(config);
+    const quantizer = makeQuantizer(config.quantizer, latentGrid(config));
+    this.quantizer = quantizer;
+    this.#encode = jit((p: AutoencoderParams<JsTree<Array>>, x: Array) => encodeIds(p, x, quantizer));
+    this.#decode = jit((p: AutoencoderParams<JsTree<Array>>, ids: Array) => decodeIds(p, ids, quantizer, config));
   }
 
+  /** Random weights drawn from `seed` (encoder, quantizer, decoder, in the VQ-VAE's order). */
+  static init(config: AutoencoderTokenizerConfig, seed: number): AutoencoderTokenizer {
+    checkAutoencoderConfig(config);
+    const keys = new KeyStream(seed);
+    const params = initAutoencoder(keys, config, makeQuantizer(config.quantizer, latentGrid(config)));
+    keys.dispose();
+    return new AutoencoderTokenizer(params, config);
+  }
+
+  /** Rebuild from `save()`'s output; checks the config, every tensor's name and shape, and that weights are finite. */
+  static fromSaved(saved: SavedTokenizer, what = "image tokenizer"): AutoencoderTokenizer {
+    if (saved.kind !== "autoencoder") throw new Error(`${what}: kind is ${JSON.stringify(saved.kind)}, expected "autoencoder"`);
+    const config = saved.config as unknown;
+    checkAutoencoderConfig(config, `${what} config`);
+    const keys = new KeyStream(0);
+    const like = initAutoencoder(keys, config, makeQuantizer(config.quantizer, latentGrid(config)));
+    keys.dispose();
+    return new AutoencoderTokenizer(paramsLike(saved.tensors, like, what), config);
+  }
+
+  get codebookSize(): number {
+    return this.quantizer.codebookSize;
+  }
+  get vocabSize(): number {
+    return this.quantizer.codebookSize;
+  }
+  get tokenShape(): readonly number[] {
+    return this.quantizer.tokenShape;
+  }
+  get tokensPerItem(): number {
+    return this.quantizer.tokensPerImage;
+  }
   get tokensPerImage(): number {
     return this.quantizer.tokensPerImage;
   }
-
-  /** images: [N·H·W] in [0, 1] → ids [N·T]. */
-  async encode(images: Float32Array, n: number): Promise<Int32Array> {
-    const { height: h, width: w } = this.config;
-    if (images.length !== n * h * w) throw new Error(`AutoencoderTokenizer.encode: expected ${n} images of ${h}×${w} (${n * h * w} values), got ${images.length} values`);
-    return (await this.#encode(tree.ref(this.params), fromHost(images, [n, 1, h, w])).data()) as Int32Array;
+  /** Values per image: C·H·W. */
+  get imageSize(): number {
+    return imageChannels(this.config) * this.config.height * this.config.width;
   }
 
-  /** ids: [N·T] → images [N·H·W] in [0, 1]. */
-  async decode(ids: Int32Array, n: number): Promise<Float32Array> {
+  /** images: [N·C·H·W] in [0, 1] → ids [N·T], in chunks of `chunk` images. */
+  async encodeImages(images: Float32Array, n: number, chunk = 500): Promise<Int32Array> {
+    const { height: h, width: w } = this.config;
+    const c = imageChannels(this.config);
+    if (!Number.isInteger(n) || n < 0 || images.length !== n * this.imageSize) {
+      throw new Error(`AutoencoderTokenizer.encode: expected ${n} images of ${c}×${h}×${w} (${n * this.imageSize} values), got ${images.length} values`);
+    }
     const t = this.tokensPerImage;
-    if (ids.length !== n * t) throw new Error(`AutoencoderTokenizer.decode: expected ${n}×${t} ids ${fmt([n, t])}, got ${ids.length}`);
+    const out = new Int32Array(n * t);
+    for (let i = 0; i < n; i += chunk) {
+      const m = Math.min(chunk, n - i);
+      const x = fromHost(images.subarray(i * this.imageSize, (i + m) * this.imageSize), [m, c, h, w]);
+      out.set((await this.#encode(tree.ref(this.params), x).data()) as Int32Array, i * t);
+    }
+    return out;
+  }
+
+  /** ids: [N·T] → images [N·C·H·W] in [0, 1]. */
+  async decodeImages(ids: Int32Array, n: number): Promise<Float32Array> {
+    const t = this.tokensPerImage;
+    if (!Number.isInteger(n) || n < 0 || ids.length !== n * t) throw new Error(`AutoencoderTokenizer.decode: expected ${n}×${t} ids ${fmt([n, t])}, got ${ids.length}`);
     checkIds(ids, this.quantizer.codebookSize, `${this.quantizer.name} token id`);
     return (await this.#decode(tree.ref(this.params), fromHost(ids, [n, t])).data()) as Float32Array;
+  }
+
+  async encode(items: readonly Image[]): Promise<TokenIds[]> {
+    const c = imageChannels(this.config);
+    const { height: h, width: w } = this.config;
+    items.forEach((im, i) => {
+      if (im.channels !== c || im.height !== h || im.width !== w || im.data.length !== c * h * w) {
+        throw new Error(`AutoencoderTokenizer.encode: image ${i} is ${im.channels}×${im.height}×${im.width} (${im.data.length} values), expected ${c}×${h}×${w}`);
+      }
+    });
+    const flat = new Float32Array(items.length * this.imageSize);
+    items.forEach((im, i) => flat.set(im.data, i * this.imageSize));
+    const ids = await this.encodeImages(flat, items.length);
+    const t = this.tokensPerImage;
+    return items.map((_, i) => ({ ids: ids.slice(i * t, (i + 1) * t), shape: this.tokenShape }));
+  }
+
+  async decode(ids: readonly (TokenIds | Int32Array)[]): Promise<Image[]> {
+    const t = this.tokensPerImage;
+    const flat = new Int32Array(ids.length * t);
+    ids.forEach((x, i) => {
+      const row = idsOf(x);
+      if (row.length !== t) throw new Error(`AutoencoderTokenizer.decode: item ${i} has ${row.length} ids, expected ${t} (${fmt(this.tokenShape as number[])})`);
+      flat.set(row, i * t);
+    });
+    const images = await this.decodeImages(flat, ids.length);
+    const c = imageChannels(this.config);
+    const { height, width } = this.config;
+    return ids.map((_, i) => ({ data: images.slice(i * this.imageSize, (i + 1) * this.imageSize), channels: c, height, width }));
+  }
+
+  async save(): Promise<SavedTokenizer> {
+    return { kind: "autoencoder", config: { ...this.config }, tensors: await paramsToTensors(this.params as JsTree<Array>) };
   }
 
   dispose(): void {
@@ -216,3 +280,5 @@ export class AutoencoderTokenizer<P extends JsTree<Array>> {
     tree.dispose(this.params);
   }
 }
+
+export type { QuantizerAdapter };

@@ -1,138 +1,33 @@
 /**
  * Text tokenizer in Hugging Face `tokenizer.json` format.
  *
- * Training uses HF's native `tokenizers` binding (Rust: its WordLevelTrainer / BpeTrainer, its
- * normalizer and pre-tokenizer); reading uses the pure-JS `@huggingface/tokenizers`, so a saved
- * tokenizer.json encodes and decodes the same way in Node and in a browser. Only
- * `trainTextTokenizer` touches Node (dynamic imports), so bundling `TextTokenizer` stays safe.
+ * Reading uses the pure-JS `@huggingface/tokenizers`, so a saved tokenizer.json encodes and
+ * decodes the same way in Node and in a browser (this file imports no Node module). Training is
+ * Node-only: train.ts, on HF's native `tokenizers` binding.
  *
  * Ids are contiguous, 0..vocabSize-1, special tokens first (`<pad>` = 0, `<unk>` = 1 by
- * default): the joint multimodal vocabulary (backbone/vocab.ts) puts its own ids after them.
+ * default): the joint multimodal vocabulary (backbone/sequence/vocab.ts) puts its own ids after them.
  */
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers";
-
-export type TextTokenizerKind = "wordlevel" | "bpe";
-
-export type TrainTextTokenizerOptions = {
-  /** "wordlevel": one id per corpus word; "bpe": byte-pair merges (Sennrich et al. 2016). */
-  readonly kind?: TextTokenizerKind;
-  /** At most this many ids, special tokens included; default: everything the trainer learns. */
-  readonly vocabSize?: number;
-  /** Get the first ids, in this order; must include `<unk>`. */
-  readonly specialTokens?: readonly string[];
-};
-
-const UNK = "<unk>";
-// SentencePiece's word-start marker: BPE pieces carry it so decode can put the spaces back.
-const WORD_START = "\u2581";
-// The Node binding trains only with the model's default trainer (`Tokenizer.train(files)` →
-// `model.get_trainer()`): min_frequency 0, vocab_size 30000, no options exposed.
-const DEFAULT_TRAINER_VOCAB = 30_000;
-
-type Native = typeof import("tokenizers");
-type Trained = { readonly tokens: readonly string[]; readonly merges: readonly (readonly [string, string])[] };
-
-/** Train a tokenizer on `corpus` (one sentence per entry); returns tokenizer.json text. */
-export async function trainTextTokenizer(corpus: readonly string[], options: TrainTextTokenizerOptions = {}): Promise<string> {
-  const { kind = "wordlevel", vocabSize, specialTokens = ["<pad>", UNK] } = options;
-  if (kind !== "wordlevel" && kind !== "bpe") throw new Error(`trainTextTokenizer: kind must be "wordlevel" or "bpe", got ${JSON.stringify(kind)}`);
-  if (!specialTokens.includes(UNK)) throw new Error(`trainTextTokenizer: specialTokens must include "${UNK}", got ${JSON.stringify(specialTokens)}`);
-  if (new Set(specialTokens).size !== specialTokens.length) throw new Error(`trainTextTokenizer: duplicate special tokens in ${JSON.stringify(specialTokens)}`);
-  if (vocabSize !== undefined && (!Number.isInteger(vocabSize) || vocabSize <= specialTokens.length)) {
-    throw new Error(`trainTextTokenizer: vocabSize must be an integer > ${specialTokens.length} (the special tokens), got ${vocabSize}`);
-  }
-  if (corpus.length === 0) throw new Error("trainTextTokenizer: the corpus is empty");
-
-  const native = await import("tokenizers");
-  const trained = await withTempDir((dir) => trainModel(native, kind, corpus, dir));
-  const budget = vocabSize === undefined ? Infinity : vocabSize - specialTokens.length;
-  if (trained.tokens.length >= DEFAULT_TRAINER_VOCAB && budget > DEFAULT_TRAINER_VOCAB) {
-    throw new Error(`trainTextTokenizer: the tokenizers Node binding's default trainer stops at ${DEFAULT_TRAINER_VOCAB} tokens; pass vocabSize ≤ ${DEFAULT_TRAINER_VOCAB + specialTokens.length}`);
-  }
-  const { tokens, merges } = kind === "bpe" ? truncateBpe(trained, budget, specialTokens.length) : { tokens: trained.tokens.slice(0, budget), merges: [] };
-
-  // Specials first, then the trained tokens in the trainer's order (WordLevel: most frequent
-  // first; BPE: alphabet, then merge results in merge order).
-  const vocab: Record<string, number> = {};
-  for (const t of [...specialTokens, ...tokens]) if (!Object.hasOwn(vocab, t)) vocab[t] = Object.keys(vocab).length;
-  const model = kind === "bpe" ? native.BPE.init(vocab, merges, { unkToken: UNK }) : native.WordLevel.init(vocab, { unkToken: UNK });
-  const tok = configure(native, new native.Tokenizer(model), kind);
-  if (kind === "bpe") tok.setDecoder(native.metaspaceDecoder(WORD_START, "always", true));
-  tok.addSpecialTokens([...specialTokens]);
-  return withTempDir(async (dir) => {
-    const { join } = await import("node:path");
-    const { readFile } = await import("node:fs/promises");
-    tok.save(join(dir, "tokenizer.json"), true);
-    return readFile(join(dir, "tokenizer.json"), "utf8");
-  });
-}
-
-/**
- * Lowercase, then split on whitespace and on runs of punctuation ("seven," → "seven", ",").
- * BPE also marks each word's start with ▁ so subwords decode back to words. Punctuation runs
- * stay whole ("Contiguous") because that is what the JS reader does, whatever the setting.
- */
-function configure(native: Native, tok: InstanceType<Native["Tokenizer"]>, kind: TextTokenizerKind): InstanceType<Native["Tokenizer"]> {
-  tok.setNormalizer(native.lowercase());
-  const words = native.whitespaceSplitPreTokenizer();
-  const punctuation = native.punctuationPreTokenizer("contiguous");
-  tok.setPreTokenizer(
-    kind === "bpe"
-      ? native.sequencePreTokenizer([words, native.metaspacePreTokenizer(WORD_START, "always", true), punctuation])
-      : native.sequencePreTokenizer([words, punctuation]),
-  );
-  return tok;
-}
-
-/** Run the library's default trainer for `kind` over `corpus`; tokens are listed by trained id. */
-async function trainModel(native: Native, kind: TextTokenizerKind, corpus: readonly string[], dir: string): Promise<Trained> {
-  const { join } = await import("node:path");
-  const { readFile, writeFile } = await import("node:fs/promises");
-  const tok = configure(native, new native.Tokenizer(kind === "bpe" ? native.BPE.empty() : native.WordLevel.empty()), kind);
-  const corpusPath = join(dir, "corpus.txt");
-  await writeFile(corpusPath, corpus.join("\n"));
-  tok.train([corpusPath]);
-  // The binding has no getter for merges: read the model back from its own tokenizer.json.
-  tok.save(join(dir, "trained.json"), false);
-  const model = (JSON.parse(await readFile(join(dir, "trained.json"), "utf8")) as { model: { vocab: Record<string, number>; merges?: [string, string][] } }).model;
-  const tokens = Object.entries(model.vocab).sort((a, b) => a[1] - b[1]).map(([t]) => t);
-  return { tokens, merges: model.merges ?? [] };
-}
-
-/**
- * Keep the first `budget` BPE tokens and the merges made before the first dropped token: what
- * BpeTrainer would have produced with that vocab_size (it learns merges greedily, in order).
- */
-function truncateBpe({ tokens, merges }: Trained, budget: number, specials: number): Trained {
-  const firstMerge = merges[0];
-  const alphabet = firstMerge === undefined ? tokens.length : tokens.indexOf(firstMerge[0] + firstMerge[1]);
-  if (budget < alphabet) throw new Error(`trainTextTokenizer: vocabSize must be ≥ ${specials + alphabet} for BPE (${specials} special tokens + ${alphabet} characters in the corpus), got ${specials + budget}`);
-  const kept = tokens.slice(0, budget);
-  const keptSet = new Set(kept);
-  const cut = merges.findIndex(([a, b]) => !keptSet.has(a + b));
-  return { tokens: kept, merges: cut < 0 ? merges : merges.slice(0, cut) };
-}
-
-async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const { mkdtemp, rm } = await import("node:fs/promises");
-  const { tmpdir } = await import("node:os");
-  const { join } = await import("node:path");
-  const dir = await mkdtemp(join(tmpdir(), "mmntp-tok-"));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+import { idsOf, type SavedTokenizer, type TokenIds, type Tokenizer } from "../tokenizer.ts";
 
 type TokenizerJSON = { model?: { type?: string; unk_token?: string | null }; decoder?: unknown };
 
-/** A trained tokenizer.json, read with the pure-JS `@huggingface/tokenizers` (works in browsers). */
-export class TextTokenizer {
+/**
+ * A trained tokenizer.json, read with the pure-JS `@huggingface/tokenizers` (works in browsers).
+ * `encodeText` / `decodeText` work on one string; `encode` / `decode` are the tokenizer contract
+ * (tokenizers/tokenizer.ts) over many.
+ */
+export class TextTokenizer implements Tokenizer<string> {
+  readonly modality = "text";
+  /** Text has no fixed length. */
+  readonly tokenShape = undefined;
+  readonly tokensPerItem = undefined;
   /** Text ids are 0..vocabSize-1 (special tokens included). */
   readonly vocabSize: number;
   readonly #hf: HFTokenizer;
   readonly #json: string;
+  readonly #unk: string;
 
   private constructor(json: string) {
     let parsed: TokenizerJSON;
@@ -150,6 +45,7 @@ export class TextTokenizer {
       clean_up_tokenization_spaces: parsed.decoder == null,
     });
     this.#json = json;
+    this.#unk = unk;
     this.vocabSize = this.#hf.get_vocab(true).size;
     if (this.#hf.token_to_id(unk) === undefined) throw new Error(`TextTokenizer.fromJSON: unk_token "${unk}" is not in the vocabulary`);
     // The joint vocabulary offsets image ids by vocabSize, so text ids must fill 0..vocabSize-1.
@@ -162,14 +58,43 @@ export class TextTokenizer {
     return new TextTokenizer(json);
   }
 
+  /** From `save()`'s output: the tokenizer.json is its config. */
+  static fromSaved(saved: SavedTokenizer): TextTokenizer {
+    if (saved.kind !== "text") throw new Error(`text tokenizer: kind is ${JSON.stringify(saved.kind)}, expected "text"`);
+    return new TextTokenizer(JSON.stringify(saved.config));
+  }
+
+  async encode(items: readonly string[]): Promise<TokenIds[]> {
+    return items.map((s) => {
+      const ids = Int32Array.from(this.encodeText(s));
+      return { ids, shape: [ids.length] };
+    });
+  }
+
+  async decode(ids: readonly (TokenIds | Int32Array)[]): Promise<string[]> {
+    return ids.map((t) => this.decodeText(Array.from(idsOf(t))));
+  }
+
+  async save(): Promise<SavedTokenizer> {
+    return { kind: "text", config: JSON.parse(this.#json) as Record<string, unknown>, tensors: {} };
+  }
+
+  /** Nothing to free (no device arrays). */
+  dispose(): void {}
+
+  /** Id of the unknown-word token. */
+  get unkId(): number {
+    return this.#hf.token_to_id(this.#unk)!;
+  }
+
   /** text → ids, no special tokens added; unknown words (BPE: unknown characters) → `<unk>`. */
-  encode(text: string): number[] {
+  encodeText(text: string): number[] {
     const { ids } = this.#hf.encode(text, { add_special_tokens: false });
     return ids;
   }
 
   /** ids → text (special tokens dropped); throws on an id outside 0..vocabSize-1. */
-  decode(ids: readonly number[]): string {
+  decodeText(ids: readonly number[]): string {
     for (const id of ids) {
       if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new Error(`unknown text token id ${id}: expected an integer in [0, ${this.vocabSize - 1}]`);
     }

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, describe, expect, it } from "vitest";
 import { BAR_COLOR } from "../../../src/io/plot.ts";
-import { codebookHealth, plotCodebookUsage, usageHistogram } from "../../../src/tokenizers/quantizers/health.ts";
+import { codebookHealth, usageHistogram } from "../../../src/tokenizers/quantizers/health.ts";
+import { plotCodebookUsage } from "../../../src/tokenizers/quantizers/health-plot.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmntp-health-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,12 +1,10 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { fromHost, grad, startEngine, tree, type Array as JaxArray } from "../../src/engine/index.ts";
-import { KeyStream } from "../../src/engine/rng.ts";
-import { initVQVAE, DEFAULT_VQVAE, VQVAETokenizer } from "../../src/tokenizers/image/vqvae.ts";
-import { indicesToCodes, initVQ, quantize } from "../../src/tokenizers/quantizers/vq.ts";
-import { codebookHealth } from "../../src/tokenizers/quantizers/health.ts";
-import { kmeans } from "../../src/tokenizers/quantizers/codebook-init.ts";
-import { hostRng } from "../../src/engine/rng.ts";
-import { loadMnist } from "../../src/data/mnist.ts";
+import { fromHost, grad, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
+import { KeyStream } from "../../../src/engine/rng.ts";
+import { indicesToCodes, initVQ, quantize } from "../../../src/tokenizers/quantizers/vq.ts";
+import { codebookHealth } from "../../../src/tokenizers/quantizers/health.ts";
+import { kmeans } from "../../../src/tokenizers/quantizers/codebook-init.ts";
+import { hostRng } from "../../../src/engine/rng.ts";
 
 beforeAll(startEngine);
 
@@ -43,28 +41,5 @@ describe("vector quantizer", () => {
     const codes = kmeans(pts, 2, 3, { iters: 5, rng: hostRng(1) });
     const centers = [0, 1, 2].map((c) => [codes[2 * c], codes[2 * c + 1]].map((v) => Math.round(v))).sort();
     expect(centers).toEqual([[-10, 5], [0, 0], [10, 10]].sort());
-  });
-});
-
-describe("VQ-VAE tokenizer", () => {
-  it("encode → decode round-trip: decode(ids) re-encodes to the same ids at the grid size", async () => {
-    const tok = new VQVAETokenizer(initVQVAE(new KeyStream(0), DEFAULT_VQVAE), DEFAULT_VQVAE);
-    const set = loadMnist();
-    const images = set.images.subarray(0, 4 * 784);
-    const ids = await tok.encode(images, 4);
-    expect(ids.length).toBe(4 * 49);
-    expect(ids.every((id) => id >= 0 && id < 256)).toBe(true);
-    const decoded = await tok.decode(ids, 4);
-    expect(decoded.length).toBe(4 * 784);
-    const codes = await tok.decode(Int32Array.from(ids), 4);
-    expect(Array.from(codes)).toEqual(Array.from(decoded)); // deterministic
-    tok.dispose();
-  });
-
-  it("rejects a wrong image size and out-of-range ids with clear errors", async () => {
-    const tok = new VQVAETokenizer(initVQVAE(new KeyStream(0), DEFAULT_VQVAE), DEFAULT_VQVAE);
-    await expect(tok.encode(new Float32Array(30 * 30), 1)).rejects.toThrow("expected 1 images of 28×28 (784 values), got 900 values");
-    await expect(tok.decode(new Int32Array(49).fill(256), 1)).rejects.toThrow("unknown image token id 256 at position 0: expected an integer in [0, 255]");
-    tok.dispose();
   });
 });

@@ -3,7 +3,8 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { Tokenizer as NativeTokenizer } from "tokenizers";
 import { allCaptions } from "../../../src/data/captions.ts";
-import { TextTokenizer, trainTextTokenizer, type TextTokenizerKind } from "../../../src/tokenizers/text/text-tokenizer.ts";
+import { TextTokenizer } from "../../../src/tokenizers/text/text-tokenizer.ts";
+import { trainTextTokenizer, type TextTokenizerKind } from "../../../src/tokenizers/text/train.ts";
 
 // The fixture is this corpus trained with the defaults (WordLevel, ["<pad>", "<unk>"]).
 // Regenerate after a deliberate change: UPDATE_GOLDEN=1 npx vitest run test/tokenizers/text
@@ -24,7 +25,7 @@ describe.each<TextTokenizerKind>(["wordlevel", "bpe"])("text tokenizer (%s, HF t
   it("round-trips every corpus sentence and every caption", async () => {
     for (const corpus of [CORPUS, allCaptions()]) {
       const tok = TextTokenizer.fromJSON(await trainTextTokenizer(corpus, { kind }));
-      for (const s of corpus) expect(tok.decode(tok.encode(s)), s).toBe(normalized(s));
+      for (const s of corpus) expect(tok.decodeText(tok.encodeText(s)), s).toBe(normalized(s));
     }
   });
 
@@ -37,16 +38,16 @@ describe.each<TextTokenizerKind>(["wordlevel", "bpe"])("text tokenizer (%s, HF t
     expect(parsed.pre_tokenizer!.pretokenizers!.map((p) => p.type)).toEqual(kind === "bpe" ? ["WhitespaceSplit", "Metaspace", "Punctuation"] : ["WhitespaceSplit", "Punctuation"]);
     const tok = TextTokenizer.fromJSON(json);
     expect(tok.toJSON()).toBe(json);
-    for (const s of [...CORPUS, ...PROBES]) expect(tok.encode(s), s).toEqual(await nativeIds(json, s));
+    for (const s of [...CORPUS, ...PROBES]) expect(tok.encodeText(s), s).toEqual(await nativeIds(json, s));
   });
 
   it("puts the special tokens first, maps unknown text to <unk>, and keeps ids contiguous", async () => {
     const tok = TextTokenizer.fromJSON(await trainTextTokenizer(CORPUS, { kind }));
     expect([tok.tokenToId("<pad>"), tok.tokenToId("<unk>")]).toEqual([0, 1]);
     // WordLevel: "zebra" is an unknown word; BPE: "ж" is a character the corpus never had.
-    expect(tok.encode("a zebra")).toContain(1);
-    if (kind === "wordlevel") expect(tok.encode("a zebra")).toEqual([tok.tokenToId("a"), 1]);
-    expect(tok.encode("ж").at(-1)).toBe(1);
+    expect(tok.encodeText("a zebra")).toContain(1);
+    if (kind === "wordlevel") expect(tok.encodeText("a zebra")).toEqual([tok.tokenToId("a"), 1]);
+    expect(tok.encodeText("ж").at(-1)).toBe(1);
     for (let id = 0; id < tok.vocabSize; id++) expect(tok.tokenToId(tok.idToToken(id)!)).toBe(id);
     expect(tok.idToToken(tok.vocabSize)).toBeUndefined();
     expect(tok.tokenToId("no-such-token")).toBeUndefined();
@@ -55,10 +56,10 @@ describe.each<TextTokenizerKind>(["wordlevel", "bpe"])("text tokenizer (%s, HF t
   it("throws on ids outside the vocabulary, naming the id and the valid range", async () => {
     const tok = TextTokenizer.fromJSON(await trainTextTokenizer(CORPUS, { kind }));
     const last = tok.vocabSize - 1;
-    expect(() => tok.decode([2, tok.vocabSize])).toThrow(`unknown text token id ${tok.vocabSize}: expected an integer in [0, ${last}]`);
-    expect(() => tok.decode([-1])).toThrow("unknown text token id -1");
-    expect(() => tok.decode([1.5])).toThrow("unknown text token id 1.5");
-    expect(tok.decode([])).toBe("");
+    expect(() => tok.decodeText([2, tok.vocabSize])).toThrow(`unknown text token id ${tok.vocabSize}: expected an integer in [0, ${last}]`);
+    expect(() => tok.decodeText([-1])).toThrow("unknown text token id -1");
+    expect(() => tok.decodeText([1.5])).toThrow("unknown text token id 1.5");
+    expect(tok.decodeText([])).toBe("");
   });
 
   it("caps the vocabulary at vocabSize and still round-trips what it knows", async () => {
@@ -67,8 +68,8 @@ describe.each<TextTokenizerKind>(["wordlevel", "bpe"])("text tokenizer (%s, HF t
     const tok = TextTokenizer.fromJSON(await trainTextTokenizer(CORPUS, { kind, vocabSize: size }));
     expect(tok.vocabSize).toBe(size);
     // The most frequent words ("a", "the", "of", "digit") survive a WordLevel cut; BPE can still spell everything.
-    if (kind === "wordlevel") expect(tok.decode(tok.encode("a digit of the"))).toBe("a digit of the");
-    else for (const s of CORPUS) expect(tok.decode(tok.encode(s))).toBe(normalized(s));
+    if (kind === "wordlevel") expect(tok.decodeText(tok.encodeText("a digit of the"))).toBe("a digit of the");
+    else for (const s of CORPUS) expect(tok.decodeText(tok.encodeText(s))).toBe(normalized(s));
   });
 });
 
@@ -89,18 +90,18 @@ describe("text tokenizer golden ids", () => {
       ["An image of a zebra", [7, 11, 3, 2, 1]],
     ];
     for (const [text, ids] of golden) {
-      expect(tok.encode(text), text).toEqual(ids);
+      expect(tok.encodeText(text), text).toEqual(ids);
       expect(await nativeIds(json, text), text).toEqual(ids);
     }
     expect(tok.vocabSize).toBe(15);
-    expect(tok.decode([2, 10, 6])).toBe("a handwritten 7");
+    expect(tok.decodeText([2, 10, 6])).toBe("a handwritten 7");
   });
 
   it("BPE on the fixture corpus gives the golden ids", async () => {
     const tok = TextTokenizer.fromJSON(await trainTextTokenizer(FIXTURE_CORPUS, { kind: "bpe", vocabSize: 40 }));
     // ▁a ▁ h an dw r it t en ▁ 7 | ▁the ▁ di g it ▁ s ev en (ids 2..22 are the alphabet)
-    expect(tok.encode("a handwritten 7")).toEqual([24, 23, 11, 33, 37, 17, 27, 19, 25, 23, 3]);
-    expect(tok.encode("the digit seven")).toEqual([31, 23, 36, 10, 27, 23, 18, 38, 25]);
+    expect(tok.encodeText("a handwritten 7")).toEqual([24, 23, 11, 33, 37, 17, 27, 19, 25, 23, 3]);
+    expect(tok.encodeText("the digit seven")).toEqual([31, 23, 36, 10, 27, 23, 18, 38, 25]);
   });
 });
 
