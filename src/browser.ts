@@ -1,0 +1,108 @@
+/**
+ * mmntp's browser-safe API: everything here runs wherever jax-js runs, with no `node:` module
+ * anywhere in its import graph (test/browser/bundle.test.ts bundles this file for the browser
+ * and fails on any Node built-in). The Node entry (`index.ts`) re-exports all of it, plus the
+ * Node-only pieces: native GEMM and worker pool, files, MNIST, text-tokenizer training, pipelines.
+ *
+ * Names follow the modules they come from; where two modules use one name, the less central
+ * one gets an alias (noted at its export).
+ */
+
+// ── engine: jax-js start-up, host↔device, PRNG keys, params ↔ tensors ──
+export {
+  blockUntilReady,
+  ConcreteArray,
+  copyRunsInPlace,
+  fromHost,
+  grad,
+  jit,
+  lax,
+  nn,
+  np,
+  random,
+  startEngine,
+  tree,
+  valueAndGrad,
+  vjp,
+  type Array,
+  type DType,
+  type JsTree,
+  type OwnedFunction,
+} from "./engine/index.ts";
+export { KeyStream, hostRng } from "./engine/rng.ts";
+export { paramsFromTensors, paramsToTensors } from "./engine/params.ts";
+
+// ── tokenizers: the contract, the image auto-encoder, the quantizer family, text ──
+export { idsOf, type Image, type SavedTokenizer, type TokenIds, type Tokenizer } from "./tokenizers/tokenizer.ts";
+export {
+  AutoencoderTokenizer,
+  checkAutoencoderConfig,
+  latentGrid,
+  type AutoencoderParams,
+  type AutoencoderTokenizerConfig,
+  type ConvAEConfig,
+  type OutputHead,
+} from "./tokenizers/image/autoencoder.ts";
+export { MNIST_VQVAE } from "./tokenizers/image/presets.ts";
+export { checkQuantizerSpec, makeQuantizer, QUANTIZER_NAMES, QUANTIZERS, type Grid, type QuantizerName, type QuantizerSpec } from "./tokenizers/quantizers/registry.ts";
+export { bitsPerToken, type AnyQuantizer, type QuantizerAdapter } from "./tokenizers/quantizers/adapter.ts";
+export type { QuantizeResult } from "./tokenizers/quantizers/types.ts";
+// One namespace per quantizer: they share function names (`quantize`, `indicesToCodes`).
+export * as vq from "./tokenizers/quantizers/vq.ts";
+export * as rvq from "./tokenizers/quantizers/rvq.ts";
+export * as groupVQ from "./tokenizers/quantizers/group-vq.ts";
+export * as multiscale from "./tokenizers/quantizers/multiscale.ts";
+export * as fsq from "./tokenizers/quantizers/fsq.ts";
+export * as lfq from "./tokenizers/quantizers/lfq.ts";
+export * as binary from "./tokenizers/quantizers/binary.ts";
+export { TextTokenizer } from "./tokenizers/text/text-tokenizer.ts";
+export { codebookHealth, usageHistogram, type CodebookHealth, type UsageHistogram } from "./tokenizers/quantizers/health.ts";
+
+// ── backbone: the transformer, masks, the sequence-layout compiler, batching ──
+export {
+  checkTransformerConfig,
+  countParameters,
+  embedInputs,
+  forward,
+  forwardCached,
+  hidden,
+  initCaches,
+  initTransformer,
+  lmHead,
+  MLP_KINDS,
+  POSITION_KINDS,
+  type BackboneInput,
+  type PositionKind,
+  type TransformerConfig,
+  type TransformerParams,
+} from "./backbone/transformer.ts";
+export { causalMask, prefixMask } from "./backbone/masks.ts";
+export * from "./backbone/sequence/index.ts";
+export { batchSequences, type BatchOptions, type SequenceBatch } from "./backbone/batch.ts";
+
+// ── generate: the KV-cached decoding loop, samplers, layout-driven filling ──
+// decode.ts's names are aliased: `Constraint` is the sequence layouts' declarative constraint,
+// `GenerateOptions` the saved-run `generate` options (Node entry).
+export { Decoder, type Constraint as DecodeConstraint, type GenerateOptions as DecodeOptions } from "./generate/decode.ts";
+export { GREEDY, sampleToken, type SamplingOptions } from "./generate/sampling.ts";
+export { blockCodes, fillHoles, textIds, type FillOptions, type Filled } from "./generate/layout.ts";
+
+// ── train: the jitted trainer, AdamW, losses, auto-encoder tokenizer training ──
+export { Trainer, type LossFn, type StepResult } from "./train/step.ts";
+export { adamwUpdate, DEFAULT_ADAMW, globalNorm, initAdamW, warmupCosine, type AdamWConfig, type AdamWState, type Params } from "./train/optim.ts";
+export { nextTokenLoss, sequenceLogProbs, tokenLogProbs, weightedCrossEntropy, type NextTokenBatch } from "./train/losses.ts";
+export {
+  DEFAULT_AUTOENCODER_TRAIN,
+  trainAutoencoder,
+  trainAutoencoderTokenizer,
+  type AutoencoderTrainConfig,
+  type TrainProgress,
+} from "./train/autoencoder.ts";
+
+// ── io on plain bytes: safetensors, nested trees ↔ flat names ──
+// `DType` is jax-js's; the file format's dtype names ("F32", …) get the alias.
+export { decodeSafetensors, encodeSafetensors, type DType as SafetensorsDType, type TensorRecord } from "./io/safetensors.ts";
+export { flattenTree, unflattenTree, type Tree } from "./io/tree.ts";
+
+// ── data types shared by the trainers (the loaders themselves read files: Node entry) ──
+export { imageSize, type DatasetInfo, type ImageSet } from "./data/types.ts";

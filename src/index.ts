@@ -1,0 +1,32 @@
+/**
+ * mmntp's Node entry: the browser-safe API (`browser.ts`) plus what needs Node — the native GEMM
+ * and the worker pool, files (checkpoints, PNG, IDX), the embedded MNIST digits, text-tokenizer
+ * training (HF's native `tokenizers`), codebook plots and the demo pipelines.
+ */
+// First: jax-js builds its wasm backend (worker pool, memory probe) when it is evaluated, so
+// Node's engine must load before any module below imports jax-js (src/engine/node.ts).
+import "./engine/node.ts";
+
+export * from "./browser.ts";
+
+// ── engine in Node: native GEMM, worker pool, wasm-heap probe ──
+export { engineMemoryBytes, engineWorkerStats, nativeStats, shutdownEngineWorkers, threadsFromEnv, type NativeStats } from "./engine/node.ts";
+
+// ── tokenizers that touch Node ──
+export { trainTextTokenizer, type TextTokenizerKind, type TrainTextTokenizerOptions } from "./tokenizers/text/train.ts";
+export { plotCodebookUsage, type UsagePlotOptions } from "./tokenizers/quantizers/health-plot.ts";
+
+// ── io on files ──
+export { loadCheckpoint, saveCheckpoint, writeAtomic, type Checkpoint, type TensorExpectation } from "./io/checkpoint.ts";
+export { encodeGrayPng, readGrayImage, writeGrayGrid, type GridOptions } from "./io/png.ts";
+
+// ── data: the embedded MNIST digits, IDX files, seeded splits ──
+export { loadMnist, MNIST_HEIGHT, MNIST_INFO, MNIST_WIDTH } from "./data/mnist.ts";
+export { loadIdxImageSet, readIdx, writeIdx, type IdxArray, type IdxData, type IdxDtype } from "./data/idx.ts";
+export { batches, seededPermutation, splitTrainTest, subset } from "./data/shuffle.ts";
+
+// ── pipelines: the demo, run folders, captioning and generation from a saved run ──
+export { checkDemoConfig, DEFAULT_DEMO, QUICK_DEMO, runDemo, type DemoConfig, type DemoMetrics } from "./pipelines/demo.ts";
+export { disposeRun, loadRun, saveRun, type Run, type RunManifest } from "./pipelines/run.ts";
+// `GenerateOptions` aliased: generate/decode.ts's options are `DecodeOptions` (browser.ts).
+export { caption, generate, type GenerateOptions as RunGenerateOptions } from "./pipelines/use-run.ts";
