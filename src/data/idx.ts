@@ -23,9 +23,25 @@ const DTYPES: Readonly<Record<number, { dtype: IdxDtype; size: number }>> = {
 };
 const hex = (b: number) => `0x${b.toString(16).padStart(2, "0")}`;
 
-/** Parse IDX bytes (gzip-compressed or not). Throws on bad magic, unknown dtype, or a size that disagrees with the header. */
-export function readIdx(bytes: Uint8Array): IdxArray {
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
+/** The most an IDX file may hold once decompressed by default: 256 MiB (MNIST's training images are 47 MB). */
+export const MAX_IDX_BYTES = 256 * 2 ** 20;
+
+/**
+ * Parse IDX bytes (gzip-compressed or not). Throws on bad magic, unknown dtype, or a size that
+ * disagrees with the header; decompression stops at `maxBytes` (a small .gz can expand to
+ * gigabytes before any size check could run).
+ */
+export function readIdx(bytes: Uint8Array, { maxBytes = MAX_IDX_BYTES }: { maxBytes?: number } = {}): IdxArray {
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes, { maxOutputLength: maxBytes });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) throw new Error(`IDX: the gzip data expands past ${maxBytes} bytes (maxBytes); not an IDX file of this size`);
+      throw new Error(`IDX: corrupt gzip data (${(e as Error).message})`);
+    }
+  }
+  if (bytes.length > maxBytes) throw new Error(`IDX: ${bytes.length} bytes, more than maxBytes (${maxBytes})`);
   if (bytes.length < 4) throw new Error(`IDX: ${bytes.length} bytes is too short for the 4-byte magic number`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     throw new Error(`IDX: bad magic number, expected it to start with 0x00 0x00 (or gzip's 0x1f 0x8b), got ${hex(bytes[0]!)} ${hex(bytes[1]!)}`);

@@ -38,7 +38,8 @@ export async function fillHoles(decoder: Decoder, vocab: JointVocab, documents: 
     throw new Error(`fillHoles: the documents must have their holes at the same positions (prompt lengths ${compiled.map((c) => c.promptLength).join(", ")})`);
   }
   if (lastHole < start) return compiled.map((c) => ({ ids: c.ids, compiled: c }));
-  const stops = compiled.map((c, i) => stopToken(vocab, documents[i]!, c));
+  // The documents share a layout, so their generated text (if any) ends at the same token.
+  const stop = stopToken(vocab, documents[0]!);
   const uncond = opts.guidance?.documents.map((d) => compileSequence(vocab, d, { contextLength }));
   if (uncond && uncond.length !== compiled.length) throw new Error(`fillHoles: guidance has ${uncond.length} documents, expected one per document (${compiled.length})`);
   const prompt = (c: CompiledSequence) => Array.from(c.ids.subarray(0, c.promptLength));
@@ -48,7 +49,7 @@ export async function fillHoles(decoder: Decoder, vocab: JointVocab, documents: 
     ...(opts.seed === undefined ? {} : { seed: opts.seed }),
     // The constraint of sequence i depends only on its position, and every sequence shares the layout's positions.
     constraint: (g) => first.allowedAt(start + g.length),
-    stop: (g) => stops[0] !== undefined && g[g.length - 1] === stops[0],
+    stop: (g) => stop !== undefined && g[g.length - 1] === stop,
     ...(gridded ? { grids: compiled.map((c) => c.grid) } : {}),
     ...(opts.guidance && uncond ? { guidance: { prompts: uncond.map(prompt), scale: opts.guidance.scale, ...(gridded ? { grids: uncond.map((c) => c.grid) } : {}) } } : {}),
   });
@@ -56,7 +57,7 @@ export async function fillHoles(decoder: Decoder, vocab: JointVocab, documents: 
     const ids = Int32Array.from(c.ids);
     const g = generated[i]!;
     ids.set(g, start);
-    const ended = stops[i] !== undefined && g[g.length - 1] === stops[i];
+    const ended = stop !== undefined && g[g.length - 1] === stop;
     return { ids: ended ? ids.slice(0, start + g.length) : ids, compiled: c };
   });
 }
@@ -68,11 +69,11 @@ function lastHoleOf(c: CompiledSequence): number {
 }
 
 /** The end token of a generated text (the last segment, when it is a text hole with `end`). */
-function stopToken(vocab: JointVocab, doc: SequenceDocument, c: CompiledSequence): number | undefined {
+function stopToken(vocab: JointVocab, doc: SequenceDocument): number | undefined {
   const last = doc.segments[doc.segments.length - 1];
-  if (last?.kind !== "text" || (last as TextSegment).ids !== undefined || (last as TextSegment).end === undefined) return undefined;
-  void c;
-  return vocab.special((last as TextSegment).end!);
+  if (last?.kind !== "text") return undefined;
+  const text = last as TextSegment;
+  return text.ids === undefined && text.end !== undefined ? vocab.special(text.end) : undefined;
 }
 
 /** The local codes of block segment `segment` of a filled sequence. */

@@ -2,7 +2,7 @@
  * Grayscale PNG in and out (pngjs, sync API): sample grids for humans, and single images
  * read back as model input. Pixel values are floats in [0, 1], row-major [H, W].
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { PNG } from "pngjs";
 import { writeAtomic } from "./checkpoint.ts";
@@ -72,17 +72,46 @@ export function writeGrayGrid(path: string, images: Float32Array, opts: GridOpti
   return { width: outW, height: outH };
 }
 
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/**
+ * The checks made before any byte is decompressed: a regular file of at most `maxBytes`, the PNG
+ * signature, and an IHDR chunk first (PNG spec §5.2, §11.2.2) declaring `width` × `height`.
+ * A decoder handed a tiny file that declares 2³¹ × 2³¹ pixels would allocate (or crash) first
+ * and compare sizes after. Returns the file's bytes.
+ */
+function readCheckedPng(path: string, width: number, height: number, maxBytes: number): Buffer {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    throw new Error(`${path} could not be read: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
+  }
+  if (!st.isFile()) throw new Error(`${path} is not a regular file (${st.isDirectory() ? "a folder" : "a device or special file"}); expected a PNG file`);
+  if (st.size > maxBytes) throw new Error(`${path} is ${st.size} bytes, more than the ${maxBytes} a ${width}×${height} PNG may take`);
+  const bytes = readFileSync(path);
+  if (bytes.length < 33 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) throw new Error(`${path} is not a PNG file (no PNG signature)`);
+  if (bytes.readUInt32BE(8) !== 13 || bytes.toString("latin1", 12, 16) !== "IHDR") throw new Error(`${path} is not a valid PNG: its first chunk is not a 13-byte IHDR`);
+  const [w, h] = [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
+  if (w !== width || h !== height) throw new Error(`${path} is ${w}×${h} (width×height), expected ${width}×${height}`);
+  return bytes;
+}
+
 /**
  * Read a PNG of any colour type and bit depth as luminance (Rec. 601: 0.299 R + 0.587 G +
  * 0.114 B) in [0, 1], composited over black (MNIST's background). → [H*W].
- * Throws when the PNG's size is not the expected width × height.
+ * Throws, before decompressing anything, when the file is not a PNG of width × height, or is
+ * larger than such a PNG can reasonably be (`maxBytes`, default: 4 × the 16-bit RGBA pixels + 64 KiB).
  */
-export function readGrayImage(path: string, { height = 28, width = 28 }: { height?: number; width?: number } = {}): Float32Array {
+export function readGrayImage(path: string, { height = 28, width = 28, maxBytes }: { height?: number; width?: number; maxBytes?: number } = {}): Float32Array {
+  checkSize(height, width, "readGrayImage");
+  const bytes = readCheckedPng(path, width, height, maxBytes ?? 4 * 8 * width * height + 65536);
   let png: PNG;
   try {
-    png = PNG.sync.read(readFileSync(path));
+    png = PNG.sync.read(bytes);
   } catch (err) {
-    throw new Error(`${path} could not be read as a PNG: ${(err as Error).message}`);
+    const msg = (err as Error).message;
+    throw new Error(`${path} could not be read as a PNG: ${/read requests|unexpected end|finished stream/i.test(msg) ? "the file is truncated or corrupt" : msg}`);
   }
   if (png.width !== width || png.height !== height) {
     throw new Error(`${path} is ${png.width}×${png.height} (width×height), expected ${width}×${height}`);

@@ -56,7 +56,7 @@ export function encodeSafetensors(tensors: Readonly<Record<string, TensorRecord>
     const expected = product(t.shape) * DTYPE_BYTES[t.dtype];
     const size = t.data.byteLength;
     if (size !== expected) throw new Error(`tensor "${name}": shape ${fmtShape(t.shape)} of ${t.dtype} needs ${expected} bytes, data has ${size}`);
-    header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + size] };
+    Object.defineProperty(header, name, { value: { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + size] }, enumerable: true }); // "__proto__" included
     offset += size;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
@@ -100,7 +100,7 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
       if (typeof info !== "object" || info === null || Array.isArray(info)) throw new Error(`invalid header: __metadata__ must be an object of strings`);
       for (const [k, v] of Object.entries(info)) {
         if (typeof v !== "string") throw new Error(`invalid header: __metadata__ "${k}" must be a string, got ${JSON.stringify(v)}`);
-        metadata[k] = v;
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
@@ -123,7 +123,8 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
   for (const { name, dtype, shape, begin, end } of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     // A copy (not a view) so each array owns an aligned buffer.
     const buffer = bytes.slice(dataStart + begin, dataStart + end).buffer;
-    tensors[name] = { dtype, shape, data: new ARRAY_OF[dtype](buffer) } as TensorRecord;
+    // defineProperty, not assignment: a tensor named "__proto__" must stay a tensor, not become the record's prototype.
+    Object.defineProperty(tensors, name, { value: { dtype, shape, data: new ARRAY_OF[dtype](buffer) } as TensorRecord, enumerable: true, writable: true, configurable: true });
   }
   return { tensors, metadata };
 }

@@ -31,6 +31,9 @@ export function flattenTree<L>(tree: Tree<L>, isLeaf: (x: unknown) => boolean = 
   return out;
 }
 
+/** An own, enumerable property even for "__proto__" (assignment would set the prototype instead). */
+const own = (o: object, key: string, value: unknown) => Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+
 /** Dotted names → nested objects; a level whose keys are exactly 0..n-1 becomes a JS array. */
 export function unflattenTree<L>(flat: Readonly<Record<string, L>>): Tree<L> {
   type Node = { [key: string]: Node | L };
@@ -44,7 +47,7 @@ export function unflattenTree<L>(flat: Readonly<Record<string, L>>): Tree<L> {
       if (!Object.hasOwn(node, p)) {
         const child: Node = {};
         isNode.add(child);
-        node[p] = child;
+        own(node, p, child);
       }
       const next = node[p];
       if (!isNode.has(next as Node)) throw new Error(`unflattenTree: "${parts.slice(0, i + 1).join(".")}" is both a leaf and a branch (via "${name}")`);
@@ -52,7 +55,7 @@ export function unflattenTree<L>(flat: Readonly<Record<string, L>>): Tree<L> {
     });
     const last = parts[parts.length - 1];
     if (Object.hasOwn(node, last)) throw new Error(`unflattenTree: "${name}" is both a leaf and a branch`);
-    node[last] = leaf;
+    own(node, last, leaf);
   }
   const arrays = (x: Node | L): Tree<L> => {
     if (!isNode.has(x as Node)) return x as L;

@@ -15,7 +15,7 @@
  * (vocabulary sizes, shapes) before allocating any weight.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tree, type Array, type JsTree } from "../engine/index.ts";
 import { paramsLike, paramsToTensors } from "../engine/params.ts";
@@ -139,6 +139,7 @@ export function loadRun(dir: string): Run & { manifest: RunManifest } {
 
   const vocab = JointVocab.fromJSON(manifest.vocab);
   const text = TextTokenizer.fromJSON(read("tokenizer.json").toString("utf8"));
+  if (text.tokenToId("<pad>") !== vocab.padId) throw new Error(`${manifestFile}: the vocabulary's pad id ${vocab.padId} is not the text tokenizer's <pad> (${text.tokenToId("<pad>")})`);
   const imageConfig = json("image-tokenizer.json");
   const modelConfig = json("model.json");
   checkTransformerConfig(modelConfig, `${join(ckpt, "model.json")}`);
@@ -193,7 +194,6 @@ function readManifest(file: string): RunManifest {
   for (const [k, v] of Object.entries(m.files)) if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v)) throw new Error(`${file}: files.${k} must be a sha-256 hex digest, got ${JSON.stringify(v)}`);
   checkPairedLayout(m.layout, `${file}: layout`);
   checkDataset(m.dataset, `${file}: dataset`);
-  void statSync;
   return m as unknown as RunManifest;
 }
 

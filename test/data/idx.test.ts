@@ -79,3 +79,15 @@ describe("loadIdxImageSet on a small IDX file made by the test", () => {
     expect(() => loadIdxImageSet(labelsPath, labelsPath)).toThrow(`${labelsPath}: expected uint8 images of shape [N, H, W], got uint8 [3]`);
   });
 });
+
+describe("readIdx bounds", () => {
+  it("stops a gzip bomb at maxBytes instead of expanding it, and names corrupt gzip data", async () => {
+    const { gzipSync } = await import("node:zlib");
+    const { readIdx } = await import("../../src/data/idx.ts");
+    const bomb = gzipSync(Buffer.alloc(64 * 2 ** 20)); // 64 MiB of zeros in ~65 KB
+    const t0 = performance.now();
+    expect(() => readIdx(bomb, { maxBytes: 2 ** 20 })).toThrow("IDX: the gzip data expands past 1048576 bytes (maxBytes)");
+    expect(performance.now() - t0).toBeLessThan(2000); // a bound: it stops after 1 MiB
+    expect(() => readIdx(Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.alloc(20, 7)]))).toThrow("IDX: corrupt gzip data");
+  });
+});

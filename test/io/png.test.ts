@@ -70,9 +70,47 @@ describe("png", () => {
   it("rejects non-PNG files and mismatched buffers", () => {
     const path = join(dir, "not.png");
     writeFileSync(path, "hello");
-    expect(() => readGrayImage(path)).toThrow(`${path} could not be read as a PNG`);
+    expect(() => readGrayImage(path)).toThrow(`${path} is not a PNG file (no PNG signature)`);
     expect(() => encodeGrayPng(new Float32Array(10), 28, 28)).toThrow("image has 10 values, expected 28×28 = 784");
     expect(() => writeGrayGrid(join(dir, "g.png"), new Float32Array(784), { height: 28, width: 28, count: 2 })).toThrow("count must be an integer in [1, 1] for 784 values of 28×28 images, got 2");
     expect(() => writeGrayGrid(join(dir, "g.png"), new Float32Array(784), { height: 28, width: 28, scale: 0 })).toThrow("scale must be an integer ≥ 1, got 0");
+  });
+});
+
+describe("readGrayImage refuses hostile files before decoding them", () => {
+  /** A valid 28×28 PNG with its IHDR width and height rewritten (the CRC is left stale: the header check comes first). */
+  const declaring = (w: number, h: number) => {
+    const png = Buffer.from(encodeGrayPng(ramp(), 28, 28));
+    png.writeUInt32BE(w, 16);
+    png.writeUInt32BE(h, 20);
+    return png;
+  };
+
+  it.each([
+    ["2^31−1 × 2^31−1 (a 68-byte crash for zlib)", 2 ** 31 - 1, 2 ** 31 - 1, "is 2147483647×2147483647 (width×height), expected 28×28"],
+    ["20000 × 20000", 20000, 20000, "is 20000×20000 (width×height), expected 28×28"],
+    ["29 × 28", 29, 28, "is 29×28 (width×height), expected 28×28"],
+  ])("a PNG declaring %s", (_, w, h, message) => {
+    const path = join(dir, `declares-${w}x${h}.png`);
+    writeFileSync(path, declaring(w, h).subarray(0, 68));
+    const t0 = performance.now();
+    expect(() => readGrayImage(path)).toThrow(`${path} ${message}`);
+    expect(performance.now() - t0).toBeLessThan(2000); // a bound, not a benchmark: decoding first took 45 s
+  });
+
+  it("devices, folders, oversized, non-PNG and truncated files", () => {
+    expect(() => readGrayImage("/dev/zero")).toThrow("/dev/zero is not a regular file (a device or special file); expected a PNG file");
+    expect(() => readGrayImage(dir)).toThrow(`${dir} is not a regular file (a folder)`);
+    const big = join(dir, "big.png");
+    writeFileSync(big, Buffer.concat([declaring(28, 28), Buffer.alloc(200_000)]));
+    expect(() => readGrayImage(big)).toThrow(`${big} is 200`);
+    const text = join(dir, "text.png");
+    writeFileSync(text, "not a png at all, just some text that is long enough");
+    expect(() => readGrayImage(text)).toThrow(`${text} is not a PNG file (no PNG signature)`);
+    const truncated = join(dir, "truncated.png");
+    const whole = Buffer.from(encodeGrayPng(ramp(), 28, 28));
+    writeFileSync(truncated, whole.subarray(0, whole.length - 20));
+    expect(() => readGrayImage(truncated)).toThrow(`${truncated} could not be read as a PNG`);
+    expect(() => readGrayImage(join(dir, "missing.png"))).toThrow("missing.png could not be read: no such file");
   });
 });

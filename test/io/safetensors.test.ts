@@ -171,3 +171,15 @@ describe("safetensors rejects bad input when writing", () => {
     expect(() => encodeSafetensors({ __metadata__: { dtype: "U8", shape: [0], data: new Uint8Array(0) } })).toThrow('"__metadata__" is reserved');
   });
 });
+
+describe("safetensors names", () => {
+  it("a tensor named __proto__ stays a tensor of the record", async () => {
+    const { decodeSafetensors, encodeSafetensors } = await import("../../src/io/safetensors.ts");
+    const t = { dtype: "F32" as const, shape: [2], data: Float32Array.of(1, 2) };
+    const bytes = encodeSafetensors(Object.defineProperty({ w: t }, "__proto__", { value: t, enumerable: true }));
+    const back = decodeSafetensors(bytes).tensors;
+    expect(Object.keys(back).sort()).toEqual(["__proto__", "w"]);
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype);
+    expect(Array.from(back["__proto__"]!.data)).toEqual([1, 2]);
+  });
+});
