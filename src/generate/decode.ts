@@ -24,8 +24,13 @@ export type GenerateOptions = {
   grids?: readonly Int32Array[];
 };
 
-/** One batch of prompts decoding in its own KV cache (see `Decoder.#stream`). */
-type Stream = { advance: () => Promise<Float32Array>; feed: (next: Int32Array) => void; dispose: () => void };
+/**
+ * One batch of B prompts decoding in its own KV cache (`Decoder.open`): `advance` runs the next
+ * pass (the prefill, then one token) and returns the logits of the last position [B·V]; `feed`
+ * sets the B tokens the next pass reads; `dispose` frees the cache.
+ */
+export type DecodeStream = { advance: () => Promise<Float32Array>; feed: (next: Int32Array) => void; dispose: () => void };
+type Stream = DecodeStream;
 
 type Step = (tokens: Array, caches: KVCache[], start: Array, grid?: Array) => { logits: Array; fresh: FreshKV[] };
 
@@ -95,6 +100,16 @@ export class Decoder {
       uncond?.dispose();
     }
     return out;
+  }
+
+  /**
+   * A stream of its own over `prompts` (equal lengths) for up to `maxNew` tokens, for decoding
+   * loops that choose the tokens themselves (generate/order-decoder.ts). grids: as in
+   * `GenerateOptions`. The caller disposes it.
+   */
+  async open(prompts: readonly (readonly number[])[], maxNew: number, grids?: readonly Int32Array[], what = "prompts"): Promise<DecodeStream> {
+    await blockUntilReady(this.params);
+    return this.#stream(prompts, maxNew, what, grids);
   }
 
   /** One batch of prompts with its own KV cache: `advance` runs a step, `feed` sets the next tokens. */
