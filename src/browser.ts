@@ -30,7 +30,9 @@ export {
   type OwnedFunction,
 } from "./engine/index.ts";
 export { KeyStream, hostRng } from "./engine/rng.ts";
-export { paramsFromTensors, paramsToTensors } from "./engine/params.ts";
+export { expectationsOfInit, paramsFromTensors, paramsOfInit, paramsToTensors } from "./engine/params.ts";
+// The error every reader and validator of user input throws (io/errors.ts).
+export { asInputError, InputError, isInputError, type InputErrorDetails } from "./io/errors.ts";
 
 // ── tokenizers: the contract, the image auto-encoder, the quantizer family, text ──
 export { idsOf, type Image, type SavedTokenizer, type TokenIds, type Tokenizer } from "./tokenizers/tokenizer.ts";
@@ -76,7 +78,7 @@ export {
   type TransformerConfig,
   type TransformerParams,
 } from "./backbone/transformer.ts";
-export { causalMask, prefixMask } from "./backbone/masks.ts";
+export { blockCausalMask, blockCausalMaskHost, causalMask, prefixMask } from "./backbone/masks.ts";
 export * from "./backbone/sequence/index.ts";
 export { batchSequences, type BatchOptions, type SequenceBatch } from "./backbone/batch.ts";
 
@@ -86,6 +88,16 @@ export { batchSequences, type BatchOptions, type SequenceBatch } from "./backbon
 export { Decoder, type Constraint as DecodeConstraint, type GenerateOptions as DecodeOptions } from "./generate/decode.ts";
 export { GREEDY, sampleToken, type SamplingOptions } from "./generate/sampling.ts";
 export { blockCodes, fillHoles, textIds, type FillOptions, type Filled } from "./generate/layout.ts";
+// Generation orders (raster, MaskGIT, random order, next-scale) through one loop.
+export { checkTrainedOrder, OrderDecoder, orderLength, type DecodeOrder, type OrderGenerateOptions, type OrderModel } from "./generate/order-decoder.ts";
+export { ORDER_NAMES, rasterSchedule, type Draw, type OrderName, type Schedule, type StepPreview, type TrainedOrder } from "./generate/schedule.ts";
+export { checkGuidance, GUIDANCE_SCHEDULES, guidanceScale, mixGuidance, type Guidance, type GuidanceSchedule } from "./generate/guidance.ts";
+export { encodeGrayGif, tileGray, type GifOptions, type GrayGrid } from "./generate/gif.ts";
+export { batchOrderRows, type OrderBatch, type OrderInput, type OrderRow } from "./backbone/orders/rows.ts";
+export { initTargetPositions, orderLogits, type OrderForwardInput, type OrderParams } from "./backbone/orders/forward.ts";
+export { MASK_TOKEN } from "./backbone/orders/masked.ts";
+export { trainingRow, type TrainingRowOptions } from "./backbone/orders/training.ts";
+export { maskedTokenLoss } from "./train/masked.ts";
 
 // ── train: the jitted trainer, AdamW, losses, auto-encoder tokenizer training ──
 export { Trainer, type LossFn, type StepResult } from "./train/step.ts";

@@ -30,3 +30,5 @@ export { checkDemoConfig, DEFAULT_DEMO, QUICK_DEMO, runDemo, type DemoConfig, ty
 export { disposeRun, loadRun, saveRun, type Run, type RunManifest } from "./pipelines/run.ts";
 // `GenerateOptions` aliased: generate/decode.ts's options are `DecodeOptions` (browser.ts).
 export { caption, generate, type GenerateOptions as RunGenerateOptions } from "./pipelines/use-run.ts";
+// The generation orders trained and sampled on the demo's data (pipelines/orders.ts).
+export { generateWithOrder, orderVocab, orderVocabOfSizes, previewRecorder, trainWithOrder, writePreviews, type OrderSamplingOptions, type OrderTrainConfig } from "./pipelines/orders.ts";

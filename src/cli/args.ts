@@ -21,6 +21,7 @@
  * every remaining argument.
  */
 import { parseArgs as nodeParseArgs } from "node:util";
+import { InputError } from "../io/errors.ts";
 
 export type OptionType = "string" | "number" | "boolean";
 type Scalar<T extends OptionType> = T extends "string" ? string : T extends "number" ? number : boolean;
@@ -107,22 +108,22 @@ export function parseArgs<const S extends ArgSpec>(argv: readonly string[], spec
       continue;
     }
     const opt = byLong.get(t.name);
-    if (!opt) throw new Error(unknownOption(t.rawName, spec.options));
+    if (!opt) throw new InputError(unknownOption(t.rawName, spec.options));
     const negated = t.rawName.startsWith("--no-");
     if (opt.type === "boolean") {
-      if (t.inlineValue && t.value !== "true" && t.value !== "false") throw new Error(`${t.rawName} is a flag: use ${t.rawName}, --no-${opt.name}, or ${t.rawName}=true/false; got "${argv[t.index]}"`);
+      if (t.inlineValue && t.value !== "true" && t.value !== "false") throw new InputError(`${t.rawName} is a flag: use ${t.rawName}, --no-${opt.name}, or ${t.rawName}=true/false; got "${argv[t.index]}"`);
       store(opt, negated ? false : t.value !== "false");
       continue;
     }
-    if (negated) throw new Error(unknownOption(t.rawName, spec.options));
-    if (t.value === undefined) throw new Error(`${t.rawName} expects a ${opt.type} value`);
+    if (negated) throw new InputError(unknownOption(t.rawName, spec.options));
+    if (t.value === undefined) throw new InputError(`${t.rawName} expects a ${opt.type} value`);
     store(opt, t.value);
   }
   void terminated;
 
   for (const o of spec.options) {
     if (values[o.name] !== undefined) continue;
-    if (o.required) throw new Error(`missing required option --${o.name} (${o.help})`);
+    if (o.required) throw new InputError(`missing required option --${o.name} (${o.help})`);
     values[o.name] = o.multiple ? (o.default === undefined ? [] : [o.default]) : (o.default ?? (o.type === "boolean" ? false : undefined));
   }
 
@@ -130,17 +131,17 @@ export function parseArgs<const S extends ArgSpec>(argv: readonly string[], spec
   const rest = pspec.at(-1)?.rest === true;
   if (!rest && positionals.length > pspec.length) {
     const extra = positionals.slice(pspec.length).map((p) => JSON.stringify(p)).join(", ");
-    throw new Error(`unexpected argument${positionals.length - pspec.length > 1 ? "s" : ""} ${extra}; usage: ${usageLine(spec)}`);
+    throw new InputError(`unexpected argument${positionals.length - pspec.length > 1 ? "s" : ""} ${extra}; usage: ${usageLine(spec)}`);
   }
   const named: Record<string, string | string[] | undefined> = {};
   pspec.forEach((p, i) => {
     if (p.rest) {
       const all = positionals.slice(i);
-      if (all.length === 0 && !p.optional) throw new Error(`missing argument <${p.name}...> (${p.help}); usage: ${usageLine(spec)}`);
+      if (all.length === 0 && !p.optional) throw new InputError(`missing argument <${p.name}...> (${p.help}); usage: ${usageLine(spec)}`);
       named[p.name] = all;
       return;
     }
-    if (positionals[i] === undefined && !p.optional) throw new Error(`missing argument <${p.name}> (${p.help}); usage: ${usageLine(spec)}`);
+    if (positionals[i] === undefined && !p.optional) throw new InputError(`missing argument <${p.name}> (${p.help}); usage: ${usageLine(spec)}`);
     named[p.name] = positionals[i];
   });
   return { kind: "args", values: values as ArgValues<S>, positionals: named as ArgPositionals<S> };
@@ -164,7 +165,7 @@ function checkSpec(spec: ArgSpec): void {
 
 function parseNumber(text: string, what: string): number {
   const v = Number(text);
-  if (text.trim() === "" || !Number.isFinite(v)) throw new Error(`${what} expects a number, got "${text}"`);
+  if (text.trim() === "" || !Number.isFinite(v)) throw new InputError(`${what} expects a number, got "${text}"`);
   return v;
 }
 
@@ -230,7 +231,7 @@ export function setByDottedPath<T extends object>(config: T, path: string, value
     const here = keys.slice(0, depth).join(".");
     if (!isPlainObject(node) || !Object.hasOwn(node, key)) {
       const valid = isPlainObject(node) ? Object.keys(node).join(", ") : "(none)";
-      throw new Error(`unknown config key "${path}": valid keys ${here ? `under "${here}"` : "at the top level"} are ${valid}`);
+      throw new InputError(`unknown config key "${path}": valid keys ${here ? `under "${here}"` : "at the top level"} are ${valid}`);
     }
     const next = depth === keys.length - 1 ? coerce(path, node[key], value) : set(node[key], depth + 1);
     return { ...node, [key]: next };
@@ -251,9 +252,9 @@ function coerce(path: string, old: unknown, value: unknown): unknown {
       }
     }
     if (isPlainObject(parsed)) return parsed;
-    throw new Error(`config key "${path}" is a section; set one of its keys (${Object.keys(old).join(", ")}) or give a JSON object`);
+    throw new InputError(`config key "${path}" is a section; set one of its keys (${Object.keys(old).join(", ")}) or give a JSON object`);
   }
-  const mismatch = () => new Error(`config key "${path}" is a ${Array.isArray(old) ? "list" : typeof old} (now ${JSON.stringify(old)}), got ${JSON.stringify(value)}`);
+  const mismatch = () => new InputError(`config key "${path}" is a ${Array.isArray(old) ? "list" : typeof old} (now ${JSON.stringify(old)}), got ${JSON.stringify(value)}`);
   if (typeof value === "string" && typeof old !== "string") {
     if (typeof old === "number") {
       const v = Number(value);
@@ -285,7 +286,7 @@ function coerce(path: string, old: unknown, value: unknown): unknown {
 export function applyOverrides<T extends object>(config: T, assignments: readonly string[]): T {
   return assignments.reduce((cfg, a) => {
     const eq = a.indexOf("=");
-    if (eq <= 0) throw new Error(`--set expects key=value (e.g. model.layers=4), got "${a}"`);
+    if (eq <= 0) throw new InputError(`--set expects key=value (e.g. model.layers=4), got "${a}"`);
     return setByDottedPath(cfg, a.slice(0, eq), a.slice(eq + 1));
   }, config);
 }

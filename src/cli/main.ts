@@ -5,7 +5,9 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { InputError } from "../io/errors.ts";
 import { applyOverrides, parseArgs, type ArgSpec } from "./args.ts";
+import { describeFailure } from "./failure.ts";
 import { checkExperimentConfig, DEFAULT_QUANTIZER_EXPERIMENT, parseQuantizerList, QUANTIZER_NAMES } from "../experiments/quantizers-config.ts";
 
 const JSON_OPTION = { name: "json", type: "boolean", help: "print one JSON object on stdout (progress stays on stderr)" } as const;
@@ -94,10 +96,10 @@ const loadEngine = () => import("../engine/node.ts");
 function imageFiles(args: readonly string[]): string[] {
   const files: string[] = [];
   for (const a of args) {
-    if (!existsSync(a)) throw new Error(`no such file or folder: ${a}`);
+    if (!existsSync(a)) throw new InputError(`no such file or folder: ${a}`);
     if (statSync(a).isDirectory()) {
       const pngs = readdirSync(a).filter((f) => f.toLowerCase().endsWith(".png")).sort();
-      if (pngs.length === 0) throw new Error(`folder ${a} holds no .png files`);
+      if (pngs.length === 0) throw new InputError(`folder ${a} holds no .png files`);
       files.push(...pngs.map((f) => join(a, f)));
     } else files.push(a);
   }
@@ -105,17 +107,17 @@ function imageFiles(args: readonly string[]): string[] {
 }
 
 function checkGenerateOptions(v: { count: number; temperature: number; "top-k": number; seed: number; guidance: number }): void {
-  if (!Number.isInteger(v.count) || v.count < 1 || v.count > 256) throw new Error(`--count must be an integer in [1, 256], got ${v.count}`);
-  if (!(v.temperature >= 0 && v.temperature <= 10)) throw new Error(`--temperature must be in [0, 10] (0 = greedy), got ${v.temperature}`);
-  if (!Number.isInteger(v["top-k"]) || v["top-k"] < 0) throw new Error(`--top-k must be a non-negative integer (0 = all), got ${v["top-k"]}`);
-  if (!Number.isInteger(v.seed) || v.seed < 0 || v.seed >= 2 ** 32) throw new Error(`--seed must be an integer in [0, 4294967295], got ${v.seed}`);
-  if (!(v.guidance >= 1 && v.guidance <= 100)) throw new Error(`--guidance must be in [1, 100] (1 = off), got ${v.guidance}`);
+  if (!Number.isInteger(v.count) || v.count < 1 || v.count > 256) throw new InputError(`--count must be an integer in [1, 256], got ${v.count}`);
+  if (!(v.temperature >= 0 && v.temperature <= 10)) throw new InputError(`--temperature must be in [0, 10] (0 = greedy), got ${v.temperature}`);
+  if (!Number.isInteger(v["top-k"]) || v["top-k"] < 0) throw new InputError(`--top-k must be a non-negative integer (0 = all), got ${v["top-k"]}`);
+  if (!Number.isInteger(v.seed) || v.seed < 0 || v.seed >= 2 ** 32) throw new InputError(`--seed must be an integer in [0, 4294967295], got ${v.seed}`);
+  if (!(v.guidance >= 1 && v.guidance <= 100)) throw new InputError(`--guidance must be in [1, 100] (1 = off), got ${v.guidance}`);
 }
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (!command || command === "-h" || command === "--help") return void console.log(HELP);
-  if (!(command in COMMANDS)) throw new Error(`unknown command "${command}"; expected one of: ${Object.keys(COMMANDS).join(", ")}\n\n${HELP}`);
+  if (!(command in COMMANDS)) throw new InputError(`unknown command "${command}"; expected one of: ${Object.keys(COMMANDS).join(", ")}\n\n${HELP}`);
   const print = (json: boolean, value: unknown, text: string) => console.log(json ? JSON.stringify(value, null, 2) : text);
 
   if (command === "demo") {
@@ -135,7 +137,7 @@ async function main(argv: string[]): Promise<void> {
     const args = parseArgs(rest, EXPERIMENT);
     if (args.kind === "help") return void console.log(args.text);
     const which = args.positionals.experiment;
-    if (!(EXPERIMENTS as readonly string[]).includes(which)) throw new Error(`unknown experiment "${which}"; expected one of: ${EXPERIMENTS.join(", ")}`);
+    if (!(EXPERIMENTS as readonly string[]).includes(which)) throw new InputError(`unknown experiment "${which}"; expected one of: ${EXPERIMENTS.join(", ")}`);
     const only = args.values.only === undefined ? [] : parseQuantizerList(args.values.only);
     const cfg = { ...DEFAULT_QUANTIZER_EXPERIMENT, steps: args.values.steps, seed: args.values.seed, lr: args.values.lr, only };
     checkExperimentConfig(cfg); // before loading the engine
@@ -173,8 +175,9 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).then(
   () => process.exit(0),
-  (e: Error) => {
-    console.error(`mmntp: ${e.message}`);
-    process.exit(1);
+  (e: unknown) => {
+    const { text, exitCode } = describeFailure(e);
+    console.error(text);
+    process.exit(exitCode);
   },
 );

@@ -4,8 +4,9 @@
  * byte 3 the number of dims, then one big-endian uint32 per dim, then the data,
  * big-endian, row-major. `.gz` files are gunzipped transparently.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
+import { InputError } from "../io/errors.ts";
 import type { ImageSet } from "./types.ts";
 
 export type IdxDtype = "uint8" | "int8" | "int16" | "int32" | "float32" | "float64";
@@ -27,45 +28,56 @@ const hex = (b: number) => `0x${b.toString(16).padStart(2, "0")}`;
 export const MAX_IDX_BYTES = 256 * 2 ** 20;
 
 /**
- * Parse IDX bytes (gzip-compressed or not). Throws on bad magic, unknown dtype, or a size that
- * disagrees with the header; decompression stops at `maxBytes` (a small .gz can expand to
- * gigabytes before any size check could run).
+ * Parse IDX bytes (gzip-compressed or not). Throws an InputError on bad magic, unknown dtype, or
+ * a size that disagrees with the header; gzip data that declares more than `maxBytes` is refused
+ * before it is inflated (a small .gz can expand to gigabytes before any size check could run).
  */
 export function readIdx(bytes: Uint8Array, { maxBytes = MAX_IDX_BYTES }: { maxBytes?: number } = {}): IdxArray {
-  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = gunzipSync(bytes, { maxOutputLength: maxBytes });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) throw new Error(`IDX: the gzip data expands past ${maxBytes} bytes (maxBytes); not an IDX file of this size`);
-      throw new Error(`IDX: corrupt gzip data (${(e as Error).message})`);
-    }
-  }
-  if (bytes.length > maxBytes) throw new Error(`IDX: ${bytes.length} bytes, more than maxBytes (${maxBytes})`);
-  if (bytes.length < 4) throw new Error(`IDX: ${bytes.length} bytes is too short for the 4-byte magic number`);
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipBounded(bytes, maxBytes);
+  if (bytes.length > maxBytes) throw new InputError(`IDX: ${bytes.length} bytes, more than maxBytes (${maxBytes})`);
+  if (bytes.length < 4) throw new InputError(`IDX: ${bytes.length} bytes is too short for the 4-byte magic number`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
-    throw new Error(`IDX: bad magic number, expected it to start with 0x00 0x00 (or gzip's 0x1f 0x8b), got ${hex(bytes[0]!)} ${hex(bytes[1]!)}`);
+    throw new InputError(`IDX: bad magic number, expected it to start with 0x00 0x00 (or gzip's 0x1f 0x8b), got ${hex(bytes[0]!)} ${hex(bytes[1]!)}`);
   }
   const code = bytes[2]!;
   const kind = DTYPES[code];
   if (!kind) {
     const known = Object.entries(DTYPES).map(([c, k]) => `${hex(Number(c))} ${k.dtype}`).join(", ");
-    throw new Error(`IDX: unknown dtype code ${hex(code)}, expected one of ${known}`);
+    throw new InputError(`IDX: unknown dtype code ${hex(code)}, expected one of ${known}`);
   }
   const ndim = bytes[3]!;
   const headerBytes = 4 + 4 * ndim;
-  if (bytes.length < headerBytes) throw new Error(`IDX: truncated header, expected ${headerBytes} bytes for ${ndim} dims, got ${bytes.length}`);
+  if (bytes.length < headerBytes) throw new InputError(`IDX: truncated header, expected ${headerBytes} bytes for ${ndim} dims, got ${bytes.length}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const shape = Array.from({ length: ndim }, (_, i) => view.getUint32(4 + 4 * i, false));
   const count = shape.reduce((a, b) => a * b, 1);
   const expected = headerBytes + count * kind.size;
   if (bytes.length < expected) {
-    throw new Error(`IDX: truncated data for shape [${shape.join(", ")}] ${kind.dtype}, expected ${expected} bytes (${headerBytes} header + ${count}×${kind.size}), got ${bytes.length}`);
+    throw new InputError(`IDX: truncated data for shape [${shape.join(", ")}] ${kind.dtype}, expected ${expected} bytes (${headerBytes} header + ${count}×${kind.size}), got ${bytes.length}`);
   }
   if (bytes.length > expected) {
-    throw new Error(`IDX: ${bytes.length - expected} trailing bytes after the data for shape [${shape.join(", ")}] ${kind.dtype}, expected ${expected} bytes in all, got ${bytes.length}`);
+    throw new InputError(`IDX: ${bytes.length - expected} trailing bytes after the data for shape [${shape.join(", ")}] ${kind.dtype}, expected ${expected} bytes in all, got ${bytes.length}`);
   }
   return { dtype: kind.dtype, shape, data: decode(view, headerBytes, count, kind.dtype) };
+}
+
+/**
+ * Gunzip, allocating no more than the data says it holds. A gzip member ends with ISIZE, its
+ * uncompressed size mod 2³² (RFC 1952 §2.3.1): more than `maxBytes` is refused before inflating
+ * anything (a 1 MB bomb declares its 1 GB), and inflation stops at ISIZE bytes, so a file that
+ * lies about its size costs at most what it declares.
+ */
+function gunzipBounded(gz: Uint8Array, maxBytes: number): Uint8Array {
+  if (gz.length < 18) throw new InputError(`IDX: corrupt gzip data (${gz.length} bytes, shorter than a gzip header and trailer)`);
+  const isize = new DataView(gz.buffer, gz.byteOffset, gz.byteLength).getUint32(gz.length - 4, true);
+  if (isize > maxBytes) throw new InputError(`IDX: the gzip data expands past ${maxBytes} bytes (maxBytes); not an IDX file of this size`);
+  try {
+    return gunzipSync(gz, { maxOutputLength: Math.max(1, isize) });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ERR_BUFFER_TOO_LARGE" || e instanceof RangeError) throw new InputError(`IDX: corrupt gzip data (it expands past the ${isize} bytes its trailer declares)`);
+    throw new InputError(`IDX: corrupt gzip data (${(e as Error).message})`, { cause: e });
+  }
 }
 
 function decode(view: DataView, at: number, count: number, dtype: IdxDtype): IdxData {
@@ -120,17 +132,40 @@ export function writeIdx(shape: readonly number[], data: Uint8Array): Uint8Array
  * IDX label file (ubyte [N]), e.g. `train-images-idx3-ubyte.gz` + `train-labels-idx1-ubyte.gz`.
  */
 export function loadIdxImageSet(imagesPath: string, labelsPath: string): ImageSet {
-  const img = readIdx(readFileSync(imagesPath));
-  const lab = readIdx(readFileSync(labelsPath));
+  const img = readIdxFile(imagesPath);
+  const lab = readIdxFile(labelsPath);
   if (img.dtype !== "uint8" || img.shape.length !== 3) {
-    throw new Error(`${imagesPath}: expected uint8 images of shape [N, H, W], got ${img.dtype} [${img.shape.join(", ")}]`);
+    throw new InputError(`${imagesPath}: expected uint8 images of shape [N, H, W], got ${img.dtype} [${img.shape.join(", ")}]`);
   }
   if (lab.dtype !== "uint8" || lab.shape.length !== 1) {
-    throw new Error(`${labelsPath}: expected uint8 labels of shape [N], got ${lab.dtype} [${lab.shape.join(", ")}]`);
+    throw new InputError(`${labelsPath}: expected uint8 labels of shape [N], got ${lab.dtype} [${lab.shape.join(", ")}]`);
   }
   const [n, height, width] = img.shape as [number, number, number];
-  if (lab.shape[0] !== n) throw new Error(`IDX image/label count mismatch: ${imagesPath} has ${n} images but ${labelsPath} has ${lab.shape[0]} labels`);
+  if (lab.shape[0] !== n) throw new InputError(`IDX image/label count mismatch: ${imagesPath} has ${n} images but ${labelsPath} has ${lab.shape[0]} labels`);
   const images = new Float32Array(img.data.length);
   for (let i = 0; i < images.length; i++) images[i] = img.data[i]! / 255;
   return { images, labels: Int32Array.from(lab.data), n, height, width };
+}
+
+/**
+ * `readIdx` of a file, its errors prefixed by the file's name. The file must be a regular file of
+ * at most MAX_IDX_BYTES: reading a device such as /dev/zero would never end.
+ */
+function readIdxFile(path: string): IdxArray {
+  let bytes: Buffer;
+  try {
+    const st = statSync(path);
+    if (!st.isFile()) throw new InputError(`${path} is not a regular file; expected an IDX file`, { file: path, expected: "an IDX file" });
+    if (st.size > MAX_IDX_BYTES) throw new InputError(`${path} is ${st.size} bytes, more than the ${MAX_IDX_BYTES} an IDX file may take`, { file: path, value: st.size });
+    bytes = readFileSync(path);
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError(`${path} could not be read: ${(e as Error).message}`, { file: path, cause: e });
+  }
+  try {
+    return readIdx(bytes);
+  } catch (e) {
+    if (e instanceof InputError) throw new InputError(`${path}: ${e.message}`, { file: path, cause: e });
+    throw e;
+  }
 }

@@ -15,7 +15,7 @@ import { defaultDevice, init, numpy as np, type Array } from "@jax-js/jax";
 // every kernel, so it declines instead.
 (globalThis as Record<symbol, unknown>)[Symbol.for("mmntp.engineLoaded")] = true;
 
-export { blockUntilReady, copyRunsInPlace, grad, jit, lax, nn, numpy as np, random, tree, valueAndGrad, vjp } from "@jax-js/jax";
+export { blockUntilReady, copyRunsInPlace, grad, jit, lax, makeJaxpr, nn, numpy as np, random, tree, valueAndGrad, vjp } from "@jax-js/jax";
 /** The array class itself, for `x instanceof ConcreteArray` (true for concrete arrays, false for tracers inside `jit`). */
 export { Array as ConcreteArray } from "@jax-js/jax";
 export type { Array, DType, JsTree, OwnedFunction } from "@jax-js/jax";

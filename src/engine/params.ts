@@ -2,9 +2,12 @@
  * Device params trees ↔ host tensor records under dotted names (io/tree.ts), the form every
  * checkpoint and saved tokenizer stores. Browser-safe.
  */
+import { InputError } from "../io/errors.ts";
 import { flattenTree, unflattenTree } from "../io/tree.ts";
 import type { TensorRecord } from "../io/safetensors.ts";
-import { fromHost, tree, type Array, type JsTree } from "./index.ts";
+import { fromHost, makeJaxpr, tree, type Array, type JsTree } from "./index.ts";
+
+type Expectations = Record<string, { shape: number[]; dtype: "I32" | "F32" }>;
 
 /** Device params → host tensors under dotted names. Borrows `params`. */
 export async function paramsToTensors(params: JsTree<Array>): Promise<Record<string, TensorRecord>> {
@@ -17,14 +20,32 @@ export async function paramsToTensors(params: JsTree<Array>): Promise<Record<str
 }
 
 /** What each tensor of `like` must be: its shape and dtype. Borrows `like`. */
-export function expectationsOf(like: JsTree<Array>): Record<string, { shape: number[]; dtype: "I32" | "F32" }> {
+export function expectationsOf(like: JsTree<Array>): Expectations {
   return Object.fromEntries(Object.entries(flattenTree<Array>(like as never)).map(([k, a]) => [k, { shape: a.shape, dtype: a.dtype === "int32" ? ("I32" as const) : ("F32" as const) }]));
+}
+
+/**
+ * What each tensor of the params `init` would build must be, found by tracing `init` (jax-js
+ * `makeJaxpr`) instead of running it: nothing is allocated, so checking a file against a config
+ * that declares 10⁹ weights costs milliseconds, not gigabytes (the file's own size then bounds
+ * what loading allocates).
+ */
+export function expectationsOfInit(init: () => JsTree<Array>): Expectations {
+  const { jaxpr, treedef } = makeJaxpr(() => init())();
+  try {
+    const avals = jaxpr.jaxpr.outs.map((o) => ({ shape: [...o.aval.shape], dtype: String(o.aval.dtype) }));
+    const flat = flattenTree<{ shape: number[]; dtype: string }>(tree.unflatten(treedef, avals) as never, (x) => typeof x === "object" && x !== null && "dtype" in x);
+    return Object.fromEntries(Object.entries(flat).map(([k, a]) => [k, { shape: a.shape, dtype: a.dtype === "int32" ? ("I32" as const) : ("F32" as const) }]));
+  } finally {
+    jaxpr.dispose();
+  }
 }
 
 /**
  * Host tensors → device params shaped like `expect` (from `expectationsOf`), in its key order
  * (so the tree's structure matches the model's). Every expected tensor must be there with its
- * shape and dtype, none other, and every float finite: `what` names the source in errors.
+ * shape and dtype, none other, every float finite and no weight matrix all zeros: `what` names
+ * the source in the InputError.
  */
 export function paramsFromTensors<P extends JsTree<Array>>(
   tensors: Readonly<Record<string, TensorRecord>>,
@@ -38,14 +59,17 @@ export function paramsFromTensors<P extends JsTree<Array>>(
     else if (t.shape.join(",") !== want.shape.join(",")) problems.push(`tensor "${key}" has shape [${t.shape}], expected [${want.shape}]`);
     else if (t.dtype !== want.dtype) problems.push(`tensor "${key}" has dtype ${t.dtype}, expected ${want.dtype}`);
     else if (t.dtype === "F32") {
-      const bad = (t.data as Float32Array).findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) problems.push(`tensor "${key}" has a non-finite value (${(t.data as Float32Array)[bad]}) at element ${bad}`);
+      const data = t.data as Float32Array;
+      const bad = data.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) problems.push(`tensor "${key}" has a non-finite value (${data[bad]}) at element ${bad}`);
+      // No trained or initialized model has a weight matrix of zeros (biases may be): a file emptied by a bug or by hand.
+      else if (t.shape.length >= 2 && data.length > 1 && data.every((v) => v === 0)) problems.push(`tensor "${key}" [${t.shape}] is all zeros`);
     }
   }
   for (const key of Object.keys(tensors)) if (!Object.hasOwn(expect, key)) problems.push(`unexpected tensor "${key}"`);
   if (problems.length > 0) {
     const shown = problems.length > 8 ? [...problems.slice(0, 8), `… and ${problems.length - 8} more`] : problems;
-    throw new Error(`${what} does not fit the model: ${shown.join("; ")}`);
+    throw new InputError(`${what} does not fit the model: ${shown.join("; ")}`);
   }
   const arrays: Record<string, Array> = {};
   for (const key of Object.keys(expect)) {
@@ -55,9 +79,7 @@ export function paramsFromTensors<P extends JsTree<Array>>(
   return unflattenTree(arrays) as P;
 }
 
-/** `paramsFromTensors` with the expectations of `like`, which is disposed. */
-export function paramsLike<P extends JsTree<Array>>(tensors: Readonly<Record<string, TensorRecord>>, like: P, what: string): P {
-  const expect = expectationsOf(like);
-  tree.dispose(like);
-  return paramsFromTensors<P>(tensors, expect, what);
+/** `paramsFromTensors` with the expectations of the params `init` would build (traced, not run). */
+export function paramsOfInit<P extends JsTree<Array>>(tensors: Readonly<Record<string, TensorRecord>>, init: () => P, what: string): P {
+  return paramsFromTensors<P>(tensors, expectationsOfInit(init), what);
 }

@@ -1,5 +1,6 @@
 import { fromHost, jit, nn, np, tree, type Array, type OwnedFunction } from "../engine/index.ts";
 import { KeyStream } from "../engine/rng.ts";
+import { InputError } from "../io/errors.ts";
 import { conv2d, initConv2d, type Conv2dParams } from "../nn/conv.ts";
 import { initLinear, linear, type LinearParams } from "../nn/linear.ts";
 import { fmt } from "../nn/shapes.ts";
@@ -15,13 +16,13 @@ export type JudgeParams = { c1: Conv2dParams; c2: Conv2dParams; fc: LinearParams
 
 export function checkJudgeConfig(cfg: unknown, where = "judge config"): asserts cfg is JudgeConfig {
   const c = cfg as Record<string, unknown> | null;
-  if (typeof c !== "object" || c === null) throw new Error(`${where}: expected an object, got ${JSON.stringify(cfg)}`);
+  if (typeof c !== "object" || c === null) throw new InputError(`${where}: expected an object, got ${JSON.stringify(cfg)}`);
   const bounds = { height: [4, 4096], width: [4, 4096], channels: [1, 4], classes: [2, 100_000] } as const;
   for (const [key, [lo, hi]] of Object.entries(bounds)) {
     const v = c[key];
-    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) throw new Error(`${where}.${key}: expected an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) throw new InputError(`${where}.${key}: expected an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
   }
-  if ((c.height as number) % 4 !== 0 || (c.width as number) % 4 !== 0) throw new Error(`${where}: height and width must be multiples of 4 (two stride-2 convs), got ${c.height}×${c.width}`);
+  if ((c.height as number) % 4 !== 0 || (c.width as number) % 4 !== 0) throw new InputError(`${where}: height and width must be multiples of 4 (two stride-2 convs), got ${c.height}×${c.width}`);
 }
 
 export function initJudge(seed: number, cfg: JudgeConfig): JudgeParams {

@@ -2,6 +2,7 @@
  * The quantizer experiment's settings, kept free of the engine so the CLI can check arguments
  * and print help without loading jax-js. The quantizers themselves are set up in quantizers.ts.
  */
+import { InputError } from "../io/errors.ts";
 
 /** Quantizers compared, in table order. */
 export const QUANTIZER_NAMES = ["vq", "vq-kmeans", "vq-ema", "vq-factorized", "rvq", "group-vq", "var", "fsq", "lfq", "binary"] as const;
@@ -42,10 +43,10 @@ export const DEFAULT_QUANTIZER_EXPERIMENT: QuantizerExperimentConfig = {
 /** "vq,fsq" → ["vq", "fsq"]; throws on unknown or repeated names, listing the valid ones. */
 export function parseQuantizerList(list: string): QuantizerName[] {
   const names = list.split(",").map((s) => s.trim()).filter(Boolean);
-  if (names.length === 0) throw new Error(`--only expects a comma-separated list of quantizers, e.g. vq,fsq; valid: ${QUANTIZER_NAMES.join(", ")}`);
+  if (names.length === 0) throw new InputError(`--only expects a comma-separated list of quantizers, e.g. vq,fsq; valid: ${QUANTIZER_NAMES.join(", ")}`);
   for (const [i, n] of names.entries()) {
-    if (!(QUANTIZER_NAMES as readonly string[]).includes(n)) throw new Error(`unknown quantizer "${n}" in --only; valid: ${QUANTIZER_NAMES.join(", ")}`);
-    if (names.indexOf(n) !== i) throw new Error(`quantizer "${n}" is listed twice in --only`);
+    if (!(QUANTIZER_NAMES as readonly string[]).includes(n)) throw new InputError(`unknown quantizer "${n}" in --only; valid: ${QUANTIZER_NAMES.join(", ")}`);
+    if (names.indexOf(n) !== i) throw new InputError(`quantizer "${n}" is listed twice in --only`);
   }
   return names as QuantizerName[];
 }
@@ -53,13 +54,13 @@ export function parseQuantizerList(list: string): QuantizerName[] {
 /** Check the numbers of a config (e.g. after CLI overrides). */
 export function checkExperimentConfig(cfg: QuantizerExperimentConfig): void {
   for (const key of ["seed", "splitSeed"] as const) {
-    if (!Number.isInteger(cfg[key])) throw new Error(`quantizer experiment: ${key} must be an integer, got ${cfg[key]}`);
+    if (!Number.isInteger(cfg[key])) throw new InputError(`quantizer experiment: ${key} must be an integer, got ${cfg[key]}`);
   }
   for (const key of ["steps", "batchSize", "testSize", "healthEvery", "gridImages"] as const) {
-    if (!Number.isInteger(cfg[key]) || cfg[key] < 1) throw new Error(`quantizer experiment: ${key} must be a positive integer, got ${cfg[key]}`);
+    if (!Number.isInteger(cfg[key]) || cfg[key] < 1) throw new InputError(`quantizer experiment: ${key} must be a positive integer, got ${cfg[key]}`);
   }
-  if (!(cfg.lr > 0)) throw new Error(`quantizer experiment: lr must be > 0, got ${cfg.lr}`);
-  if (cfg.gridImages > cfg.testSize) throw new Error(`quantizer experiment: gridImages (${cfg.gridImages}) must not exceed testSize (${cfg.testSize})`);
+  if (!(cfg.lr > 0)) throw new InputError(`quantizer experiment: lr must be > 0, got ${cfg.lr}`);
+  if (cfg.gridImages > cfg.testSize) throw new InputError(`quantizer experiment: gridImages (${cfg.gridImages}) must not exceed testSize (${cfg.testSize})`);
 }
 
 /** One quantizer's row of the results. */

@@ -7,6 +7,7 @@
  */
 import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { InputError, parseJson } from "./errors.ts";
 import { decodeSafetensors, encodeSafetensors, type DType, type TensorRecord } from "./safetensors.ts";
 
 /**
@@ -17,15 +18,15 @@ import { decodeSafetensors, encodeSafetensors, type DType, type TensorRecord } f
 export function checkOutputPath(path: string): void {
   if (existsSync(path)) {
     const st = statSync(path);
-    if (!st.isFile()) throw new Error(`${path} exists and is not a regular file (${st.isDirectory() ? "a folder" : "a device or special file"}); give a file path`);
+    if (!st.isFile()) throw new InputError(`${path} exists and is not a regular file (${st.isDirectory() ? "a folder" : "a device or special file"}); give a file path`);
   }
   const dir = dirname(path);
-  if (!existsSync(dir)) throw new Error(`cannot write ${path}: the folder ${dir} does not exist`);
-  if (!statSync(dir).isDirectory()) throw new Error(`cannot write ${path}: ${dir} is not a folder`);
+  if (!existsSync(dir)) throw new InputError(`cannot write ${path}: the folder ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new InputError(`cannot write ${path}: ${dir} is not a folder`);
   try {
     accessSync(dir, constants.W_OK);
   } catch {
-    throw new Error(`cannot write ${path}: the folder ${dir} is not writable`);
+    throw new InputError(`cannot write ${path}: the folder ${dir} is not writable`);
   }
 }
 
@@ -34,7 +35,7 @@ export function checkOutputPath(path: string): void {
  * `path` (the one atomic-write helper of the project; refuses a `path` that is not a regular file).
  */
 export function writeAtomic(path: string, bytes: Uint8Array | string): void {
-  if (existsSync(path) && !statSync(path).isFile()) throw new Error(`${path} exists and is not a regular file; refusing to replace it`);
+  if (existsSync(path) && !statSync(path).isFile()) throw new InputError(`${path} exists and is not a regular file; refusing to replace it`);
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
   try {
     const fd = openSync(tmp, "w");
@@ -100,12 +101,12 @@ export function loadCheckpoint(
   opts: { expect?: Readonly<Record<string, TensorExpectation>> } = {},
 ): { tensors: Record<string, TensorRecord>; config: unknown; metadata: Record<string, string> } {
   const file = join(dir, `${name}.safetensors`);
-  if (!existsSync(file)) throw new Error(`no checkpoint at ${file}; run \`mmntp demo\` first or pass --run <dir>`);
+  if (!existsSync(file)) throw new InputError(`no checkpoint at ${file}; run \`mmntp demo\` first or pass --run <dir>`);
   let decoded: ReturnType<typeof decodeSafetensors>;
   try {
     decoded = decodeSafetensors(new Uint8Array(readFileSync(file)));
   } catch (e) {
-    throw new Error(`${file}: ${(e as Error).message}`);
+    throw new InputError(`${file}: ${(e as Error).message}`, { file, cause: e });
   }
   let tensors = decoded.tensors;
   if (opts.expect) {
@@ -116,13 +117,8 @@ export function loadCheckpoint(
   }
 
   const configFile = join(dir, `${name}.json`);
-  if (!existsSync(configFile)) throw new Error(`checkpoint ${file} has no config: ${configFile} is missing`);
-  let config: unknown;
-  try {
-    config = JSON.parse(readFileSync(configFile, "utf8"));
-  } catch (e) {
-    throw new Error(`${configFile}: invalid JSON: ${(e as Error).message}`);
-  }
+  if (!existsSync(configFile)) throw new InputError(`checkpoint ${file} has no config: ${configFile} is missing`);
+  const config = parseJson(readFileSync(configFile, "utf8"), configFile);
   return { tensors, config, metadata: decoded.metadata };
 }
 
@@ -137,7 +133,7 @@ function checkExpected(file: string, tensors: Record<string, TensorRecord>, expe
   for (const key of Object.keys(tensors)) if (!Object.hasOwn(expect, key)) problems.push(`unexpected tensor "${key}"`);
   if (problems.length === 0) return;
   const shown = problems.length > 8 ? [...problems.slice(0, 8), `… and ${problems.length - 8} more`] : problems;
-  throw new Error(`${file} does not fit the model: ${shown.join("; ")}`);
+  throw new InputError(`${file} does not fit the model: ${shown.join("; ")}`, { file });
 }
 
 export { flattenTree, unflattenTree, type Tree } from "./tree.ts";

@@ -4,8 +4,10 @@
  */
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { inflateSync } from "node:zlib";
 import { PNG } from "pngjs";
 import { writeAtomic } from "./checkpoint.ts";
+import { InputError } from "./errors.ts";
 
 const toByte = (v: number) => Math.round(255 * Math.min(1, Math.max(0, Number.isNaN(v) ? 0 : v)));
 
@@ -85,16 +87,59 @@ function readCheckedPng(path: string, width: number, height: number, maxBytes: n
   try {
     st = statSync(path);
   } catch (err) {
-    throw new Error(`${path} could not be read: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
+    throw new InputError(`${path} could not be read: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`, { file: path, cause: err });
   }
-  if (!st.isFile()) throw new Error(`${path} is not a regular file (${st.isDirectory() ? "a folder" : "a device or special file"}); expected a PNG file`);
-  if (st.size > maxBytes) throw new Error(`${path} is ${st.size} bytes, more than the ${maxBytes} a ${width}×${height} PNG may take`);
-  const bytes = readFileSync(path);
-  if (bytes.length < 33 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) throw new Error(`${path} is not a PNG file (no PNG signature)`);
-  if (bytes.readUInt32BE(8) !== 13 || bytes.toString("latin1", 12, 16) !== "IHDR") throw new Error(`${path} is not a valid PNG: its first chunk is not a 13-byte IHDR`);
+  if (!st.isFile()) throw new InputError(`${path} is not a regular file (${st.isDirectory() ? "a folder" : "a device or special file"}); expected a PNG file`, { file: path, expected: "a PNG file" });
+  if (st.size > maxBytes) throw new InputError(`${path} is ${st.size} bytes, more than the ${maxBytes} a ${width}×${height} PNG may take`, { file: path, field: "size", value: st.size, expected: `at most ${maxBytes} bytes` });
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new InputError(`${path} could not be read: ${(err as Error).message}`, { file: path, cause: err });
+  }
+  if (bytes.length < 33 || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) throw new InputError(`${path} is not a PNG file (no PNG signature)`, { file: path, field: "signature", expected: "a PNG file" });
+  if (bytes.readUInt32BE(8) !== 13 || bytes.toString("latin1", 12, 16) !== "IHDR") throw new InputError(`${path} is not a valid PNG: its first chunk is not a 13-byte IHDR`, { file: path, field: "IHDR", expected: "a 13-byte IHDR chunk first" });
   const [w, h] = [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
-  if (w !== width || h !== height) throw new Error(`${path} is ${w}×${h} (width×height), expected ${width}×${height}`);
+  if (w !== width || h !== height) throw new InputError(`${path} is ${w}×${h} (width×height), expected ${width}×${height}`, { file: path, field: "IHDR width×height", value: `${w}×${h}`, expected: `${width}×${height}` });
+  checkPixelData(bytes, path, width, height);
   return bytes;
+}
+
+/** Channels per pixel of each PNG colour type (spec §11.2.2): gray, RGB, palette, gray + alpha, RGBA. */
+const CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** Adam7's passes (spec §8.2): [x0, y0, dx, dy]. */
+const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]] as const;
+
+/**
+ * The IDAT chunks must inflate to at least the bytes the header's image takes (each row: a filter
+ * byte, then its pixels). pngjs does not check: it decodes rows past the end of short data from
+ * an uninitialized buffer, so a truncated file would give whatever was in memory — different
+ * pixels from one run to the next. Inflation stops one byte past that size.
+ */
+function checkPixelData(bytes: Buffer, path: string, width: number, height: number): void {
+  const [depth, colour, interlace] = [bytes[24]!, bytes[25]!, bytes[28]!];
+  const channels = CHANNELS[colour];
+  if (channels === undefined || ![1, 2, 4, 8, 16].includes(depth) || interlace > 1) throw new InputError(`${path} is not a valid PNG: colour type ${colour}, bit depth ${depth}, interlace ${interlace}`, { file: path, field: "IHDR" });
+  const rowBytes = (w: number) => 1 + Math.ceil((w * channels * depth) / 8);
+  const passes = interlace === 1 ? ADAM7.map(([x0, y0, dx, dy]) => [Math.ceil((width - x0) / dx), Math.ceil((height - y0) / dy)]) : [[width, height]];
+  const expected = passes.reduce((n, [w, h]) => n + (w! > 0 && h! > 0 ? h! * rowBytes(w!) : 0), 0);
+  const idat: Buffer[] = [];
+  for (let at = 8; at + 12 <= bytes.length; ) {
+    const length = bytes.readUInt32BE(at);
+    const type = bytes.toString("latin1", at + 4, at + 8);
+    if (at + 12 + length > bytes.length) break; // a truncated chunk: pngjs names it
+    if (type === "IDAT") idat.push(bytes.subarray(at + 8, at + 8 + length));
+    if (type === "IEND") break;
+    at += 12 + length;
+  }
+  let pixels: Buffer;
+  try {
+    pixels = inflateSync(Buffer.concat(idat), { maxOutputLength: expected + 1, finishFlush: 2 /* Z_SYNC_FLUSH: keep what a cut stream holds */ });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") return; // more than enough; pngjs reads what it needs
+    throw new InputError(`${path} could not be read as a PNG: its pixel data is corrupt (${(err as Error).message})`, { file: path, cause: err });
+  }
+  if (pixels.length < expected) throw new InputError(`${path} could not be read as a PNG: the file is truncated or corrupt (its pixel data holds ${pixels.length} of the ${expected} bytes a ${width}×${height} image needs)`, { file: path, value: pixels.length, expected: `${expected} bytes` });
 }
 
 /**
@@ -111,10 +156,10 @@ export function readGrayImage(path: string, { height = 28, width = 28, maxBytes 
     png = PNG.sync.read(bytes);
   } catch (err) {
     const msg = (err as Error).message;
-    throw new Error(`${path} could not be read as a PNG: ${/read requests|unexpected end|finished stream/i.test(msg) ? "the file is truncated or corrupt" : msg}`);
+    throw new InputError(`${path} could not be read as a PNG: ${/read requests|unexpected end|finished stream/i.test(msg) ? "the file is truncated or corrupt" : msg}`, { file: path, cause: err });
   }
   if (png.width !== width || png.height !== height) {
-    throw new Error(`${path} is ${png.width}×${png.height} (width×height), expected ${width}×${height}`);
+    throw new InputError(`${path} is ${png.width}×${png.height} (width×height), expected ${width}×${height}`, { file: path, value: `${png.width}×${png.height}`, expected: `${width}×${height}` });
   }
   const rgba = png.data; // [H*W*4] 8-bit RGBA; pngjs expands gray/palette and rescales 16-bit
   const out = new Float32Array(width * height);

@@ -9,6 +9,8 @@
  * The reader accepts unpadded headers too (older files have them) and checks everything the
  * reference reader checks: sizes match shapes, offsets are contiguous from 0, nothing trails.
  */
+import { checkJsonDepth, InputError } from "./errors.ts";
+
 export type TensorRecord =
   | { dtype: "F32"; shape: number[]; data: Float32Array }
   | { dtype: "I32"; shape: number[]; data: Int32Array }
@@ -79,9 +81,9 @@ type Entry = { name: string; dtype: DType; shape: number[]; begin: number; end: 
 /** Parse and validate a safetensors file; every tensor's data is copied into its own typed array. */
 export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, TensorRecord>; metadata: Record<string, string> } {
   checkHostEndianness();
-  if (bytes.length < 8) throw new Error(`not a safetensors file: ${bytes.length} bytes, need at least 8 for the header length`);
+  if (bytes.length < 8) throw new InputError(`not a safetensors file: ${bytes.length} bytes, need at least 8 for the header length`);
   const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLen > BigInt(bytes.length - 8)) throw new Error(`truncated: header says ${headerLen} bytes, file has ${bytes.length - 8} after the 8-byte length`);
+  if (headerLen > BigInt(bytes.length - 8)) throw new InputError(`truncated: header says ${headerLen} bytes, file has ${bytes.length - 8} after the 8-byte length`);
   const dataStart = 8 + Number(headerLen);
   const dataLen = bytes.length - dataStart;
 
@@ -89,17 +91,18 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
   try {
     header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, dataStart)));
   } catch (e) {
-    throw new Error(`invalid JSON header (${headerLen} bytes): ${(e as Error).message}`);
+    throw new InputError(`invalid JSON header (${headerLen} bytes): ${(e as Error).message}`);
   }
-  if (typeof header !== "object" || header === null || Array.isArray(header)) throw new Error(`invalid header: expected a JSON object, got ${JSON.stringify(header)?.slice(0, 40)}`);
+  checkJsonDepth(header, `invalid JSON header (${headerLen} bytes)`);
+  if (typeof header !== "object" || header === null || Array.isArray(header)) throw new InputError(`invalid header: expected a JSON object, got ${JSON.stringify(header)?.slice(0, 40)}`);
 
   const metadata: Record<string, string> = {};
   const entries: Entry[] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
-      if (typeof info !== "object" || info === null || Array.isArray(info)) throw new Error(`invalid header: __metadata__ must be an object of strings`);
+      if (typeof info !== "object" || info === null || Array.isArray(info)) throw new InputError(`invalid header: __metadata__ must be an object of strings`);
       for (const [k, v] of Object.entries(info)) {
-        if (typeof v !== "string") throw new Error(`invalid header: __metadata__ "${k}" must be a string, got ${JSON.stringify(v)}`);
+        if (typeof v !== "string") throw new InputError(`invalid header: __metadata__ "${k}" must be a string, got ${JSON.stringify(v)}`);
         Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
@@ -112,12 +115,12 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
   let cursor = 0;
   let prev = "";
   for (const e of entries) {
-    if (e.begin < cursor) throw new Error(`tensors "${prev}" and "${e.name}" overlap: "${e.name}" starts at byte ${e.begin}, before "${prev}" ends at ${cursor}`);
-    if (e.begin > cursor) throw new Error(`tensor "${e.name}" starts at byte ${e.begin} but the data before it ends at ${cursor} (offsets must be contiguous)`);
+    if (e.begin < cursor) throw new InputError(`tensors "${prev}" and "${e.name}" overlap: "${e.name}" starts at byte ${e.begin}, before "${prev}" ends at ${cursor}`);
+    if (e.begin > cursor) throw new InputError(`tensor "${e.name}" starts at byte ${e.begin} but the data before it ends at ${cursor} (offsets must be contiguous)`);
     cursor = e.end;
     prev = e.name;
   }
-  if (cursor !== dataLen) throw new Error(`${dataLen - cursor} trailing bytes after the last tensor (tensors end at ${cursor}, data has ${dataLen} bytes)`);
+  if (cursor !== dataLen) throw new InputError(`${dataLen - cursor} trailing bytes after the last tensor (tensors end at ${cursor}, data has ${dataLen} bytes)`);
 
   const tensors: Record<string, TensorRecord> = {};
   for (const { name, dtype, shape, begin, end } of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
@@ -130,18 +133,18 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
 }
 
 function parseEntry(name: string, info: unknown, dataLen: number): Entry {
-  if (typeof info !== "object" || info === null) throw new Error(`tensor "${name}": header entry must be an object, got ${JSON.stringify(info)}`);
+  if (typeof info !== "object" || info === null) throw new InputError(`tensor "${name}": header entry must be an object, got ${JSON.stringify(info)}`);
   const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
-  if (!isDType(dtype)) throw new Error(`tensor "${name}": unknown dtype ${dtype === undefined ? "(missing)" : JSON.stringify(dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(", ")})`);
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`tensor "${name}": bad shape ${JSON.stringify(shape)}`);
+  if (!isDType(dtype)) throw new InputError(`tensor "${name}": unknown dtype ${dtype === undefined ? "(missing)" : JSON.stringify(dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(", ")})`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new InputError(`tensor "${name}": bad shape ${JSON.stringify(shape)}`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
-    throw new Error(`tensor "${name}": bad data_offsets ${JSON.stringify(offsets)} (need [begin, end] with 0 ≤ begin ≤ end)`);
+    throw new InputError(`tensor "${name}": bad data_offsets ${JSON.stringify(offsets)} (need [begin, end] with 0 ≤ begin ≤ end)`);
   }
   const [begin, end] = offsets as [number, number];
-  if (end > dataLen) throw new Error(`tensor "${name}": data_offsets [${begin}, ${end}] run past the ${dataLen} data bytes (truncated file?)`);
+  if (end > dataLen) throw new InputError(`tensor "${name}": data_offsets [${begin}, ${end}] run past the ${dataLen} data bytes (truncated file?)`);
   const expected = product(shape) * DTYPE_BYTES[dtype];
   if (end - begin !== expected) {
-    throw new Error(`tensor "${name}": shape ${fmtShape(shape)} of ${dtype} needs ${expected} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`);
+    throw new InputError(`tensor "${name}": shape ${fmtShape(shape)} of ${dtype} needs ${expected} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`);
   }
   return { name, dtype, shape, begin, end };
 }

@@ -12,13 +12,15 @@ import { loadMnist, MNIST_INFO } from "../data/mnist.ts";
 import { splitTrainTest } from "../data/shuffle.ts";
 import { imageSize, type DatasetInfo, type ImageSet } from "../data/types.ts";
 import { writeAtomic } from "../io/checkpoint.ts";
+import { asInputError, InputError } from "../io/errors.ts";
 import { writeGrayGrid } from "../io/png.ts";
 import { Progress } from "../io/progress.ts";
 import { checkPairedLayout, DEFAULT_PAIRED, type PairedLayout } from "../backbone/sequence/presets.ts";
 import { checkTransformerConfig, type TransformerConfig } from "../backbone/transformer.ts";
 import { Decoder } from "../generate/decode.ts";
 import { accuracy, psnr } from "../eval/metrics.ts";
-import { checkAutoencoderConfig, type AutoencoderTokenizer, type AutoencoderTokenizerConfig } from "../tokenizers/image/autoencoder.ts";
+import { autoencoderExpectations, checkAutoencoderConfig, latentGrid, type AutoencoderTokenizer, type AutoencoderTokenizerConfig } from "../tokenizers/image/autoencoder.ts";
+import { makeQuantizer } from "../tokenizers/quantizers/registry.ts";
 import { MNIST_VQVAE } from "../tokenizers/image/presets.ts";
 import { codebookHealth } from "../tokenizers/quantizers/health.ts";
 import { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
@@ -27,7 +29,7 @@ import { trainAutoencoderTokenizer } from "../train/autoencoder.ts";
 import { evaluateUnified, type EvaluationConfig } from "./evaluate.ts";
 import { trainJudge } from "./judge.ts";
 import { saveRun } from "./run.ts";
-import { pairedVocab, trainUnified, type TokenizedSet } from "./unified.ts";
+import { pairedSequenceLengths, pairedVocab, trainUnified, type TokenizedSet } from "./unified.ts";
 
 /** Everything the demo trains, sized to finish in ≤ 8 minutes on 2 CPU cores. */
 export type DemoConfig = {
@@ -78,7 +80,7 @@ export const QUICK_DEMO: DemoConfig = { ...DEFAULT_DEMO, tokenizerSteps: 20, jud
 export function checkDemoConfig(cfg: DemoConfig): void {
   const int = (key: keyof DemoConfig, lo: number, hi: number) => {
     const v = cfg[key];
-    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) throw new Error(`demo config: ${key} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) throw new InputError(`demo config: ${key} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
   };
   int("seed", 0, 2 ** 31 - 1);
   int("testSize", 10, 5000);
@@ -89,13 +91,13 @@ export function checkDemoConfig(cfg: DemoConfig): void {
   int("captionImages", 1, 100_000);
   int("samplesPerClass", 1, 256);
   int("topK", 0, 1 << 24);
-  if (cfg.batchSize % 2 !== 0) throw new Error(`demo config: batchSize must be even (half text→image, half image→text), got ${cfg.batchSize}`);
-  for (const key of ["tokenizerLr", "lr"] as const) if (!(cfg[key] > 0 && cfg[key] < 1)) throw new Error(`demo config: ${key} must be in (0, 1), got ${JSON.stringify(cfg[key])}`);
-  if (!(cfg.temperature >= 0 && cfg.temperature <= 10)) throw new Error(`demo config: temperature must be in [0, 10] (0 = greedy), got ${JSON.stringify(cfg.temperature)}`);
-  if (!(cfg.guidance >= 1 && cfg.guidance <= 100)) throw new Error(`demo config: guidance must be in [1, 100] (1 = off), got ${JSON.stringify(cfg.guidance)}`);
+  if (cfg.batchSize % 2 !== 0) throw new InputError(`demo config: batchSize must be even (half text→image, half image→text), got ${cfg.batchSize}`);
+  for (const key of ["tokenizerLr", "lr"] as const) if (!(cfg[key] > 0 && cfg[key] < 1)) throw new InputError(`demo config: ${key} must be in (0, 1), got ${JSON.stringify(cfg[key])}`);
+  if (!(cfg.temperature >= 0 && cfg.temperature <= 10)) throw new InputError(`demo config: temperature must be in [0, 10] (0 = greedy), got ${JSON.stringify(cfg.temperature)}`);
+  if (!(cfg.guidance >= 1 && cfg.guidance <= 100)) throw new InputError(`demo config: guidance must be in [1, 100] (1 = off), got ${JSON.stringify(cfg.guidance)}`);
   checkAutoencoderConfig(cfg.tokenizer, "demo config: tokenizer");
-  checkTransformerConfig({ ...cfg.model, vocabSize: 1 }, "demo config: model");
-  checkPairedLayout(cfg.layout, "demo config: layout");
+  asInputError(() => checkTransformerConfig({ ...cfg.model, vocabSize: 1 }, "demo config: model"));
+  asInputError(() => checkPairedLayout(cfg.layout, "demo config: layout"));
 }
 
 export type DemoMetrics = {
@@ -123,6 +125,13 @@ export async function tokenizeSet(tok: AutoencoderTokenizer, set: ImageSet): Pro
 export async function runDemo(dir: string, cfg: DemoConfig = DEFAULT_DEMO): Promise<DemoMetrics> {
   checkDemoConfig(cfg);
   await startEngine();
+  // The quantizer checks its options' values when its parameters are built: trace that now
+  // (nothing allocated), so a bad option fails here and not after the text tokenizer.
+  autoencoderExpectations(cfg.tokenizer, "demo config: tokenizer");
+  const q = makeQuantizer(cfg.tokenizer.quantizer, latentGrid(cfg.tokenizer));
+  const lengths = pairedSequenceLengths(cfg.layout, q.tokenShape, q.tokensPerImage);
+  const longest = Math.max(lengths.textToImage, lengths.imageToText);
+  if (longest > cfg.model.contextLength + 1) throw new InputError(`demo config: model.contextLength ${cfg.model.contextLength} is too short for the layout's sequences of ${longest} tokens (captionSlot ${cfg.layout.captionSlot}, ${q.tokensPerImage} image tokens); give at least ${longest - 1}`);
   const started = performance.now();
   mkdirSync(dir, { recursive: true });
   const info: DatasetInfo = MNIST_INFO;
@@ -130,6 +139,8 @@ export async function runDemo(dir: string, cfg: DemoConfig = DEFAULT_DEMO): Prom
 
   // 1. Text tokenizer (HF tokenizer.json) over every caption template.
   const text = TextTokenizer.fromJSON(await trainTextTokenizer(allCaptions()));
+  const longestCaption = Math.max(...allCaptions().map((c) => text.encodeText(c).length));
+  if (cfg.layout.captionSlot > 0 && cfg.layout.captionSlot < longestCaption) throw new InputError(`demo config: layout.captionSlot ${cfg.layout.captionSlot} is shorter than the longest caption (${longestCaption} tokens); give at least ${longestCaption}, or 0 for no padding`);
 
   // 2. Image tokenizer (the VQ-VAE by default): 28×28 → 7×7 codes.
   const tokProgress = new Progress({ label: "image tokenizer", total: cfg.tokenizerSteps });

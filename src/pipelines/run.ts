@@ -3,35 +3,40 @@
  *
  *   runs/NAME/run.json                      the manifest, written last (atomically): which
  *                                           checkpoint is current, the sha-256 of each of its files,
- *                                           the data set, the joint vocabulary and the layout
+ *                                           the data set, the joint vocabulary, the layout, and the
+ *                                           sha-256 of all that (`digest`: an edited manifest is refused)
  *   runs/NAME/checkpoints/<id>/             tokenizer.json (HF), image-tokenizer.{safetensors,json},
  *                                           model.{safetensors,json}, judge.{safetensors,json}
  *   runs/NAME/{recon,samples}.png, metrics.json   pictures and figures, written after the commit
  *
  * Saving writes a new checkpoint folder under a temporary name, syncs it, renames it into place,
  * then replaces run.json, then deletes older checkpoints: a kill at any point leaves the previous
- * manifest with its intact checkpoint, or the new one, never a mix. Loading refuses a checkpoint
- * whose files do not match the manifest's hashes, and checks every config against the others
- * (vocabulary sizes, shapes) before allocating any weight.
+ * manifest with its intact checkpoint, or the new one, never a mix. Loading refuses a manifest
+ * whose digest does not match, a checkpoint whose files do not match the manifest's hashes, and
+ * checks every config against the others (vocabulary sizes, image sizes, the layout against the
+ * context length) and every tensor against its config before allocating any weight. Every refusal
+ * is an InputError naming the file.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { tree, type Array, type JsTree } from "../engine/index.ts";
-import { paramsLike, paramsToTensors } from "../engine/params.ts";
+import { paramsOfInit, paramsToTensors } from "../engine/params.ts";
 import { KeyStream } from "../engine/rng.ts";
 import type { DatasetInfo } from "../data/types.ts";
 import { encodeSafetensors, decodeSafetensors, type TensorRecord } from "../io/safetensors.ts";
 import { fsyncDir, writeAtomic } from "../io/checkpoint.ts";
+import { asInputError, InputError, parseJson } from "../io/errors.ts";
 import { checkPairedLayout, type PairedLayout } from "../backbone/sequence/presets.ts";
 import { JointVocab, type VocabJSON } from "../backbone/sequence/vocab.ts";
 import { checkTransformerConfig, countParameters, initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
-import { Judge, checkJudgeConfig, initJudge, type JudgeConfig, type JudgeParams } from "../eval/judge.ts";
-import { AutoencoderTokenizer } from "../tokenizers/image/autoencoder.ts";
+import { Judge, checkJudgeConfig, initJudge, type JudgeConfig } from "../eval/judge.ts";
+import { AutoencoderTokenizer, checkAutoencoderConfig, type AutoencoderTokenizerConfig } from "../tokenizers/image/autoencoder.ts";
 import { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
+import { pairedSequenceLengths, pairedVocab } from "./unified.ts";
 
 export const RUN_FORMAT = "mmntp-run";
-export const RUN_VERSION = 2;
+export const RUN_VERSION = 3;
 
 export type RunManifest = {
   readonly format: typeof RUN_FORMAT;
@@ -44,6 +49,8 @@ export type RunManifest = {
   readonly vocab: VocabJSON;
   readonly layout: PairedLayout;
   readonly created: string;
+  /** sha-256 (hex) of `JSON.stringify` of every other field, in this order. */
+  readonly digest: string;
 };
 
 /** What a run holds (the caller keeps ownership of what it passes to `saveRun`). */
@@ -56,6 +63,9 @@ export type Run = {
   readonly model: { readonly params: TransformerParams; readonly config: TransformerConfig };
   readonly judge: Judge;
 };
+
+/** run.json holds names, hashes and small configs: a few KB. */
+const MAX_MANIFEST_BYTES = 2 ** 20;
 
 const sha256 = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).digest("hex");
 
@@ -82,7 +92,7 @@ export async function saveRun(dir: string, run: Run): Promise<RunManifest> {
   fsyncDir(partial);
   renameSync(partial, join(root, id));
   fsyncDir(root);
-  const manifest: RunManifest = {
+  const fields: Omit<RunManifest, "digest"> = {
     format: RUN_FORMAT,
     version: RUN_VERSION,
     checkpoint: `checkpoints/${id}`,
@@ -92,6 +102,7 @@ export async function saveRun(dir: string, run: Run): Promise<RunManifest> {
     layout: run.layout,
     created: new Date().toISOString(),
   };
+  const manifest: RunManifest = { ...fields, digest: sha256(JSON.stringify(fields)) };
   writeAtomic(join(dir, "run.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   // Committed: older checkpoints and unfinished ones from killed saves can go.
   for (const entry of readdirSync(root)) if (entry !== id) rmSync(join(root, entry), { recursive: true, force: true });
@@ -106,60 +117,78 @@ const weights = (name: string, tensors: Record<string, TensorRecord>, config: ob
 /** Load and check a run folder written by `saveRun`. The caller owns the result (`disposeRun`). */
 export function loadRun(dir: string): Run & { manifest: RunManifest } {
   const manifestFile = join(dir, "run.json");
-  if (!existsSync(dir)) throw new Error(`no run at ${dir}; run \`mmntp demo\` first or pass --run <dir>`);
+  if (!existsSync(dir)) throw new InputError(`no run at ${dir}; run \`mmntp demo\` first or pass --run <dir>`, { file: dir });
   if (!existsSync(manifestFile)) {
     const legacy = existsSync(join(dir, "model.safetensors"));
-    throw new Error(legacy ? `${dir} was written by an earlier mmntp (no run.json); run \`mmntp demo\` again to rebuild it` : `${dir} is not a run folder: ${manifestFile} is missing`);
+    throw new InputError(legacy ? `${dir} was written by an earlier mmntp (no run.json); run \`mmntp demo\` again to rebuild it` : `${dir} is not a run folder: ${manifestFile} is missing`, { file: manifestFile });
   }
   const manifest = readManifest(manifestFile);
   const ckpt = join(dir, manifest.checkpoint);
   const read = (name: string): Buffer => {
     const file = join(ckpt, name);
-    if (!Object.hasOwn(manifest.files, name)) throw new Error(`${manifestFile}: files has no entry for ${name}`);
-    if (!existsSync(file)) throw new Error(`${file} is missing (the run is incomplete; run \`mmntp demo\` again)`);
-    const bytes = readFileSync(file);
-    if (sha256(bytes) !== manifest.files[name]) throw new Error(`${file} does not match run.json (sha-256 differs): the file changed after the run was saved`);
+    if (!Object.hasOwn(manifest.files, name)) throw new InputError(`${manifestFile}: files has no entry for ${name}`, { file: manifestFile, field: "files" });
+    if (!existsSync(file)) throw new InputError(`${file} is missing (the run is incomplete; run \`mmntp demo\` again)`, { file });
+    const bytes = readFile(file);
+    if (sha256(bytes) !== manifest.files[name]) throw new InputError(`${file} does not match run.json (sha-256 differs): the file changed after the run was saved`, { file });
     return bytes;
   };
-  const json = (name: string): unknown => {
-    const text = read(name).toString("utf8");
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw new Error(`${join(ckpt, name)}: invalid JSON: ${(e as Error).message}`);
-    }
-  };
+  const json = (name: string): unknown => parseJson(read(name).toString("utf8"), join(ckpt, name));
   const tensors = (name: string) => {
+    const file = join(ckpt, name);
     try {
       return decodeSafetensors(new Uint8Array(read(name))).tensors;
     } catch (e) {
-      throw new Error(`${join(ckpt, name)}: ${(e as Error).message}`);
+      if (!(e instanceof InputError) || e.file === file) throw e;
+      throw new InputError(`${file}: ${e.message}`, { file, cause: e });
+    }
+  };
+  // Readers whose messages do not name the file (the vocabulary's, the text tokenizer's).
+  const inFile = <T>(file: string, check: () => T): T => {
+    try {
+      return asInputError(check);
+    } catch (e) {
+      if (e instanceof InputError) throw new InputError(`${file}: ${e.message}`, { file, field: e.field, value: e.value, expected: e.expected, cause: e });
+      throw e;
     }
   };
 
-  const vocab = JointVocab.fromJSON(manifest.vocab);
-  const text = TextTokenizer.fromJSON(read("tokenizer.json").toString("utf8"));
-  if (text.tokenToId("<pad>") !== vocab.padId) throw new Error(`${manifestFile}: the vocabulary's pad id ${vocab.padId} is not the text tokenizer's <pad> (${text.tokenToId("<pad>")})`);
+  const vocab = inFile(manifestFile, () => JointVocab.fromJSON(manifest.vocab));
+  inFile(manifestFile, () => vocab.modality("image"));
+  const textFile = join(ckpt, "tokenizer.json");
+  const text = inFile(textFile, () => TextTokenizer.fromJSON(read("tokenizer.json").toString("utf8")));
+  if (text.tokenToId("<pad>") !== vocab.padId) throw new InputError(`${manifestFile}: the vocabulary's pad id ${vocab.padId} is not the text tokenizer's <pad> (${text.tokenToId("<pad>")})`, { file: manifestFile, field: "vocab.text.pad" });
+  const imageFile = join(ckpt, "image-tokenizer.json");
   const imageConfig = json("image-tokenizer.json");
+  checkAutoencoderConfig(imageConfig, imageFile);
+  const modelFile = join(ckpt, "model.json");
   const modelConfig = json("model.json");
-  checkTransformerConfig(modelConfig, `${join(ckpt, "model.json")}`);
+  checkModelConfig(modelConfig, modelFile);
+  const judgeFile = join(ckpt, "judge.json");
   const judgeConfig = json("judge.json");
-  checkJudgeConfig(judgeConfig, `${join(ckpt, "judge.json")}`);
+  checkJudgeConfig(judgeConfig, judgeFile);
+  checkSizes(manifest, imageConfig, judgeConfig, { manifestFile, imageFile, judgeFile });
   const modelTensors = tensors("model.safetensors");
   const stored = Object.values(modelTensors).reduce((n, t) => n + t.data.length, 0);
   const expected = countParameters(modelConfig);
-  if (stored !== expected) throw new Error(`${join(ckpt, "model.safetensors")} holds ${stored} values, but model.json describes ${expected} parameters`);
+  if (stored !== expected) throw new InputError(`${join(ckpt, "model.safetensors")} holds ${stored} values, but model.json describes ${expected} parameters`, { file: join(ckpt, "model.safetensors") });
+  const imageTensors = tensors("image-tokenizer.safetensors");
+  const judgeTensors = tensors("judge.safetensors");
 
-  const image = AutoencoderTokenizer.fromSaved({ kind: "autoencoder", config: imageConfig as Record<string, unknown>, tensors: tensors("image-tokenizer.safetensors") }, join(ckpt, "image-tokenizer"));
+  // Every tensor is checked against its config (traced, nothing allocated) before any is built.
+  const image = AutoencoderTokenizer.fromSaved({ kind: "autoencoder", config: imageConfig, tensors: imageTensors }, join(ckpt, "image-tokenizer"));
+  let params: TransformerParams | undefined;
   try {
     checkRunConsistency(vocab, text, image, modelConfig, manifestFile);
-    const keys = new KeyStream(0);
-    const params = paramsLike(modelTensors, initTransformer(keys, modelConfig), join(ckpt, "model.safetensors"));
-    const judgeParams = paramsLike(tensors("judge.safetensors"), initJudge(0, judgeConfig as JudgeConfig), join(ckpt, "judge.safetensors"));
-    keys.dispose();
-    return { manifest, dataset: manifest.dataset, text, image, vocab, layout: manifest.layout, model: { params, config: modelConfig }, judge: new Judge(judgeParams as JudgeParams, judgeConfig) };
+    if (canonical(vocab.toJSON()) !== canonical(pairedVocab(text, image.codebookSize).toJSON())) {
+      throw new InputError(`${manifestFile}: vocab is not the paired layout's vocabulary (text ids, then <bos> <boi> <eoi> <eos>, then the image codes)`, { file: manifestFile, field: "vocab" });
+    }
+    checkLayoutFits(manifest.layout, image, modelConfig, manifestFile);
+    params = paramsOfInit(modelTensors, () => initTransformer(new KeyStream(0), modelConfig), join(ckpt, "model.safetensors"));
+    const judgeParams = paramsOfInit(judgeTensors, () => initJudge(0, judgeConfig), join(ckpt, "judge.safetensors"));
+    return { manifest, dataset: manifest.dataset, text, image, vocab, layout: manifest.layout, model: { params, config: modelConfig }, judge: new Judge(judgeParams, judgeConfig) };
   } catch (e) {
     image.dispose();
+    if (params) tree.dispose(params);
     throw e;
   }
 }
@@ -170,37 +199,89 @@ export function disposeRun(r: Run): void {
   tree.dispose(r.model.params);
 }
 
+/** The backbone's checker, its refusal an InputError (the backbone's checks throw plain Errors). */
+function checkModelConfig(c: unknown, file: string): asserts c is TransformerConfig {
+  asInputError(() => checkTransformerConfig(c, file), { file });
+}
+
 /** The tokenizers' sizes must be the vocabulary's ranges, and the model's vocabulary the joint one. */
 function checkRunConsistency(vocab: JointVocab, text: TextTokenizer, image: AutoencoderTokenizer, model: TransformerConfig, where: string): void {
   const textRange = vocab.range("text");
-  if (text.vocabSize !== textRange.end - textRange.start) throw new Error(`${where}: the text tokenizer has ${text.vocabSize} tokens, but the joint vocabulary reserves ${textRange.end - textRange.start} text ids`);
+  if (text.vocabSize !== textRange.end - textRange.start) throw new InputError(`${where}: the text tokenizer has ${text.vocabSize} tokens, but the joint vocabulary reserves ${textRange.end - textRange.start} text ids`, { file: where });
   const codes = vocab.modality("image").size;
-  if (image.vocabSize !== codes) throw new Error(`${where}: the image tokenizer has ${image.vocabSize} codes, but the joint vocabulary reserves ${codes} image ids`);
-  if (model.vocabSize !== vocab.size) throw new Error(`${where}: the model's vocabSize is ${model.vocabSize}, but the joint vocabulary has ${vocab.size} ids`);
+  if (image.vocabSize !== codes) throw new InputError(`${where}: the image tokenizer has ${image.vocabSize} codes, but the joint vocabulary reserves ${codes} image ids`, { file: where });
+  if (model.vocabSize !== vocab.size) throw new InputError(`${where}: the model's vocabSize is ${model.vocabSize}, but the joint vocabulary has ${vocab.size} ids`, { file: where });
+}
+
+/** The data set's images are what the image tokenizer and the judge take, and the judge has one class per name. */
+function checkSizes(m: RunManifest, image: AutoencoderTokenizerConfig, judge: JudgeConfig, files: { manifestFile: string; imageFile: string; judgeFile: string }): void {
+  const d = m.dataset;
+  const shape = (h: number, w: number, c: number) => `${c}×${h}×${w}`;
+  const want = shape(d.height, d.width, d.channels);
+  const imageShape = shape(image.height, image.width, image.imageChannels ?? 1);
+  if (imageShape !== want) throw new InputError(`${files.imageFile}: the image tokenizer takes ${imageShape} images (C×H×W), but ${files.manifestFile} says the data set's are ${want}`, { file: files.imageFile, value: imageShape, expected: want });
+  const judgeShape = shape(judge.height, judge.width, judge.channels);
+  if (judgeShape !== want) throw new InputError(`${files.judgeFile}: the judge takes ${judgeShape} images (C×H×W), but ${files.manifestFile} says the data set's are ${want}`, { file: files.judgeFile, value: judgeShape, expected: want });
+  if (judge.classes !== d.classes.length) throw new InputError(`${files.judgeFile}: classes is ${judge.classes}, but ${files.manifestFile} names ${d.classes.length} classes`, { file: files.judgeFile, field: "classes", value: judge.classes });
+}
+
+/** Both directions' sequences (a full caption slot, the longest caption to generate) fit the model's context. */
+function checkLayoutFits(layout: PairedLayout, image: AutoencoderTokenizer, model: TransformerConfig, where: string): void {
+  const { textToImage, imageToText } = pairedSequenceLengths(layout, image.tokenShape, image.tokensPerImage);
+  const longest = Math.max(textToImage, imageToText);
+  // The last token is never an input: a context of T holds sequences of T + 1.
+  if (longest > model.contextLength + 1) {
+    throw new InputError(`${where}: layout.captionSlot ${layout.captionSlot} makes sequences of ${longest} tokens, more than the model's contextLength ${model.contextLength} (+1) holds`, { file: where, field: "layout.captionSlot", value: layout.captionSlot });
+  }
+}
+
+/** JSON with every object's keys sorted: equal values, equal text. */
+const canonical = (x: unknown): string =>
+  JSON.stringify(x, (_, v: unknown) => (typeof v === "object" && v !== null && !globalThis.Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
+
+/**
+ * A run file's bytes: a regular file (a link to /dev/zero would be read forever) of at most
+ * `maxBytes` (Node reads at most 2 GiB into one buffer).
+ */
+function readFile(file: string, maxBytes = 2 ** 31 - 1): Buffer {
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new InputError(`${file} is not a regular file`, { file });
+    if (st.size > maxBytes) throw new InputError(`${file} is ${st.size} bytes, more than the ${maxBytes} it may take`, { file, value: st.size });
+    return readFileSync(file);
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError(`${file} could not be read: ${(e as Error).message}`, { file, cause: e });
+  }
 }
 
 function readManifest(file: string): RunManifest {
-  let m: Record<string, unknown>;
-  try {
-    m = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${file}: invalid JSON: ${(e as Error).message}`);
-  }
-  if (typeof m !== "object" || m === null) throw new Error(`${file}: expected an object`);
-  if (m.format !== RUN_FORMAT) throw new Error(`${file}: format is ${JSON.stringify(m.format)}, expected "${RUN_FORMAT}"`);
-  if (m.version !== RUN_VERSION) throw new Error(`${file}: version ${JSON.stringify(m.version)} is not supported (this mmntp reads version ${RUN_VERSION})`);
-  if (typeof m.checkpoint !== "string" || !/^checkpoints\/[\w.-]+$/.test(m.checkpoint)) throw new Error(`${file}: checkpoint must be "checkpoints/<id>", got ${JSON.stringify(m.checkpoint)}`);
-  if (typeof m.files !== "object" || m.files === null) throw new Error(`${file}: files must map names to sha-256 hashes`);
-  for (const [k, v] of Object.entries(m.files)) if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v)) throw new Error(`${file}: files.${k} must be a sha-256 hex digest, got ${JSON.stringify(v)}`);
-  checkPairedLayout(m.layout, `${file}: layout`);
-  checkDataset(m.dataset, `${file}: dataset`);
+  const x = parseJson(readFile(file, MAX_MANIFEST_BYTES).toString("utf8"), file);
+  const fail = (field: string, message: string, value?: unknown): never => {
+    throw new InputError(`${file}: ${field}${message}`, { file, field, value });
+  };
+  if (typeof x !== "object" || x === null || globalThis.Array.isArray(x)) return fail("", "expected an object");
+  const m = x as Record<string, unknown>;
+  if (m.format !== RUN_FORMAT) fail("format", ` is ${JSON.stringify(m.format)}, expected "${RUN_FORMAT}"`, m.format);
+  if (m.version !== RUN_VERSION) fail("version", ` ${JSON.stringify(m.version)} is not supported (this mmntp reads version ${RUN_VERSION}); run \`mmntp demo\` again to rebuild the run`, m.version);
+  const { digest, ...fields } = m;
+  if (digest !== sha256(JSON.stringify(fields))) fail("digest", " does not match the manifest's content: run.json changed after the run was saved", digest);
+  if (typeof m.checkpoint !== "string" || !/^checkpoints\/(?!\.\.?$)[\w.-]+$/.test(m.checkpoint)) fail("checkpoint", ` must be "checkpoints/<id>", got ${JSON.stringify(m.checkpoint)}`, m.checkpoint);
+  if (typeof m.files !== "object" || m.files === null) fail("files", " must map names to sha-256 hashes");
+  for (const [k, v] of Object.entries(m.files as object)) if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v)) fail(`files.${k}`, ` must be a sha-256 hex digest, got ${JSON.stringify(v)}`, v);
+  asInputError(() => checkPairedLayout(m.layout, `${file}: layout`), { file });
+  checkDataset(m.dataset, `${file}: dataset`, file);
   return m as unknown as RunManifest;
 }
 
-function checkDataset(d: unknown, where: string): asserts d is DatasetInfo {
+function checkDataset(d: unknown, where: string, file: string): asserts d is DatasetInfo {
+  const fail = (field: string, message: string): never => {
+    throw new InputError(`${where}${field}: ${message}`, { file, field: `dataset${field}` });
+  };
   const x = d as Record<string, unknown> | null;
-  if (typeof x !== "object" || x === null) throw new Error(`${where}: expected an object`);
-  if (typeof x.name !== "string") throw new Error(`${where}.name: expected a string, got ${JSON.stringify(x.name)}`);
-  for (const k of ["height", "width", "channels"]) if (!Number.isInteger(x[k]) || (x[k] as number) < 1 || (x[k] as number) > 4096) throw new Error(`${where}.${k}: expected an integer in [1, 4096], got ${JSON.stringify(x[k])}`);
-  if (!globalThis.Array.isArray(x.classes) || x.classes.length < 1 || !x.classes.every((c) => typeof c === "string")) throw new Error(`${where}.classes: expected a non-empty list of names`);
+  if (typeof x !== "object" || x === null) fail("", "expected an object");
+  const o = x as Record<string, unknown>;
+  if (typeof o.name !== "string") fail(".name", `expected a string, got ${JSON.stringify(o.name)}`);
+  for (const k of ["height", "width", "channels"]) if (!Number.isInteger(o[k]) || (o[k] as number) < 1 || (o[k] as number) > 4096) fail(`.${k}`, `expected an integer in [1, 4096], got ${JSON.stringify(o[k])}`);
+  if (!globalThis.Array.isArray(o.classes) || o.classes.length < 1 || !o.classes.every((c) => typeof c === "string")) fail(".classes", "expected a non-empty list of names");
 }

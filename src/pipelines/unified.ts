@@ -35,6 +35,22 @@ export function pairedVocabOfSizes(textSize: number, imageCodes: number, pad = 0
   return JointVocab.build({ text: { size: textSize, pad }, specials: PAIRED_SPECIALS, modalities: [{ name: "image", size: imageCodes, begin: "<boi>", end: "<eoi>" }] });
 }
 
+/**
+ * Tokens each direction compiles to for images of `shape`: text→image with a full caption slot
+ * (an empty caption without a slot), image→text with the longest caption to generate. The
+ * vocabulary's sizes do not change them, so a layout can be checked against a model's context
+ * before anything is trained or loaded.
+ */
+export function pairedSequenceLengths(layout: PairedLayout, shape: readonly number[], tokensPerImage: number): { textToImage: number; imageToText: number } {
+  const vocab = pairedVocabOfSizes(2, 1); // text ids 0 (<pad>) and 1, a caption word
+  const caption = new Array<number>(layout.captionSlot).fill(1);
+  const codes = new Array<number>(tokensPerImage).fill(0);
+  return {
+    textToImage: compileSequence(vocab, textToImageDocument(caption, undefined, shape, { layout })).length,
+    imageToText: compileSequence(vocab, imageToTextDocument(codes, undefined, shape, { layout })).length,
+  };
+}
+
 /** Token ids of an image set: `ids` is [n · tokensPerImage], `shape` one image's grid. */
 export type TokenizedSet = { readonly ids: Int32Array; readonly labels: Int32Array; readonly n: number; readonly shape: readonly number[] };
 

@@ -1,14 +1,15 @@
 /** Using a saved run: caption images, draw images for a caption. */
 import { startEngine } from "../engine/index.ts";
+import { InputError } from "../io/errors.ts";
 import { readGrayImage, writeGrayGrid } from "../io/png.ts";
 import { Decoder } from "../generate/decode.ts";
 import { GREEDY } from "../generate/sampling.ts";
 import { disposeRun, loadRun } from "./run.ts";
-import { captionImages, generateImages } from "./unified.ts";
+import { captionImages, generateImages, pairedSequenceLengths } from "./unified.ts";
 
 /** Caption each PNG (`images`: paths) with the run in `runDir`; returns one caption per file, in order. */
 export async function caption(runDir: string, images: readonly string[]): Promise<{ file: string; caption: string }[]> {
-  if (images.length === 0) throw new Error("caption: no images given");
+  if (images.length === 0) throw new InputError("caption: no images given");
   await startEngine();
   const run = loadRun(runDir);
   try {
@@ -41,11 +42,14 @@ export async function generate(runDir: string, prompt: string, outPath: string, 
   const run = loadRun(runDir);
   try {
     const words = run.text.encodeText(prompt);
-    if (words.length === 0) throw new Error("the prompt is empty");
+    if (words.length === 0) throw new InputError("the prompt is empty");
     const unknown = prompt.split(/\s+/).filter((w) => w !== "" && run.text.encodeText(w).includes(run.text.unkId));
-    if (unknown.length > 0) throw new Error(`the prompt has ${unknown.length > 1 ? "words" : "a word"} the model never saw: ${unknown.slice(0, 5).map((w) => JSON.stringify(w.slice(0, 40))).join(", ")}; try e.g. "a handwritten 7"`);
+    if (unknown.length > 0) throw new InputError(`the prompt has ${unknown.length > 1 ? "words" : "a word"} the model never saw: ${unknown.slice(0, 5).map((w) => JSON.stringify(w.slice(0, 40))).join(", ")}; try e.g. "a handwritten 7"`);
     const slot = run.layout.captionSlot;
-    if (slot > 0 && words.length > slot) throw new Error(`the prompt has ${words.length} tokens; this run's captions hold at most ${slot}`);
+    if (slot > 0 && words.length > slot) throw new InputError(`the prompt has ${words.length} tokens; this run's captions hold at most ${slot}`);
+    // Without a caption slot the prompt's length is free: it must still fit the model's context.
+    const room = run.model.config.contextLength + 1 - pairedSequenceLengths(run.layout, run.image.tokenShape, run.image.tokensPerImage).textToImage;
+    if (slot === 0 && words.length > room) throw new InputError(`the prompt has ${words.length} tokens; this run's model has room for at most ${room}`);
     const decoder = new Decoder(run.model.params, run.model.config);
     let codes: number[][];
     try {

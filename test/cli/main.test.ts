@@ -1,5 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { describeFailure, INTERNAL_ERROR_EXIT } from "../../src/cli/failure.ts";
+import { InputError } from "../../src/io/errors.ts";
 
 /** Run the real CLI entry (bin/mmntp.js) and capture its output. */
 function mmntp(...args: string[]) {
@@ -46,5 +48,18 @@ describe("mmntp CLI", () => {
     const r = mmntp(...args);
     expect(r.code).toBe(1);
     expect(r.err).toContain(message);
+    expect(r.err).not.toContain("internal error"); // each is an InputError, not a bug
+  });
+});
+
+describe("how a failure is reported", () => {
+  it("bad input and system refusals: the message, exit 1; anything else: an internal error with its stack, exit 70", () => {
+    expect(describeFailure(new InputError("model.json: layers: expected an integer in [1, 1024], got 1000000000"))).toEqual({ text: "mmntp: model.json: layers: expected an integer in [1, 1024], got 1000000000", exitCode: 1 });
+    const full = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", syscall: "write" });
+    expect(describeFailure(full)).toEqual({ text: "mmntp: ENOSPC: no space left on device, write", exitCode: 1 });
+    const bug = describeFailure(new TypeError("Cannot read properties of null (reading 'dim')"));
+    expect(bug.exitCode).toBe(INTERNAL_ERROR_EXIT);
+    expect(bug.text).toMatch(/^mmntp: internal error \(a bug in mmntp, not a problem with your input; please report it with what follows\):\nTypeError: Cannot read properties of null \(reading 'dim'\)\n {4}at /);
+    expect(describeFailure(new Error("plain")).exitCode).toBe(INTERNAL_ERROR_EXIT); // only InputError is "bad input"
   });
 });

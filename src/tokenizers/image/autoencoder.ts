@@ -1,5 +1,6 @@
 import { fromHost, jit, lax, nn, np, tree, type Array, type JsTree, type OwnedFunction } from "../../engine/index.ts";
-import { paramsLike, paramsToTensors } from "../../engine/params.ts";
+import { expectationsOfInit, paramsFromTensors, paramsToTensors } from "../../engine/params.ts";
+import { InputError } from "../../io/errors.ts";
 import { KeyStream } from "../../engine/rng.ts";
 import { checkIds } from "../../nn/embedding.ts";
 import { conv2d, convTranspose2d, initConv2d, initConvTranspose2d, type Conv2dParams, type ConvTranspose2dParams } from "../../nn/conv.ts";
@@ -140,18 +141,34 @@ export type AutoencoderTokenizerConfig = ConvAEConfig & { readonly quantizer: Qu
 /** Throws, naming the field, when `cfg` (e.g. read from a JSON file) is not a valid configuration. */
 export function checkAutoencoderConfig(cfg: unknown, where = "image tokenizer config"): asserts cfg is AutoencoderTokenizerConfig {
   const c = cfg as Record<string, unknown> | null;
-  if (typeof c !== "object" || c === null) throw new Error(`${where}: expected an object, got ${JSON.stringify(cfg)}`);
+  if (typeof c !== "object" || c === null) throw new InputError(`${where}: expected an object, got ${JSON.stringify(cfg)}`);
   for (const key of ["height", "width"] as const) {
     const v = c[key];
-    if (!Number.isInteger(v) || (v as number) < 4 || (v as number) > 4096 || (v as number) % 4 !== 0) throw new Error(`${where}.${key}: expected a multiple of 4 in [4, 4096] (two stride-2 convs), got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(v) || (v as number) < 4 || (v as number) > 4096 || (v as number) % 4 !== 0) throw new InputError(`${where}.${key}: expected a multiple of 4 in [4, 4096] (two stride-2 convs), got ${JSON.stringify(v)}`);
   }
   if (c.imageChannels !== undefined && (!Number.isInteger(c.imageChannels) || (c.imageChannels as number) < 1 || (c.imageChannels as number) > 4)) {
-    throw new Error(`${where}.imageChannels: expected an integer in [1, 4], got ${JSON.stringify(c.imageChannels)}`);
+    throw new InputError(`${where}.imageChannels: expected an integer in [1, 4], got ${JSON.stringify(c.imageChannels)}`);
   }
   const ch = c.channels;
-  if (!globalThis.Array.isArray(ch) || ch.length !== 2 || !ch.every((v: unknown) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 4096)) throw new Error(`${where}.channels: expected two integers in [1, 4096], got ${JSON.stringify(ch)}`);
-  checkOutputHead(c as Pick<ConvAEConfig, "output">, where);
+  if (!globalThis.Array.isArray(ch) || ch.length !== 2 || !ch.every((v: unknown) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 4096)) throw new InputError(`${where}.channels: expected two integers in [1, 4096], got ${JSON.stringify(ch)}`);
+  if (!OUTPUT_HEADS.includes(c.output as OutputHead)) throw new InputError(`${where}.output: expected one of ${OUTPUT_HEADS.join(", ")}, got ${JSON.stringify(c.output)}`);
   checkQuantizerSpec(c.quantizer, `${where}.quantizer`);
+}
+
+/**
+ * What the saved tensors of `cfg` must be (name, shape, dtype), by tracing the initialization
+ * (engine/params.ts: nothing is allocated, however large the config). The quantizer checks the
+ * values of its options there; its refusal becomes an InputError naming `where`.
+ */
+export function autoencoderExpectations(cfg: AutoencoderTokenizerConfig, where = "image tokenizer config"): ReturnType<typeof expectationsOfInit> {
+  checkAutoencoderConfig(cfg, where);
+  try {
+    return expectationsOfInit(() => initAutoencoder(new KeyStream(0), cfg, makeQuantizer(cfg.quantizer, latentGrid(cfg))));
+  } catch (e) {
+    // The quantizers' option checks throw plain Errors; anything else is a bug, not bad input.
+    if (e instanceof Error && e.constructor === Error) throw new InputError(`${where}.quantizer: ${e.message}`, { field: "quantizer", cause: e });
+    throw e;
+  }
 }
 
 /**
@@ -187,13 +204,11 @@ export class AutoencoderTokenizer implements Tokenizer<Image> {
 
   /** Rebuild from `save()`'s output; checks the config, every tensor's name and shape, and that weights are finite. */
   static fromSaved(saved: SavedTokenizer, what = "image tokenizer"): AutoencoderTokenizer {
-    if (saved.kind !== "autoencoder") throw new Error(`${what}: kind is ${JSON.stringify(saved.kind)}, expected "autoencoder"`);
+    if (saved.kind !== "autoencoder") throw new InputError(`${what}: kind is ${JSON.stringify(saved.kind)}, expected "autoencoder"`);
     const config = saved.config as unknown;
     checkAutoencoderConfig(config, `${what} config`);
-    const keys = new KeyStream(0);
-    const like = initAutoencoder(keys, config, makeQuantizer(config.quantizer, latentGrid(config)));
-    keys.dispose();
-    return new AutoencoderTokenizer(paramsLike(saved.tensors, like, what), config);
+    const expect = autoencoderExpectations(config, `${what} config`);
+    return new AutoencoderTokenizer(paramsFromTensors(saved.tensors, expect, what), config);
   }
 
   get codebookSize(): number {

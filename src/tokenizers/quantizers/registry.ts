@@ -6,6 +6,7 @@
  * multi-scale quantizer, whose row is its scales' token maps from the coarsest up.
  */
 import type { Array } from "../../engine/index.ts";
+import { InputError } from "../../io/errors.ts";
 import type { QuantizerAdapter, AnyQuantizer } from "./adapter.ts";
 import * as binary from "./binary.ts";
 import * as fsq from "./fsq.ts";
@@ -44,16 +45,52 @@ export const QUANTIZERS: Readonly<Record<QuantizerName, { readonly required: rea
 
 export const QUANTIZER_NAMES = Object.keys(QUANTIZERS) as QuantizerName[];
 
-/** Throws, naming the field, when `spec` (e.g. from a JSON file) is not a known quantizer with known option keys. */
+/**
+ * What each option's value must look like before a quantizer sees it: counts are integers in
+ * [1, 2^24] (2^24 codes is far past any codebook here, and keeps every product of counts exact),
+ * numbers are finite. The quantizers check the rest (divisibility, ranges of weights, names).
+ */
+const OPTION_KINDS: Readonly<Record<string, "count" | "counts" | "number" | "string" | "boolean">> = {
+  codebookSize: "count", dim: "count", lookupDim: "count", groups: "count", minLevels: "count", bitsPerToken: "count",
+  levels: "count", scales: "counts",
+  beta: "number", dropout: "number", boundEps: "number", entropyWeight: "number", diversityWeight: "number", commitmentWeight: "number", invTemperature: "number",
+  distance: "string", codebookUpdate: "string", scale: "string", shared: "boolean",
+};
+const MAX_COUNT = 2 ** 24;
+const isCount = (v: unknown) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= MAX_COUNT;
+const isCounts = (v: unknown) => globalThis.Array.isArray(v) && v.length >= 1 && v.length <= 64 && v.every(isCount);
+const OPTION_OK: Readonly<Record<string, [(v: unknown) => boolean, string]>> = {
+  count: [isCount, `an integer in [1, ${MAX_COUNT}]`],
+  counts: [isCounts, `a list of 1 to 64 integers in [1, ${MAX_COUNT}]`],
+  number: [(v) => typeof v === "number" && Number.isFinite(v), "a finite number"],
+  string: [(v) => typeof v === "string", "a string"],
+  boolean: [(v) => typeof v === "boolean", "true or false"],
+};
+
+/** Throws an InputError, naming the field, when `spec` (e.g. from a JSON file) is not a known quantizer with known option keys and well-formed values. */
 export function checkQuantizerSpec(spec: unknown, where = "quantizer"): asserts spec is QuantizerSpec {
-  const s = spec as { name?: unknown; options?: unknown } | null;
-  if (typeof s !== "object" || s === null) throw new Error(`${where}: expected { name, options }, got ${JSON.stringify(spec)}`);
-  if (typeof s.name !== "string" || !Object.hasOwn(QUANTIZERS, s.name)) throw new Error(`${where}.name: unknown quantizer ${JSON.stringify(s.name)}; expected one of ${QUANTIZER_NAMES.join(", ")}`);
+  const s = spec as { name?: unknown; options?: unknown; ema?: unknown } | null;
+  if (typeof s !== "object" || s === null) throw new InputError(`${where}: expected { name, options }, got ${JSON.stringify(spec)}`);
+  if (typeof s.name !== "string" || !Object.hasOwn(QUANTIZERS, s.name)) throw new InputError(`${where}.name: unknown quantizer ${JSON.stringify(s.name)}; expected one of ${QUANTIZER_NAMES.join(", ")}`);
   const known = QUANTIZERS[s.name as QuantizerName];
-  if (typeof s.options !== "object" || s.options === null || globalThis.Array.isArray(s.options)) throw new Error(`${where}.options: expected an object, got ${JSON.stringify(s.options)}`);
+  if (typeof s.options !== "object" || s.options === null || globalThis.Array.isArray(s.options)) throw new InputError(`${where}.options: expected an object, got ${JSON.stringify(s.options)}`);
   const keys = Object.keys(s.options);
-  for (const k of keys) if (!known.required.includes(k) && !known.optional.includes(k)) throw new Error(`${where}.options.${k}: not an option of "${s.name}"; valid: ${[...known.required, ...known.optional].join(", ")}`);
-  for (const k of known.required) if (!keys.includes(k)) throw new Error(`${where}.options.${k}: required by "${s.name}" (options ${known.required.join(", ")} are required)`);
+  for (const k of keys) if (!known.required.includes(k) && !known.optional.includes(k)) throw new InputError(`${where}.options.${k}: not an option of "${s.name}"; valid: ${[...known.required, ...known.optional].join(", ")}`);
+  for (const k of known.required) if (!keys.includes(k)) throw new InputError(`${where}.options.${k}: required by "${s.name}" (options ${known.required.join(", ")} are required)`);
+  for (const [k, v] of Object.entries(s.options)) {
+    const kind = k === "levels" && s.name === "fsq" ? "counts" : (OPTION_KINDS[k] ?? "number"); // FSQ's levels are one count per channel
+    const [ok, expected] = OPTION_OK[kind]!;
+    if (!ok(v)) throw new InputError(`${where}.options.${k}: expected ${expected}, got ${JSON.stringify(v)}`, { field: `options.${k}`, value: v, expected });
+  }
+  if (s.ema !== undefined) {
+    const e = s.ema as Record<string, unknown> | null;
+    if (s.name !== "vq" || typeof e !== "object" || e === null || globalThis.Array.isArray(e)) throw new InputError(`${where}.ema: expected { decay, eps } on a "vq" quantizer, got ${JSON.stringify(s.ema)}`);
+    for (const k of ["decay", "eps"]) if (!Object.hasOwn(e, k)) throw new InputError(`${where}.ema.${k}: required (give both decay and eps)`);
+    for (const [k, v] of Object.entries(e)) {
+      if (k !== "decay" && k !== "eps") throw new InputError(`${where}.ema.${k}: not an EMA option; valid: decay, eps`);
+      if (typeof v !== "number" || !Number.isFinite(v)) throw new InputError(`${where}.ema.${k}: expected a finite number, got ${JSON.stringify(v)}`);
+    }
+  }
 }
 
 /** The adapter of `spec` on a latent grid [h, w]. */
