@@ -9,6 +9,9 @@ import { InputError } from "../io/errors.ts";
 import { applyOverrides, parseArgs, type ArgSpec } from "./args.ts";
 import { describeFailure } from "./failure.ts";
 import { checkExperimentConfig, DEFAULT_QUANTIZER_EXPERIMENT, parseQuantizerList, QUANTIZER_NAMES } from "../experiments/quantizers-config.ts";
+import { checkOrdersExperimentConfig, DEFAULT_ORDERS_EXPERIMENT, parseOrderList } from "../experiments/orders-config.ts";
+import { ORDER_NAMES, type OrderName } from "../backbone/orders/training.ts";
+import { GUIDANCE_SCHEDULES, type GuidanceSchedule } from "../generate/guidance.ts";
 
 const JSON_OPTION = { name: "json", type: "boolean", help: "print one JSON object on stdout (progress stays on stderr)" } as const;
 const RUN_OPTION = { name: "run", type: "string", default: join("runs", "demo"), help: "a run written by `mmntp demo`" } as const;
@@ -36,7 +39,11 @@ const CAPTION = {
 
 const GENERATE = {
   usage: "mmntp generate",
-  description: 'Writes a grid of images generated from a caption, e.g. "a handwritten 7", using a saved run.',
+  description:
+    'Writes a grid of images generated from a caption, e.g. "a handwritten 7", using a saved run.\n' +
+    "A run decodes in the order its model was trained in: the demo's in raster order; `mmntp experiment orders`\n" +
+    "trains one per order (runs/orders/raster, maskgit, random, next-scale), e.g.\n" +
+    '  mmntp generate "a handwritten 7" -o 7.png --run runs/orders/maskgit --steps 8 --preview steps/',
   positionals: [{ name: "prompt", help: "the caption to draw" }],
   options: [
     { name: "out", short: "o", type: "string", required: true, placeholder: "out.png", help: "PNG grid to write" },
@@ -46,11 +53,16 @@ const GENERATE = {
     { name: "top-k", type: "number", default: 0, help: "sample from the k most likely tokens only (0 = all)" },
     { name: "seed", type: "number", default: 0, help: "sampling seed (an integer in [0, 2^32))" },
     { name: "guidance", type: "number", default: 3, help: "classifier-free guidance scale (1 = off)" },
+    { name: "guidance-schedule", type: "string", default: "constant", placeholder: "constant|linear", help: "guidance over the steps: constant, or linear from 1 up to the scale" },
+    { name: "top-p", type: "number", default: 1, help: "nucleus sampling: keep the smallest set of tokens whose probability reaches p (1 = all)" },
+    { name: "order", type: "string", placeholder: ORDER_NAMES.join("|"), help: "decoding order (default: the one the run's model was trained in)" },
+    { name: "steps", type: "number", help: "MaskGIT passes per image, 1..tokens (default 8; maskgit order only)" },
+    { name: "preview", type: "string", placeholder: "DIR", help: "also write the partial images after every step (step-NN.png) and steps.gif into DIR" },
     JSON_OPTION,
   ],
 } as const satisfies ArgSpec;
 
-const EXPERIMENTS = ["quantizers"] as const;
+const EXPERIMENTS = ["quantizers", "orders"] as const;
 
 const EXPERIMENT = {
   usage: "mmntp experiment",
@@ -59,14 +71,18 @@ const EXPERIMENT = {
     "Experiments:\n" +
     "  quantizers  trains the MNIST conv auto-encoder of the VQ-VAE with each quantizer (VQ and its remedies,\n" +
     "              RVQ, group VQ, VAR multi-scale, FSQ, LFQ, binary) and compares reconstruction PSNR,\n" +
-    "              codebook health and bits per image (≤ 20 min on 2 cores).",
+    "              codebook health and bits per image (≤ 20 min on 2 cores).\n" +
+    "  orders      trains the demo's text→image model in each generation order (raster, MaskGIT, random\n" +
+    "              order, next-scale) at an equal budget, saves a run per order under runs/NAME/<order>/, and\n" +
+    "              compares judged accuracy, Fréchet distance, diversity and images/s (about 45 min on 2\n" +
+    "              cores; a killed run resumes at the order it was training).",
   positionals: [{ name: "experiment", help: `which experiment: ${EXPERIMENTS.join(", ")}` }],
   options: [
     { name: "name", type: "string", help: "run directory under runs/ (default: the experiment's name)" },
-    { name: "steps", type: "number", default: DEFAULT_QUANTIZER_EXPERIMENT.steps, help: "training steps per quantizer" },
-    { name: "seed", type: "number", default: DEFAULT_QUANTIZER_EXPERIMENT.seed, help: "seed of the initial weights and batch order (the test split stays fixed)" },
-    { name: "lr", type: "number", default: DEFAULT_QUANTIZER_EXPERIMENT.lr, help: "peak learning rate (warm-up + cosine) of every auto-encoder" },
-    { name: "only", type: "string", placeholder: "vq,fsq,...", help: `comma-separated quantizers to run (default: all): ${QUANTIZER_NAMES.join(",")}` },
+    { name: "steps", type: "number", help: `training steps per quantizer (default ${DEFAULT_QUANTIZER_EXPERIMENT.steps}) or per order (default ${DEFAULT_ORDERS_EXPERIMENT.steps})` },
+    { name: "seed", type: "number", default: 0, help: "seed of the initial weights and batch order (the test split stays fixed)" },
+    { name: "lr", type: "number", help: `peak learning rate (warm-up + cosine) of every model (default ${DEFAULT_QUANTIZER_EXPERIMENT.lr} / ${DEFAULT_ORDERS_EXPERIMENT.lr})` },
+    { name: "only", type: "string", placeholder: "a,b,...", help: `comma-separated subset to run (default: all): quantizers ${QUANTIZER_NAMES.join(",")}; orders ${ORDER_NAMES.join(",")}` },
     JSON_OPTION,
   ],
 } as const satisfies ArgSpec;
@@ -106,7 +122,10 @@ function imageFiles(args: readonly string[]): string[] {
   return files;
 }
 
-function checkGenerateOptions(v: { count: number; temperature: number; "top-k": number; seed: number; guidance: number }): void {
+function checkGenerateOptions(v: { count: number; temperature: number; "top-k": number; "top-p": number; seed: number; guidance: number; "guidance-schedule": string; order?: string | undefined }): void {
+  if (!(v["top-p"] > 0 && v["top-p"] <= 1)) throw new InputError(`--top-p must be in (0, 1] (1 = all tokens), got ${v["top-p"]}`);
+  if (!(GUIDANCE_SCHEDULES as readonly string[]).includes(v["guidance-schedule"])) throw new InputError(`--guidance-schedule must be one of ${GUIDANCE_SCHEDULES.join(", ")}, got ${JSON.stringify(v["guidance-schedule"])}`);
+  if (v.order !== undefined && !(ORDER_NAMES as readonly string[]).includes(v.order)) throw new InputError(`--order must be one of ${ORDER_NAMES.join(", ")}, got ${JSON.stringify(v.order)}`);
   if (!Number.isInteger(v.count) || v.count < 1 || v.count > 256) throw new InputError(`--count must be an integer in [1, 256], got ${v.count}`);
   if (!(v.temperature >= 0 && v.temperature <= 10)) throw new InputError(`--temperature must be in [0, 10] (0 = greedy), got ${v.temperature}`);
   if (!Number.isInteger(v["top-k"]) || v["top-k"] < 0) throw new InputError(`--top-k must be a non-negative integer (0 = all), got ${v["top-k"]}`);
@@ -138,13 +157,24 @@ async function main(argv: string[]): Promise<void> {
     if (args.kind === "help") return void console.log(args.text);
     const which = args.positionals.experiment;
     if (!(EXPERIMENTS as readonly string[]).includes(which)) throw new InputError(`unknown experiment "${which}"; expected one of: ${EXPERIMENTS.join(", ")}`);
+    const dir = join("runs", args.values.name ?? which);
+    const { steps, seed, lr } = args.values;
+    if (which === "orders") {
+      const d = DEFAULT_ORDERS_EXPERIMENT;
+      const cfg = { ...d, steps: steps ?? d.steps, seed, lr: lr ?? d.lr, orders: args.values.only === undefined ? d.orders : parseOrderList(args.values.only) };
+      checkOrdersExperimentConfig(cfg);
+      await loadEngine();
+      const { runOrdersExperiment, ordersTable } = await import("../experiments/orders.ts");
+      const out = await runOrdersExperiment(dir, cfg);
+      print(args.values.json, { dir, ...out }, `${ordersTable(out)}\nwrote ${dir}/results.md, results.json, grids/*.png and a run per order (${cfg.orders.map((o) => `${dir}/${o}`).join(", ")})`);
+      return;
+    }
     const only = args.values.only === undefined ? [] : parseQuantizerList(args.values.only);
-    const cfg = { ...DEFAULT_QUANTIZER_EXPERIMENT, steps: args.values.steps, seed: args.values.seed, lr: args.values.lr, only };
+    const cfg = { ...DEFAULT_QUANTIZER_EXPERIMENT, steps: steps ?? DEFAULT_QUANTIZER_EXPERIMENT.steps, seed, lr: lr ?? DEFAULT_QUANTIZER_EXPERIMENT.lr, only };
     checkExperimentConfig(cfg); // before loading the engine
     await loadEngine();
     const { runQuantizerExperiment } = await import("../experiments/quantizers.ts");
     const { resultsTable } = await import("../experiments/quantizers-report.ts");
-    const dir = join("runs", args.values.name ?? which);
     const out = await runQuantizerExperiment(dir, cfg);
     print(args.values.json, { dir, results: out.results.map(({ curves: _, ...r }) => r) }, `${resultsTable(out.results)}\nwrote ${dir}/results.md, results.json, curves.png, usage-curves.png, recon-grid.png and codebook-usage-*.png`);
     return;
@@ -165,11 +195,24 @@ async function main(argv: string[]): Promise<void> {
   if (args.kind === "help") return void console.log(args.text);
   checkGenerateOptions(args.values);
   const { count, temperature, seed, guidance, out } = args.values;
-  const { checkOutputPath } = await import("../io/checkpoint.ts");
+  const { checkOutputPath, checkOutputFolder } = await import("../io/checkpoint.ts");
   checkOutputPath(out);
   await loadEngine();
   const { generate } = await import("../pipelines/use-run.ts");
-  const r = await generate(args.values.run, args.positionals.prompt, out, { count, temperature, topK: args.values["top-k"], seed, guidance });
+  const { order, steps, preview } = args.values;
+  if (preview !== undefined) checkOutputFolder(preview);
+  const r = await generate(args.values.run, args.positionals.prompt, out, {
+    count,
+    temperature,
+    topK: args.values["top-k"],
+    topP: args.values["top-p"],
+    seed,
+    guidance,
+    guidanceSchedule: args.values["guidance-schedule"] as GuidanceSchedule,
+    ...(order === undefined ? {} : { order: order as OrderName }),
+    ...(steps === undefined ? {} : { steps }),
+    ...(preview === undefined ? {} : { preview }),
+  });
   print(args.values.json, { run: args.values.run, prompt: args.positionals.prompt, ...r }, `wrote ${out}`);
 }
 

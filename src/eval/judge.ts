@@ -38,12 +38,17 @@ export function initJudge(seed: number, cfg: JudgeConfig): JudgeParams {
   return p;
 }
 
-/** images: [N, C, H, W] → logits [N, classes]. */
-export function judgeLogits(p: JudgeParams, images: Array): Array {
+/** images: [N, C, H, W] → the hidden layer [N, 64] (after ReLU): the features of Fréchet distances. */
+export function judgeFeatures(p: JudgeParams, images: Array): Array {
   let h = nn.relu(conv2d(p.c1, images, { stride: 2, padding: 1 }));
   h = nn.relu(conv2d(p.c2, h, { stride: 2, padding: 1 }));
   const n = h.shape[0];
-  return linear(p.out, nn.relu(linear(p.fc, h.reshape([n, -1]))));
+  return nn.relu(linear(p.fc, h.reshape([n, -1])));
+}
+
+/** images: [N, C, H, W] → logits [N, classes]. */
+export function judgeLogits(p: JudgeParams, images: Array): Array {
+  return linear(p.out, judgeFeatures(p, images));
 }
 
 /** Cross-entropy training loss; labels: [N] int32. */
@@ -56,6 +61,7 @@ export function judgeLoss(p: JudgeParams, batch: { images: Array; labels: Array 
 
 export class Judge {
   readonly #predict: OwnedFunction<(p: JudgeParams, x: Array) => Array>;
+  readonly #features: OwnedFunction<(p: JudgeParams, x: Array) => Array>;
 
   constructor(
     readonly params: JudgeParams,
@@ -63,25 +69,40 @@ export class Judge {
   ) {
     checkJudgeConfig(config);
     this.#predict = jit((p: JudgeParams, x: Array) => np.argmax(judgeLogits(p, x), -1));
+    this.#features = jit((p: JudgeParams, x: Array) => judgeFeatures(p, x));
   }
 
   /** images: [N·C·H·W] in [0, 1] → predicted classes [N]. */
   async predict(images: Float32Array, n: number): Promise<Int32Array> {
+    return (await this.#map("predict", this.#predict, images, n, 1, Int32Array)) as Int32Array;
+  }
+
+  /** images: [N·C·H·W] in [0, 1] → hidden features [N·featureDim] (see `judgeFeatures`). */
+  async features(images: Float32Array, n: number): Promise<Float32Array> {
+    return (await this.#map("features", this.#features, images, n, this.featureDim, Float32Array)) as Float32Array;
+  }
+
+  get featureDim(): number {
+    return this.params.fc.w.shape[1]!;
+  }
+
+  async #map(what: string, f: OwnedFunction<(p: JudgeParams, x: Array) => Array>, images: Float32Array, n: number, per: number, Out: Int32ArrayConstructor | Float32ArrayConstructor): Promise<Int32Array | Float32Array> {
     const { channels: c, height: h, width: w } = this.config;
     const size = c * h * w;
-    if (!Number.isInteger(n) || n < 0 || images.length !== n * size) throw new Error(`Judge.predict: expected ${n} images of ${fmt([c, h, w])} (${n * size} values), got ${images.length}`);
-    const out = new Int32Array(n);
+    if (!Number.isInteger(n) || n < 0 || images.length !== n * size) throw new Error(`Judge.${what}: expected ${n} images of ${fmt([c, h, w])} (${n * size} values), got ${images.length}`);
+    const out = new Out(n * per);
     const chunk = 500;
     for (let i = 0; i < n; i += chunk) {
       const m = Math.min(chunk, n - i);
       const x = fromHost(images.slice(i * size, (i + m) * size), [m, c, h, w]);
-      out.set((await this.#predict(tree.ref(this.params), x).data()) as Int32Array, i);
+      out.set((await f(tree.ref(this.params), x).data()) as Int32Array | Float32Array, i * per);
     }
     return out;
   }
 
   dispose(): void {
     this.#predict.dispose();
+    this.#features.dispose();
     tree.dispose(this.params);
   }
 }

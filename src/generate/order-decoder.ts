@@ -233,6 +233,17 @@ export class OrderDecoder {
     this.#forward ??= jit((ids: Array, mask: Array, positions: Array, select: Array, target?: Array) => orderLogits(tree.ref(params), { ids, mask, positions, ...(target ? { target } : {}) }, config, select));
     const forward = this.#forward;
     const r = rows.length;
+    // MaskGIT's mask is the same every step, next-scale's every step of a scale: kept on the
+    // device while it does not change, instead of a host copy and a cast per step.
+    const kept = new Map<string, { host: ArrayLike<number>; device: Array }>();
+    const onDevice = (name: string, host: ArrayLike<number>, make: () => Array): Array => {
+      const k = kept.get(name);
+      if (k && k.host.length === host.length && sameValues(k.host, host)) return k.device.ref;
+      k?.device.dispose();
+      const device = make();
+      kept.set(name, { host, device });
+      return device.ref;
+    };
     return {
       logits: async (step) => {
         const inputs = rows.map((p, i) => schedule.input!(step, i % b, p, images[i % b]!));
@@ -245,18 +256,22 @@ export class OrderDecoder {
         };
         const select = new Float32Array(count * t);
         for (let q = 0; q < count; q++) select[q * t + start + q] = 1;
+        const mask = inputs[0]!.mask;
+        const positions = Int32Array.from({ length: r * t }, (_, k) => inputs[Math.floor(k / t)]!.positions?.[k % t] ?? k % t);
         const args = [
           flat((i) => inputs[i]!.inputs),
-          fromHost(Int32Array.from(inputs[0]!.mask), [t, t]).astype(np.bool),
-          flat((i) => inputs[i]!.positions ?? Int32Array.from({ length: t }, (_, k) => k)),
-          fromHost(select, [1, count, t]),
+          onDevice("mask", mask, () => fromHost(Int32Array.from(mask), [t, t]).astype(np.bool)),
+          onDevice("positions", positions, () => fromHost(positions, [r, t])),
+          onDevice("select", select, () => fromHost(select, [1, count, t])),
         ] as const;
         const logits = inputs[0]!.target ? forward(...args, flat((i) => inputs[i]!.target!)) : forward(...args);
         const all = (await logits.data()) as Float32Array; // [R·Q·V]
         const half = b * count * config.vocabSize;
         return r > b ? { cond: all.slice(0, half), uncond: all.subarray(half) } : { cond: all };
       },
-      dispose: () => {},
+      dispose: () => {
+        for (const k of kept.values()) k.device.dispose();
+      },
     };
   }
 
@@ -265,4 +280,9 @@ export class OrderDecoder {
     this.#forward?.dispose();
     this.#randomStep?.dispose();
   }
+}
+
+function sameValues(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -30,6 +30,20 @@ export function checkOutputPath(path: string): void {
   }
 }
 
+/** Before long work: `path` is a writable folder, or can be made one (its parent is a writable folder). */
+export function checkOutputFolder(path: string): void {
+  if (existsSync(path)) {
+    if (!statSync(path).isDirectory()) throw new InputError(`${path} exists and is not a folder; give a folder for the previews`);
+    try {
+      accessSync(path, constants.W_OK);
+    } catch {
+      throw new InputError(`cannot write into ${path}: the folder is not writable`);
+    }
+    return;
+  }
+  checkOutputPath(path);
+}
+
 /**
  * Write `bytes` to `path` atomically: a temp file in the same folder, fsync, then rename over
  * `path` (the one atomic-write helper of the project; refuses a `path` that is not a regular file).

@@ -121,6 +121,18 @@ export async function tokenizeSet(tok: AutoencoderTokenizer, set: ImageSet): Pro
   return { ids: await tok.encodeImages(set.images, set.n), labels: set.labels, n: set.n, shape: tok.tokenShape };
 }
 
+/**
+ * The demo's image-tokenizer stage: batches of 64; a VQ codebook starts from k-means and restarts
+ * dead codes every 50 steps (the other quantizers expose no single codebook to remedy).
+ */
+export async function trainImageTokenizer(train: ImageSet, config: AutoencoderTokenizerConfig, opts: { steps: number; lr: number; seed: number }): Promise<AutoencoderTokenizer> {
+  const progress = new Progress({ label: "image tokenizer", total: opts.steps });
+  const vq = config.quantizer.name === "vq";
+  const image = await trainAutoencoderTokenizer(train, config, { ...opts, batchSize: 64, restartEvery: vq ? 50 : 0, kmeansInit: vq }, (_, f) => progress.tick(1, { recon: f.recon!, ...(f.usage === undefined ? {} : { usage: f.usage }) }));
+  progress.done();
+  return image;
+}
+
 /** Train every stage on embedded MNIST; write pictures, metrics.json and the run to `dir`. */
 export async function runDemo(dir: string, cfg: DemoConfig = DEFAULT_DEMO): Promise<DemoMetrics> {
   checkDemoConfig(cfg);
@@ -143,14 +155,7 @@ export async function runDemo(dir: string, cfg: DemoConfig = DEFAULT_DEMO): Prom
   if (cfg.layout.captionSlot > 0 && cfg.layout.captionSlot < longestCaption) throw new InputError(`demo config: layout.captionSlot ${cfg.layout.captionSlot} is shorter than the longest caption (${longestCaption} tokens); give at least ${longestCaption}, or 0 for no padding`);
 
   // 2. Image tokenizer (the VQ-VAE by default): 28×28 → 7×7 codes.
-  const tokProgress = new Progress({ label: "image tokenizer", total: cfg.tokenizerSteps });
-  const image = await trainAutoencoderTokenizer(
-    train,
-    cfg.tokenizer,
-    { steps: cfg.tokenizerSteps, batchSize: 64, lr: cfg.tokenizerLr, seed: cfg.seed, restartEvery: 50, kmeansInit: cfg.tokenizer.quantizer.name === "vq" },
-    (_, f) => tokProgress.tick(1, { recon: f.recon!, ...(f.usage === undefined ? {} : { usage: f.usage }) }),
-  );
-  tokProgress.done();
+  const image = await trainImageTokenizer(train, cfg.tokenizer, { steps: cfg.tokenizerSteps, lr: cfg.tokenizerLr, seed: cfg.seed });
   const testIds = await tokenizeSet(image, test);
   const recon = await image.decodeImages(testIds.ids, test.n);
   const health = codebookHealth(testIds.ids, image.codebookSize);

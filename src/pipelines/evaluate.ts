@@ -64,9 +64,12 @@ export async function evaluateUnified(
   const samples = await image.decodeImages(Int32Array.from(sampled.flat()), sampled.length);
   const judged = await judge.predict(samples, sampled.length);
   const generationByClass = Array.from({ length: classes }, (_, d) => accuracy(judged.subarray(d * per, (d + 1) * per), wanted.subarray(d * per, (d + 1) * per)));
-  // one column per class, one row per sample
-  const px = image.imageSize;
-  const grid = new Float32Array(samples.length);
+  return { captionAccuracy, generationAccuracy: accuracy(judged, wanted), generationByClass, captionTexts, grid: classGrid(samples, classes, per, image.imageSize) };
+}
+
+/** Class-major samples ([classes × per] images of px values) → a grid with one column per class, one row per sample. */
+export function classGrid(samples: Float32Array, classes: number, per: number, px: number): Float32Array {
+  const grid = new Float32Array(classes * per * px);
   for (let d = 0; d < classes; d++) for (let s = 0; s < per; s++) grid.set(samples.subarray((d * per + s) * px, (d * per + s + 1) * px), (s * classes + d) * px);
-  return { captionAccuracy, generationAccuracy: accuracy(judged, wanted), generationByClass, captionTexts, grid };
+  return grid;
 }

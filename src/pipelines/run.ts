@@ -9,6 +9,10 @@
  *                                           model.{safetensors,json}, judge.{safetensors,json}
  *   runs/NAME/{recon,samples}.png, metrics.json   pictures and figures, written after the commit
  *
+ * A run without `order` holds the demo's paired model (captions both ways, raster order); a run
+ * with `order` holds a text→image model trained in that generation order (pipelines/orders.ts),
+ * over the orders' vocabulary (with `<mask>`), which `generate` decodes in the orders it allows.
+ *
  * Saving writes a new checkpoint folder under a temporary name, syncs it, renames it into place,
  * then replaces run.json, then deletes older checkpoints: a kill at any point leaves the previous
  * manifest with its intact checkpoint, or the new one, never a mix. Loading refuses a manifest
@@ -31,8 +35,14 @@ import { checkPairedLayout, type PairedLayout } from "../backbone/sequence/prese
 import { JointVocab, type VocabJSON } from "../backbone/sequence/vocab.ts";
 import { checkTransformerConfig, countParameters, initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 import { Judge, checkJudgeConfig, initJudge, type JudgeConfig } from "../eval/judge.ts";
-import { AutoencoderTokenizer, checkAutoencoderConfig, type AutoencoderTokenizerConfig } from "../tokenizers/image/autoencoder.ts";
+import { AutoencoderTokenizer, checkAutoencoderConfig, latentGrid, type AutoencoderTokenizerConfig } from "../tokenizers/image/autoencoder.ts";
+import { makeQuantizer } from "../tokenizers/quantizers/registry.ts";
 import { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
+import { initTargetPositions, type OrderParams } from "../backbone/orders/forward.ts";
+import { checkScales } from "../backbone/orders/next-scale.ts";
+import type { TrainedOrder } from "../backbone/orders/training.ts";
+import { checkTrainedOrder, orderLength } from "../generate/order-decoder.ts";
+import { imagePrompt, orderVocab } from "./orders.ts";
 import { pairedSequenceLengths, pairedVocab } from "./unified.ts";
 
 export const RUN_FORMAT = "mmntp-run";
@@ -48,6 +58,8 @@ export type RunManifest = {
   readonly dataset: DatasetInfo;
   readonly vocab: VocabJSON;
   readonly layout: PairedLayout;
+  /** The generation order of a text→image model (absent: the demo's paired raster model). */
+  readonly order?: TrainedOrder;
   readonly created: string;
   /** sha-256 (hex) of `JSON.stringify` of every other field, in this order. */
   readonly digest: string;
@@ -60,8 +72,10 @@ export type Run = {
   readonly image: AutoencoderTokenizer;
   readonly vocab: JointVocab;
   readonly layout: PairedLayout;
-  readonly model: { readonly params: TransformerParams; readonly config: TransformerConfig };
+  readonly model: { readonly params: TransformerParams | OrderParams; readonly config: TransformerConfig };
   readonly judge: Judge;
+  /** The order a text→image model was trained in; absent for the demo's paired model. */
+  readonly order?: TrainedOrder;
 };
 
 /** run.json holds names, hashes and small configs: a few KB. */
@@ -100,6 +114,7 @@ export async function saveRun(dir: string, run: Run): Promise<RunManifest> {
     dataset: run.dataset,
     vocab: run.vocab.toJSON(),
     layout: run.layout,
+    ...(run.order ? { order: run.order } : {}),
     created: new Date().toISOString(),
   };
   const manifest: RunManifest = { ...fields, digest: sha256(JSON.stringify(fields)) };
@@ -169,23 +184,39 @@ export function loadRun(dir: string): Run & { manifest: RunManifest } {
   checkSizes(manifest, imageConfig, judgeConfig, { manifestFile, imageFile, judgeFile });
   const modelTensors = tensors("model.safetensors");
   const stored = Object.values(modelTensors).reduce((n, t) => n + t.data.length, 0);
-  const expected = countParameters(modelConfig);
+  const target = manifest.order?.name === "random" ? (imageTokens(imageConfig) + 1) * modelConfig.dim : 0;
+  const expected = countParameters(modelConfig) + target;
   if (stored !== expected) throw new InputError(`${join(ckpt, "model.safetensors")} holds ${stored} values, but model.json describes ${expected} parameters`, { file: join(ckpt, "model.safetensors") });
   const imageTensors = tensors("image-tokenizer.safetensors");
   const judgeTensors = tensors("judge.safetensors");
 
   // Every tensor is checked against its config (traced, nothing allocated) before any is built.
   const image = AutoencoderTokenizer.fromSaved({ kind: "autoencoder", config: imageConfig, tensors: imageTensors }, join(ckpt, "image-tokenizer"));
-  let params: TransformerParams | undefined;
+  let params: OrderParams | undefined;
   try {
     checkRunConsistency(vocab, text, image, modelConfig, manifestFile);
-    if (canonical(vocab.toJSON()) !== canonical(pairedVocab(text, image.codebookSize).toJSON())) {
-      throw new InputError(`${manifestFile}: vocab is not the paired layout's vocabulary (text ids, then <bos> <boi> <eoi> <eos>, then the image codes)`, { file: manifestFile, field: "vocab" });
+    const order = manifest.order;
+    if (order) {
+      if (canonical(vocab.toJSON()) !== canonical(orderVocab(text, image.codebookSize).toJSON())) {
+        throw new InputError(`${manifestFile}: vocab is not the orders' vocabulary (text ids, then <bos> <boi> <eoi> <eos> <mask>, then the image codes)`, { file: manifestFile, field: "vocab" });
+      }
+      checkOrderFits(order, vocab, manifest.layout, image, modelConfig, manifestFile);
+    } else {
+      if (canonical(vocab.toJSON()) !== canonical(pairedVocab(text, image.codebookSize).toJSON())) {
+        throw new InputError(`${manifestFile}: vocab is not the paired layout's vocabulary (text ids, then <bos> <boi> <eoi> <eos>, then the image codes)`, { file: manifestFile, field: "vocab" });
+      }
+      checkLayoutFits(manifest.layout, image, modelConfig, manifestFile);
     }
-    checkLayoutFits(manifest.layout, image, modelConfig, manifestFile);
-    params = paramsOfInit(modelTensors, () => initTransformer(new KeyStream(0), modelConfig), join(ckpt, "model.safetensors"));
+    const init = (): OrderParams => {
+      const keys = new KeyStream(0);
+      const p: OrderParams = initTransformer(keys, modelConfig);
+      if (order?.name === "random") p.target = initTargetPositions(keys, image.tokensPerImage, modelConfig.dim);
+      keys.dispose();
+      return p;
+    };
+    params = paramsOfInit(modelTensors, init, join(ckpt, "model.safetensors"));
     const judgeParams = paramsOfInit(judgeTensors, () => initJudge(0, judgeConfig), join(ckpt, "judge.safetensors"));
-    return { manifest, dataset: manifest.dataset, text, image, vocab, layout: manifest.layout, model: { params, config: modelConfig }, judge: new Judge(judgeParams, judgeConfig) };
+    return { manifest, dataset: manifest.dataset, text, image, vocab, layout: manifest.layout, model: { params, config: modelConfig }, judge: new Judge(judgeParams, judgeConfig), ...(order ? { order } : {}) };
   } catch (e) {
     image.dispose();
     if (params) tree.dispose(params);
@@ -235,6 +266,26 @@ function checkLayoutFits(layout: PairedLayout, image: AutoencoderTokenizer, mode
   }
 }
 
+/** Image tokens per item of a checked auto-encoder config (traced; nothing allocated). */
+function imageTokens(config: AutoencoderTokenizerConfig): number {
+  return makeQuantizer(config.quantizer, latentGrid(config)).tokensPerImage;
+}
+
+/** A text→image model's order fits its tokenizer (next-scale: the quantizer's scales) and its context. */
+function checkOrderFits(order: TrainedOrder, vocab: JointVocab, layout: PairedLayout, image: AutoencoderTokenizer, model: TransformerConfig, where: string): void {
+  const n = image.tokensPerImage;
+  if (order.name === "next-scale") {
+    const scales = (image.config.quantizer.options as { scales?: unknown }).scales;
+    if (image.quantizer.name !== "multiscale" || JSON.stringify(scales) !== JSON.stringify(order.scales)) {
+      throw new InputError(`${where}: order.scales ${JSON.stringify(order.scales)} must be the multi-scale image tokenizer's scales, got a ${image.quantizer.name} tokenizer${scales ? ` with scales ${JSON.stringify(scales)}` : ""}`, { file: where, field: "order.scales", value: order.scales });
+    }
+    asInputError(() => checkScales(order.scales, n, `${where}: order`), { file: where });
+  }
+  if (!(layout.captionSlot > 0)) throw new InputError(`${where}: layout.captionSlot must be > 0 for a text→image order model (every prompt the same length), got ${layout.captionSlot}`, { file: where, field: "layout.captionSlot", value: layout.captionSlot });
+  const need = orderLength(order.name, imagePrompt(vocab, [], image.tokenShape, layout).length, n);
+  if (need > model.contextLength) throw new InputError(`${where}: the ${order.name} order needs a context of ${need}, but the model's contextLength is ${model.contextLength}`, { file: where, field: "order", value: order.name });
+}
+
 /** JSON with every object's keys sorted: equal values, equal text. */
 const canonical = (x: unknown): string =>
   JSON.stringify(x, (_, v: unknown) => (typeof v === "object" && v !== null && !globalThis.Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
@@ -270,6 +321,7 @@ function readManifest(file: string): RunManifest {
   if (typeof m.files !== "object" || m.files === null) fail("files", " must map names to sha-256 hashes");
   for (const [k, v] of Object.entries(m.files as object)) if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v)) fail(`files.${k}`, ` must be a sha-256 hex digest, got ${JSON.stringify(v)}`, v);
   asInputError(() => checkPairedLayout(m.layout, `${file}: layout`), { file });
+  if (m.order !== undefined) asInputError(() => checkTrainedOrder(m.order, `${file}: order`), { file });
   checkDataset(m.dataset, `${file}: dataset`, file);
   return m as unknown as RunManifest;
 }

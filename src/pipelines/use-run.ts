@@ -2,10 +2,15 @@
 import { startEngine } from "../engine/index.ts";
 import { InputError } from "../io/errors.ts";
 import { readGrayImage, writeGrayGrid } from "../io/png.ts";
+import { mkdirSync } from "node:fs";
+import { ORDER_NAMES, type OrderName, type TrainedOrder } from "../backbone/orders/training.ts";
 import { Decoder } from "../generate/decode.ts";
+import type { GuidanceSchedule } from "../generate/guidance.ts";
+import { OrderDecoder, type DecodeOrder } from "../generate/order-decoder.ts";
 import { GREEDY } from "../generate/sampling.ts";
-import { disposeRun, loadRun } from "./run.ts";
-import { captionImages, generateImages, pairedSequenceLengths } from "./unified.ts";
+import { generateWithOrder, previewRecorder, writePreviews } from "./orders.ts";
+import { disposeRun, loadRun, type Run } from "./run.ts";
+import { captionImages, pairedSequenceLengths } from "./unified.ts";
 
 /** Caption each PNG (`images`: paths) with the run in `runDir`; returns one caption per file, in order. */
 export async function caption(runDir: string, images: readonly string[]): Promise<{ file: string; caption: string }[]> {
@@ -34,10 +39,44 @@ export async function caption(runDir: string, images: readonly string[]): Promis
   }
 }
 
-export type GenerateOptions = { count: number; temperature: number; topK: number; seed: number; guidance: number };
+export type GenerateOptions = {
+  count: number;
+  temperature: number;
+  topK: number;
+  /** nucleus sampling: the smallest set of tokens whose probability reaches p (1 = off; default 1) */
+  topP?: number;
+  seed: number;
+  guidance: number;
+  /** how the guidance scale moves over the steps (default "constant") */
+  guidanceSchedule?: GuidanceSchedule;
+  /** the decoding order (default: the one the run's model was trained in) */
+  order?: OrderName;
+  /** MaskGIT's passes per image (default 8) */
+  steps?: number;
+  /** write the partial images after each step (PNG grids and steps.gif) into this folder */
+  preview?: string;
+};
+
+/** What a run's model decodes: the order it was trained in (the demo's paired model: raster). */
+export const trainedOrderOf = (run: Run): TrainedOrder => run.order ?? { name: "raster" };
+
+/** The decode order for the user's options, or an InputError naming the bad value and what is allowed. */
+export function decodeOrderFor(trained: TrainedOrder, opts: Pick<GenerateOptions, "order" | "steps">, tokens: number): DecodeOrder {
+  const name = opts.order ?? trained.name;
+  if (!ORDER_NAMES.includes(name)) throw new InputError(`--order must be one of ${ORDER_NAMES.join(", ")}, got ${JSON.stringify(name)}`, { field: "order", value: name });
+  if (name !== trained.name) throw new InputError(`--order ${name}: this run's model was trained for the ${trained.name} order and decodes only that; train a ${name} model with \`mmntp experiment orders\` (runs/orders/${name})`, { field: "order", value: name, expected: trained.name });
+  if (opts.steps !== undefined && name !== "maskgit") throw new InputError(`--steps applies to the maskgit order only (its passes per image); the ${name} order takes ${name === "next-scale" ? "one pass per scale" : "one pass per token"}`, { field: "steps", value: opts.steps });
+  if (name === "maskgit") {
+    const steps = opts.steps ?? 8;
+    if (!Number.isInteger(steps) || steps < 1 || steps > tokens) throw new InputError(`--steps must be an integer in [1, ${tokens}] (the image's ${tokens} tokens, at least one revealed per pass), got ${steps}`, { field: "steps", value: steps });
+    return { name, steps };
+  }
+  if (name === "random") return { name, order: "random" };
+  return { name } as DecodeOrder;
+}
 
 /** Draw `count` images for `prompt` with the run in `runDir` into the PNG grid `outPath`. */
-export async function generate(runDir: string, prompt: string, outPath: string, opts: GenerateOptions): Promise<{ file: string; count: number }> {
+export async function generate(runDir: string, prompt: string, outPath: string, opts: GenerateOptions): Promise<{ file: string; count: number; order: string; previews?: string[] }> {
   await startEngine();
   const run = loadRun(runDir);
   try {
@@ -50,22 +89,34 @@ export async function generate(runDir: string, prompt: string, outPath: string, 
     // Without a caption slot the prompt's length is free: it must still fit the model's context.
     const room = run.model.config.contextLength + 1 - pairedSequenceLengths(run.layout, run.image.tokenShape, run.image.tokensPerImage).textToImage;
     if (slot === 0 && words.length > room) throw new InputError(`the prompt has ${words.length} tokens; this run's model has room for at most ${room}`);
-    const decoder = new Decoder(run.model.params, run.model.config);
+    const trained = trainedOrderOf(run);
+    const order = decodeOrderFor(trained, opts, run.image.tokensPerImage);
+    const recorder = opts.preview === undefined ? undefined : await previewRecorder(run.image);
+    const decoder = new OrderDecoder({ params: run.model.params, config: run.model.config, order: trained }, run.vocab);
     let codes: number[][];
     try {
-      codes = await generateImages(decoder, run.vocab, Array.from({ length: opts.count }, () => words), run.image.tokenShape, {
-        sampling: { temperature: opts.temperature, topK: opts.topK },
+      codes = await generateWithOrder(decoder, run.vocab, Array.from({ length: opts.count }, () => words), run.image.tokenShape, {
+        order,
+        sampling: { temperature: opts.temperature, topK: opts.topK, ...(opts.topP === undefined || opts.topP === 1 ? {} : { topP: opts.topP }) },
         seed: opts.seed,
         guidance: opts.guidance,
+        ...(opts.guidanceSchedule ? { guidanceSchedule: opts.guidanceSchedule } : {}),
         layout: run.layout,
+        ...(recorder ? { onStep: recorder.onStep } : {}),
       });
     } finally {
       decoder.dispose();
     }
     const images = await run.image.decodeImages(Int32Array.from(codes.flat()), opts.count);
     const { height, width } = run.dataset;
-    writeGrayGrid(outPath, images, { height, width, count: opts.count, cols: Math.min(opts.count, 8) });
-    return { file: outPath, count: opts.count };
+    const cols = Math.min(opts.count, 8);
+    writeGrayGrid(outPath, images, { height, width, count: opts.count, cols });
+    let previews: string[] | undefined;
+    if (recorder && opts.preview !== undefined) {
+      mkdirSync(opts.preview, { recursive: true });
+      previews = writePreviews(opts.preview, recorder.frames, { height, width, count: opts.count, cols });
+    }
+    return { file: outPath, count: opts.count, order: order.name, ...(previews ? { previews } : {}) };
   } finally {
     disposeRun(run);
   }

@@ -37,13 +37,19 @@ describe("mmntp CLI", () => {
     [["generate", "a handwritten 7", "-o", "/dev/null"], "/dev/null exists and is not a regular file"],
     [["generate", "a handwritten 7", "-o", "no-such-folder/x.png"], "cannot write no-such-folder/x.png: the folder no-such-folder does not exist"],
     [["demo", "--set", "model.heads=5"], "demo config: model.dim: 96 is not divisible by heads (5)"],
-    [["experiment"], "missing argument <experiment> (which experiment: quantizers)"],
-    [["experiment", "tokenizers"], 'unknown experiment "tokenizers"; expected one of: quantizers'],
+    [["experiment"], "missing argument <experiment> (which experiment: quantizers, orders)"],
+    [["experiment", "tokenizers"], 'unknown experiment "tokenizers"; expected one of: quantizers, orders'],
     [["experiment", "quantizers", "--only", "vq,fsk"], 'unknown quantizer "fsk" in --only; valid: vq, vq-kmeans, vq-ema'],
     [["experiment", "quantizers", "--steps", "0"], "quantizer experiment: steps must be a positive integer, got 0"],
     [["experiment", "quantizers", "--steps", "many"], '--steps expects a number, got "many"'],
     [["experiment", "quantizers", "--seed", "1.5"], "quantizer experiment: seed must be an integer, got 1.5"],
     [["experiment", "quantizers", "--stepz", "10"], "unknown option --stepz (did you mean --steps?)"],
+    [["experiment", "orders", "--only", "raster,zigzag"], 'unknown order "zigzag"; expected a comma-separated list of: raster, maskgit, random, next-scale'],
+    [["experiment", "orders", "--steps", "0"], "orders experiment: steps must be an integer in [1, 10000000], got 0"],
+    [["generate", "a handwritten 7", "-o", "x.png", "--top-p", "0"], "--top-p must be in (0, 1] (1 = all tokens), got 0"],
+    [["generate", "a handwritten 7", "-o", "x.png", "--guidance-schedule", "cubic"], '--guidance-schedule must be one of constant, linear, got "cubic"'],
+    [["generate", "a handwritten 7", "-o", "x.png", "--order", "zigzag"], '--order must be one of raster, maskgit, random, next-scale, got "zigzag"'],
+    [["generate", "a handwritten 7", "-o", "x.png", "--preview", "/dev/null"], "/dev/null exists and is not a folder; give a folder for the previews"],
   ])("fails clearly on %j", (args, message) => {
     const r = mmntp(...args);
     expect(r.code).toBe(1);

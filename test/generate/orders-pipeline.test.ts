@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +13,12 @@ import { AutoencoderTokenizer } from "../../src/tokenizers/image/autoencoder.ts"
 import { MNIST_VQVAE } from "../../src/tokenizers/image/presets.ts";
 import { TextTokenizer } from "../../src/tokenizers/text/text-tokenizer.ts";
 import { trainTextTokenizer } from "../../src/tokenizers/text/train.ts";
+import { MNIST_INFO } from "../../src/data/mnist.ts";
+import { paramsToTensors } from "../../src/engine/params.ts";
+import { initJudge, Judge } from "../../src/eval/judge.ts";
+import { judgeConfigOf } from "../../src/pipelines/judge.ts";
+import { disposeRun, loadRun, saveRun } from "../../src/pipelines/run.ts";
+import { generate } from "../../src/pipelines/use-run.ts";
 import { generateWithOrder, orderVocab, previewRecorder, trainWithOrder, writePreviews } from "../../src/pipelines/orders.ts";
 
 beforeAll(startEngine);
@@ -57,6 +64,34 @@ describe("pipelines/orders.ts: train a few steps in each order on MNIST tokens, 
     expect(files.at(-1)).toBe("steps.gif");
     expect(String.fromCharCode(...readFileSync(join(dir, "steps.gif")).subarray(0, 6))).toBe("GIF89a");
     decoder.dispose();
+
+    // Saved as a run: loads back with its order, and `generate` decodes it (and only in that order).
+    const runDir = join(tmp, `run-${order.name}`);
+    const judge = new Judge(initJudge(0, judgeConfigOf(MNIST_INFO)), judgeConfigOf(MNIST_INFO));
+    await saveRun(runDir, { dataset: MNIST_INFO, text, image, vocab, layout: DEFAULT_PAIRED, model: trained, judge, order });
+    judge.dispose();
+    const loaded = loadRun(runDir);
+    expect(loaded.order).toEqual(order);
+    const [a, b] = [await paramsToTensors(trained.params as never), await paramsToTensors(loaded.model.params as never)];
+    expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+    for (const k of Object.keys(a)) expect(Array.from(b[k]!.data), k).toEqual(Array.from(a[k]!.data));
+    disposeRun(loaded);
+    const out = join(tmp, `${order.name}.png`);
+    const steps = order.name === "maskgit" ? { steps: 3 } : {};
+    const r = await generate(runDir, "a handwritten 5", out, { count: 2, temperature: 1, topK: 0, topP: 0.9, seed: 2, guidance: 2, guidanceSchedule: "linear", ...steps, preview: join(tmp, `preview-${order.name}`) });
+    expect(r.order).toBe(order.name);
+    expect(r.previews).toHaveLength((order.name === "maskgit" ? 3 : frames) + 1);
+    const other = order.name === "raster" ? "maskgit" : "raster";
+    await expect(generate(runDir, "a handwritten 5", out, { count: 1, temperature: 1, topK: 0, seed: 0, guidance: 1, order: other })).rejects.toThrow(`--order ${other}: this run's model was trained for the ${order.name} order and decodes only that`);
+    if (order.name === "maskgit") await expect(generate(runDir, "a handwritten 5", out, { count: 1, temperature: 1, topK: 0, seed: 0, guidance: 1, steps: 50 })).rejects.toThrow("--steps must be an integer in [1, 49] (the image's 49 tokens, at least one revealed per pass), got 50");
+    if (order.name === "next-scale") {
+      // A manifest whose order's scales are not the tokenizer's (digest recomputed, as a careful forger would) is refused.
+      const file = join(runDir, "run.json");
+      const { digest: _, ...m } = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+      const forged = { ...m, order: { name: "next-scale", scales: [1, 2, 3, 4, 5, 7] } };
+      writeFileSync(file, JSON.stringify({ ...forged, digest: createHash("sha256").update(JSON.stringify(forged)).digest("hex") }));
+      expect(() => loadRun(runDir)).toThrow(`${file}: order.scales [1,2,3,4,5,7] must be the multi-scale image tokenizer's scales, got a multiscale tokenizer with scales [1,2,3,5,7]`);
+    }
     tree.dispose(trained.params);
     image.dispose();
   });

@@ -10,6 +10,11 @@ import { applyOverrides } from "../../src/cli/args.ts";
 import { checkDemoConfig, DEFAULT_DEMO, runDemo, type DemoConfig, type DemoMetrics } from "../../src/pipelines/demo.ts";
 import { disposeRun, loadRun, saveRun } from "../../src/pipelines/run.ts";
 import { caption, generate } from "../../src/pipelines/use-run.ts";
+import { generateImages } from "../../src/pipelines/unified.ts";
+import { generateWithOrder } from "../../src/pipelines/orders.ts";
+import { Decoder } from "../../src/generate/decode.ts";
+import { OrderDecoder } from "../../src/generate/order-decoder.ts";
+import { GREEDY } from "../../src/generate/sampling.ts";
 
 /**
  * The whole demo pipeline at toy size (a few steps of each stage, a tiny model), then the saved
@@ -92,6 +97,25 @@ describe("the demo pipeline, toy size", () => {
     expect(a.equals(b!)).toBe(true);
     expect(a.equals(c!)).toBe(false);
     await expect(generate(run, "a handwritten zebra", join(dir, "z.png"), opts)).rejects.toThrow('the prompt has a word the model never saw: "zebra"');
+    await expect(generate(run, "a handwritten 7", join(dir, "m.png"), { ...opts, order: "maskgit" })).rejects.toThrow("--order maskgit: this run's model was trained for the raster order and decodes only that");
+    await expect(generate(run, "a handwritten 7", join(dir, "m.png"), { ...opts, steps: 8 })).rejects.toThrow("--steps applies to the maskgit order only");
+    const previews = join(dir, "previews");
+    const r = await generate(run, "a handwritten 7", join(dir, "p.png"), { ...opts, preview: previews });
+    expect(r.previews).toHaveLength(49 + 1); // one grid per raster step, then steps.gif
+    expect(readFileSync(join(dir, "p.png")).equals(a!)).toBe(true); // previews do not change the samples
+  });
+
+  it("generate decodes the paired model through the orders' decoder as the demo's evaluation does (greedy: same codes)", async () => {
+    const r = loadRun(run);
+    const words = [r.text.encodeText("a handwritten 4"), r.text.encodeText("a handwritten 9")];
+    const decoder = new Decoder(r.model.params, r.model.config);
+    const viaLayout = await generateImages(decoder, r.vocab, words, r.image.tokenShape, { sampling: GREEDY, seed: 0, guidance: 2, layout: r.layout });
+    decoder.dispose();
+    const orders = new OrderDecoder({ params: r.model.params, config: r.model.config, order: { name: "raster" } }, r.vocab);
+    const viaOrders = await generateWithOrder(orders, r.vocab, words, r.image.tokenShape, { order: { name: "raster" }, sampling: GREEDY, seed: 0, guidance: 2, layout: r.layout });
+    orders.dispose();
+    expect(viaOrders).toEqual(viaLayout);
+    disposeRun(r);
   });
 
   it("the CLI: caption takes files and folders, every command has --json", () => {

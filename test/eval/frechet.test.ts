@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { mulberry32 as rng } from "../../src/data/shuffle.ts";
+import { frechetDistance, frechetDistanceOf, gaussianOf, symmetricEigen, symmetricSqrt, type Gaussian } from "../../src/eval/frechet.ts";
+
+const g = (mean: number[], cov: number[]): Gaussian => ({ mean: Float64Array.from(mean), cov: Float64Array.from(cov), dim: mean.length, n: 100 });
+
+/** A random symmetric positive definite d×d matrix A·Aᵀ + εI. */
+function spd(d: number, r: () => number): number[] {
+  const a = Array.from({ length: d * d }, () => r() - 0.5);
+  const out = new Array<number>(d * d).fill(0);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) for (let k = 0; k < d; k++) out[i * d + j]! += a[i * d + k]! * a[j * d + k]!;
+  for (let i = 0; i < d; i++) out[i * d + i]! += 0.01;
+  return out;
+}
+
+describe("Fréchet distance", () => {
+  it("is zero between a Gaussian and itself, and ‖Δμ‖² when only the means differ", () => {
+    const c = spd(6, rng(1));
+    expect(frechetDistance(g([0, 0, 0, 0, 0, 0], c), g([0, 0, 0, 0, 0, 0], c))).toBeCloseTo(0, 9);
+    expect(frechetDistance(g([1, 2, 0, 0, 0, 0], c), g([0, 0, 0, 0, 0, 3], c))).toBeCloseTo(1 + 4 + 9, 9);
+  });
+
+  it("for diagonal covariances is ‖Δμ‖² + Σ (√a − √b)²", () => {
+    const a = [4, 1, 9, 0.25];
+    const b = [1, 1, 16, 1];
+    const diag = (v: number[]) => v.flatMap((x, i) => v.map((_, j) => (i === j ? x : 0)));
+    const want = 1 + a.reduce((s, x, i) => s + (Math.sqrt(x) - Math.sqrt(b[i]!)) ** 2, 0);
+    expect(frechetDistance(g([1, 0, 0, 0], diag(a)), g([0, 0, 0, 0], diag(b)))).toBeCloseTo(want, 9);
+  });
+
+  it("for non-commuting 2×2 covariances matches the closed form Tr √M = √(tr M + 2√det M)", () => {
+    const r = rng(7);
+    for (let t = 0; t < 20; t++) {
+      const s1 = spd(2, r);
+      const s2 = spd(2, r);
+      const m = [s1[0]! * s2[0]! + s1[1]! * s2[2]!, s1[0]! * s2[1]! + s1[1]! * s2[3]!, s1[2]! * s2[0]! + s1[3]! * s2[2]!, s1[2]! * s2[1]! + s1[3]! * s2[3]!];
+      const trSqrt = Math.sqrt(m[0]! + m[3]! + 2 * Math.sqrt(m[0]! * m[3]! - m[1]! * m[2]!));
+      const want = s1[0]! + s1[3]! + s2[0]! + s2[3]! - 2 * trSqrt;
+      expect(frechetDistance(g([0, 0], s1), g([0, 0], s2))).toBeCloseTo(want, 9);
+    }
+  });
+
+  it("Jacobi eigen-decomposition reconstructs the matrix, and the square root squares back", () => {
+    const d = 12;
+    const a = spd(d, rng(3));
+    const { values, vectors } = symmetricEigen(a, d);
+    for (let i = 0; i < d; i++)
+      for (let j = 0; j < d; j++) {
+        let s = 0;
+        for (let k = 0; k < d; k++) s += vectors[i * d + k]! * values[k]! * vectors[j * d + k]!;
+        expect(s).toBeCloseTo(a[i * d + j]!, 10);
+      }
+    const root = symmetricSqrt(a, d);
+    for (let i = 0; i < d; i++)
+      for (let j = 0; j < d; j++) {
+        let s = 0;
+        for (let k = 0; k < d; k++) s += root[i * d + k]! * root[k * d + j]!;
+        expect(s).toBeCloseTo(a[i * d + j]!, 10);
+      }
+  });
+
+  it("from features: mean and unbiased covariance; a shifted copy is ‖shift‖² away", () => {
+    const x = [1, 2, 3, 6, 5, 10]; // rows (1,2), (3,6), (5,10)
+    const p = gaussianOf(x, 3, 2);
+    expect(Array.from(p.mean)).toEqual([3, 6]);
+    expect(Array.from(p.cov)).toEqual([4, 8, 8, 16]);
+    const r = rng(5);
+    const feats = Array.from({ length: 200 * 5 }, () => r());
+    const shifted = feats.map((v, i) => v + (i % 5 === 2 ? 0.5 : 0));
+    expect(frechetDistanceOf(feats, 200, shifted, 200, 5)).toBeCloseTo(0.25, 8);
+    expect(() => gaussianOf([1, 2, 3], 2, 2)).toThrow("gaussianOf: expected n ≥ 2 rows of dim ≥ 1 (n·dim values), got n 2, dim 2 and 3 values");
+  });
+});
