@@ -118,3 +118,8 @@ export { flattenTree, unflattenTree, type Tree } from "./io/tree.ts";
 
 // ── data types shared by the trainers (the loaders themselves read files: Node entry) ──
 export { imageSize, type DatasetInfo, type ImageSet } from "./data/types.ts";
+
+// Evaluation: reconstruction and classification figures, the judge classifier, Fréchet distance.
+export { accuracy, psnr } from "./eval/metrics.ts";
+export { checkJudgeConfig, initJudge, Judge, judgeFeatures, judgeLogits, judgeLoss, type JudgeConfig, type JudgeParams } from "./eval/judge.ts";
+export { frechetDistance, frechetDistanceOf, gaussianOf, symmetricEigen, symmetricSqrt, type Gaussian } from "./eval/frechet.ts";

@@ -31,4 +31,6 @@ export { disposeRun, loadRun, saveRun, type Run, type RunManifest } from "./pipe
 // `GenerateOptions` aliased: generate/decode.ts's options are `DecodeOptions` (browser.ts).
 export { caption, generate, type GenerateOptions as RunGenerateOptions } from "./pipelines/use-run.ts";
 // The generation orders trained and sampled on the demo's data (pipelines/orders.ts).
+export { DEFAULT_ORDERS_EXPERIMENT, type OrdersExperimentConfig } from "./experiments/orders-config.ts";
+export { runOrdersExperiment, type OrdersExperimentResult, type OrderVariantResult } from "./experiments/orders.ts";
 export { generateWithOrder, orderVocab, orderVocabOfSizes, previewRecorder, trainWithOrder, writePreviews, type OrderSamplingOptions, type OrderTrainConfig } from "./pipelines/orders.ts";

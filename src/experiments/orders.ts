@@ -155,10 +155,11 @@ export async function runOrdersExperiment(dir: string, cfg: OrdersExperimentConf
   for (const name of cfg.orders) {
     const run = runs.get(name)!;
     const decoder = new OrderDecoder({ params: run.model.params, config: run.model.config, order: run.order! } as OrderModel, run.vocab);
-    const decodes: DecodeOrder[] = name === "maskgit" ? cfg.maskgitSteps.map((steps) => ({ name, steps })) : name === "random" ? [{ name, order: "random" }] : [{ name }];
+    // The RAR model in a fresh random order per sample, and in raster order (RAR's own choice at inference, where its annealed training ends).
+    const decodes: DecodeOrder[] = name === "maskgit" ? cfg.maskgitSteps.map((steps) => ({ name, steps })) : name === "random" ? [{ name, order: "random" }, { name, order: "raster" }] : [{ name }];
     for (const decode of decodes)
       for (const guidance of cfg.guidance) {
-        const label = `${name === "maskgit" ? `maskgit-${(decode as { steps: number }).steps}` : name}${guidance === 1 ? "" : `-g${guidance}`}`;
+        const label = `${variantName(decode)}${guidance === 1 ? "" : `-g${guidance}`}`;
         const r = await scoreVariant(decoder, run, decode, guidance, cfg, realFeatures, join(dir, "grids", `${label}.png`));
         variants.push({ variant: `${label}`, order: name, decode, guidance, ...r, grid: `grids/${label}.png` });
         log(`${label}: accuracy ${(100 * r.accuracy).toFixed(1)}%, Fréchet ${r.frechet.toFixed(2)}, diversity ${r.diversity.toFixed(2)}, ${r.imagesPerSecondBatch1.toFixed(1)} img/s at batch 1, ${r.imagesPerSecondBatched.toFixed(1)} batched`);
@@ -226,6 +227,13 @@ async function scoreVariant(decoder: OrderDecoder, run: Run, decode: DecodeOrder
     imagesPerSecondBatch1: 1 / times[Math.floor(times.length / 2)]!,
     imagesPerSecondBatched: cfg.speedBatch / batched,
   };
+}
+
+/** "raster", "maskgit-8", "random", "random-raster" (the RAR model decoded in raster order), "next-scale". */
+export function variantName(decode: DecodeOrder): string {
+  if (decode.name === "maskgit") return `maskgit-${decode.steps}`;
+  if (decode.name === "random" && decode.order === "raster") return "random-raster";
+  return decode.name;
 }
 
 /** Model passes to draw one image in `decode` (raster adds the prompt's prefill pass). */

@@ -119,19 +119,36 @@ export type OrderSamplingOptions = {
   readonly onStep?: (preview: StepPreview) => void | Promise<void>;
 };
 
-/** caption ids → image codes, one image per caption, decoded in `opts.order`. */
+/**
+ * At most this many captions decode together. A jitted pass keeps every intermediate until it
+ * ends (about 7 MB per row for next-scale's 95-token passes of the demo-size model), so 512 rows
+ * (256 guided samples) would pass the 4 GiB wasm heap.
+ */
+export const MAX_GENERATE_BATCH = 32;
+
+/**
+ * caption ids → image codes, one image per caption, decoded in `opts.order`, in chunks of
+ * MAX_GENERATE_BATCH captions (chunk c draws with seed `opts.seed + c`). `onStep` sees every
+ * step's images of all captions, after the last chunk.
+ */
 export async function generateWithOrder(decoder: OrderDecoder, vocab: JointVocab, captions: readonly (readonly number[])[], shape: readonly number[], opts: OrderSamplingOptions): Promise<number[][]> {
-  const prompts = captions.map((c) => imagePrompt(vocab, c, shape, opts.layout));
   const free = imagePrompt(vocab, [], shape, opts.layout);
-  const images = await decoder.generate(prompts, {
-    order: opts.order,
-    image: { modality: "image", shape },
-    sampling: opts.sampling,
-    seed: opts.seed,
-    ...(opts.guidance === 1 ? {} : { guidance: { prompts: prompts.map(() => free), scale: opts.guidance, ...(opts.guidanceSchedule ? { schedule: opts.guidanceSchedule } : {}) } }),
-    ...(opts.onStep ? { onStep: opts.onStep } : {}),
-  });
-  return images.map((im) => Array.from(im));
+  const out: number[][] = [];
+  const steps: StepPreview[][] = [];
+  for (let c = 0; c * MAX_GENERATE_BATCH < captions.length; c++) {
+    const prompts = captions.slice(c * MAX_GENERATE_BATCH, (c + 1) * MAX_GENERATE_BATCH).map((x) => imagePrompt(vocab, x, shape, opts.layout));
+    const images = await decoder.generate(prompts, {
+      order: opts.order,
+      image: { modality: "image", shape },
+      sampling: opts.sampling,
+      seed: opts.seed + c,
+      ...(opts.guidance === 1 ? {} : { guidance: { prompts: prompts.map(() => free), scale: opts.guidance, ...(opts.guidanceSchedule ? { schedule: opts.guidanceSchedule } : {}) } }),
+      ...(opts.onStep ? { onStep: (p: StepPreview) => void (steps[p.step] ??= []).push(p) } : {}),
+    });
+    out.push(...images.map((im) => Array.from(im)));
+  }
+  if (opts.onStep) for (const parts of steps) await opts.onStep({ ...parts[0]!, images: parts.flatMap((p) => p.images) });
+  return out;
 }
 
 /**

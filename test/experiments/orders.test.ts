@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { diversity, passesOf } from "../../src/experiments/orders.ts";
+import { diversity, passesOf, variantName } from "../../src/experiments/orders.ts";
 import { checkOrdersExperimentConfig, DEFAULT_ORDERS_EXPERIMENT, parseOrderList } from "../../src/experiments/orders-config.ts";
 
 describe("decoding-orders experiment: its measures and settings", () => {
@@ -15,6 +15,7 @@ describe("decoding-orders experiment: its measures and settings", () => {
     expect(passesOf({ name: "random", order: "random" }, 49)).toBe(49);
     expect(passesOf({ name: "maskgit", steps: 8 }, 49)).toBe(8);
     expect(passesOf({ name: "next-scale" }, 88, { name: "next-scale", scales: [1, 2, 3, 5, 7] })).toBe(5);
+    expect([{ name: "maskgit", steps: 8 } as const, { name: "random", order: "raster" } as const, { name: "random", order: "random" } as const].map(variantName)).toEqual(["maskgit-8", "random-raster", "random"]);
   });
 
   it("settings are checked before any work, naming the value", () => {

@@ -19,7 +19,7 @@ import { initJudge, Judge } from "../../src/eval/judge.ts";
 import { judgeConfigOf } from "../../src/pipelines/judge.ts";
 import { disposeRun, loadRun, saveRun } from "../../src/pipelines/run.ts";
 import { generate } from "../../src/pipelines/use-run.ts";
-import { generateWithOrder, orderVocab, previewRecorder, trainWithOrder, writePreviews } from "../../src/pipelines/orders.ts";
+import { MAX_GENERATE_BATCH, generateWithOrder, orderVocab, previewRecorder, trainWithOrder, writePreviews } from "../../src/pipelines/orders.ts";
 
 beforeAll(startEngine);
 const tmp = mkdtempSync(join(tmpdir(), "mmntp-orders-"));
@@ -57,6 +57,17 @@ describe("pipelines/orders.ts: train a few steps in each order on MNIST tokens, 
     expect(codes.flat().every((c) => Number.isInteger(c) && c >= 0 && c < 16)).toBe(true);
     expect(recorder.frames.length).toBe(frames);
     expect(recorder.frames.every((f) => f.length === 2 * 784 && f.every(Number.isFinite))).toBe(true);
+    if (order.name === "maskgit") {
+      // More captions than one chunk: the first chunk's images are those of the chunk alone, and previews see every caption.
+      const many = Array.from({ length: MAX_GENERATE_BATCH + 3 }, (_, i) => text.encodeText(`a handwritten ${i % 10}`));
+      const seen: number[] = [];
+      const opts = { order: decode, sampling: { temperature: 1, topK: 0 }, seed: 5, guidance: 2, layout: DEFAULT_PAIRED } as const;
+      const all = await generateWithOrder(decoder, vocab, many, image.tokenShape, { ...opts, onStep: (p) => void seen.push(p.images.length) });
+      const first = await generateWithOrder(decoder, vocab, many.slice(0, MAX_GENERATE_BATCH), image.tokenShape, opts);
+      expect(all.slice(0, MAX_GENERATE_BATCH)).toEqual(first);
+      expect(all).toHaveLength(MAX_GENERATE_BATCH + 3);
+      expect(seen).toEqual([MAX_GENERATE_BATCH + 3, MAX_GENERATE_BATCH + 3, MAX_GENERATE_BATCH + 3, MAX_GENERATE_BATCH + 3]);
+    }
     const dir = mkdtempSync(join(tmp, `${order.name}-`));
     writePreviews(dir, recorder.frames, { height: 28, width: 28, count: 2 });
     const files = readdirSync(dir).sort();
