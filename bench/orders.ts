@@ -16,12 +16,12 @@ import type { TrainedOrder } from "../src/backbone/orders/training.ts";
 import { initTransformer } from "../src/backbone/transformer.ts";
 import { DEFAULT_PAIRED } from "../src/backbone/sequence/presets.ts";
 import { OrderDecoder, orderLength, type DecodeOrder } from "../src/generate/order-decoder.ts";
-import { passesOf, tokenizerConfig } from "../src/experiments/orders.ts";
+import { imagesPerSecond, passesOf, tokenizerConfig } from "../src/experiments/orders.ts";
 import { DEFAULT_ORDERS_EXPERIMENT } from "../src/experiments/orders-config.ts";
 import { generateWithOrder, imagePrompt, orderVocabOfSizes } from "../src/pipelines/orders.ts";
 import { AutoencoderTokenizer } from "../src/tokenizers/image/autoencoder.ts";
 import { benchArgs, positiveInt, printReport } from "./lib/cli.ts";
-import { loadAverage, machineInfo, median, round, today, versions } from "./lib/machine.ts";
+import { loadAverage, machineInfo, round, today, versions } from "./lib/machine.ts";
 
 const SPEC = {
   usage: "npm run bench:orders --",
@@ -67,21 +67,11 @@ async function main(): Promise<void> {
         const codes = await generateWithOrder(decoder, vocab, Array.from({ length: count }, (_, i) => prompt(i)), shape, { order: decode, sampling: { temperature: 0.6, topK: 0 }, seed, guidance, layout: DEFAULT_PAIRED });
         await image.decodeImages(Int32Array.from(codes.flat()), count);
       };
-      await gen(1, 0); // compiles
-      const times: number[] = [];
-      for (let r = 0; r < reps; r++) {
-        const t0 = performance.now();
-        await gen(1, r + 1);
-        times.push((performance.now() - t0) / 1000);
-      }
-      await gen(batch, 100);
-      const t0 = performance.now();
-      await gen(batch, 101);
-      const batched = (performance.now() - t0) / 1000;
+      const speed = await imagesPerSecond(gen, reps, batch);
       const suffix = guidance === 1 ? "" : "_guided";
-      row[`images_per_s_batch1${suffix}`] = round(1 / median(times), 2);
-      row[`images_per_s_batch${batch}${suffix}`] = round(batch / batched, 2);
-      log(`${label}${suffix}: ${round(1 / median(times), 2)} img/s at batch 1, ${round(batch / batched, 2)} at batch ${batch}`);
+      row[`images_per_s_batch1${suffix}`] = round(speed.batch1, 2);
+      row[`images_per_s_batch${batch}${suffix}`] = round(speed.batched, 2);
+      log(`${label}${suffix}: ${round(speed.batch1, 2)} img/s at batch 1, ${round(speed.batched, 2)} at batch ${batch}`);
     }
     results.push(row);
     decoder.dispose();

@@ -228,24 +228,35 @@ export function forwardCached(
   grid?: Array,
 ): { logits: Array; fresh: FreshKV[] } {
   const t = tokens.shape[1];
-  const s = cfg.contextLength;
   const positions = np.arange(t).astype(np.int32).add(start.ref); // [T]
   // rope2d: the new tokens' (row, column) ids [T, 2] from the layout (default (t, t)).
   const ropePositions = cfg.positions !== "rope2d" ? positions.ref : (grid ?? np.stack([positions.ref, positions.ref], -1));
+  const x = embedStep(p, tokens, positions);
+  return cachedBlocks(p, x, caches, start, ropePositions, cfg);
+}
+
+/**
+ * The blocks and head of a KV-cached step (forwardCached, and the random order's in
+ * orders/cached.ts): embeddings x [B, T, D] of T new tokens in cache slots start..start+T−1,
+ * attending to the slots before them and causally among themselves, with `ropePositions` for
+ * rotary positions → logits of the last new token [B, V] and each layer's new keys and values.
+ * Consumes x, start and ropePositions; reads the caches.
+ */
+export function cachedBlocks(p: TransformerParams, x: Array, caches: readonly KVCache[], start: Array, ropePositions: Array, cfg: TransformerConfig): { logits: Array; fresh: FreshKV[] } {
+  const t = x.shape[1];
+  const s = cfg.contextLength;
   const cacheVisible = np.arange(s).astype(np.int32).reshape([1, s]).less(start); // [1, S]: the slots already written
   const newVisible = causalMask(t); // [T, T] among the new tokens
-  let x = embedStep(p, tokens, positions.ref);
   const opts = attentionOptions(cfg);
   const fresh: FreshKV[] = [];
   p.blocks.forEach((b, i) => {
-    const out = attentionCached(b.attn, layerNorm(b.ln1, x.ref), caches[i], cacheVisible.ref, newVisible.ref, ropePositions.ref, opts);
+    const out = attentionCached(b.attn, layerNorm(b.ln1, x.ref), caches[i]!, cacheVisible.ref, newVisible.ref, ropePositions.ref, opts);
     fresh.push(out.fresh);
     x = x.add(out.y);
     x = x.ref.add(mlp(b.mlp, layerNorm(b.ln2, x)));
   });
   cacheVisible.dispose();
   newVisible.dispose();
-  positions.dispose();
   ropePositions.dispose();
   const last = x.slice([], t - 1); // [B, D]
   return { logits: linear(p.head, layerNorm(p.lnf, last)), fresh };

@@ -103,11 +103,11 @@ export async function runOrdersExperiment(dir: string, cfg: OrdersExperimentConf
     const runDir = join(dir, name);
     const settings = trainingSettings(name, cfg);
     const marker = join(runDir, "train.json");
-    if (existsSync(marker) && (JSON.parse(readFileSync(marker, "utf8")) as { digest?: string }).digest === digest(settings)) {
+    const done = existsSync(marker) ? (JSON.parse(readFileSync(marker, "utf8")) as { digest?: string; summary: (typeof training)[string] }) : undefined;
+    if (done?.digest === digest(settings)) {
       log(`${name}: loading the trained run in ${runDir}`);
-      const run = loadRun(runDir);
-      runs.set(name, run);
-      training[name] = (JSON.parse(readFileSync(marker, "utf8")) as { summary: (typeof training)[string] }).summary;
+      runs.set(name, loadRun(runDir));
+      training[name] = done.summary;
       continue;
     }
     const { text, judge } = await sharedStages();
@@ -202,21 +202,14 @@ async function scoreVariant(decoder: OrderDecoder, run: Run, decode: DecodeOrder
   const frechet = frechetDistance(gaussianOf(feats, codes.length, run.judge.featureDim), realFeatures);
   writeGrayGrid(gridFile, classGrid(samples, classes, per, run.image.imageSize), { height: run.dataset.height, width: run.dataset.width, count: classes * per, cols: classes });
 
-  // Speed: one image at a time (median of speedReps after one untimed call), then speedBatch at once.
-  const times: number[] = [];
-  for (let r = 0; r <= cfg.speedReps; r++) {
-    const t0 = performance.now();
-    const one = await generateWithOrder(decoder, run.vocab, [prompt(r % classes)], shape, { ...opts, seed: cfg.seed + 1 + r });
-    await run.image.decodeImages(Int32Array.from(one[0]!), 1);
-    if (r > 0) times.push((performance.now() - t0) / 1000);
-  }
-  times.sort((a, b) => a - b);
-  const many = Array.from({ length: cfg.speedBatch }, (_, i) => prompt(i % classes));
-  await generateWithOrder(decoder, run.vocab, many, shape, { ...opts, seed: cfg.seed + 99 }); // untimed: compiles the batch's shapes
-  const t0 = performance.now();
-  const batch = await generateWithOrder(decoder, run.vocab, many, shape, { ...opts, seed: cfg.seed + 100 });
-  await run.image.decodeImages(Int32Array.from(batch.flat()), batch.length);
-  const batched = (performance.now() - t0) / 1000;
+  const speed = await imagesPerSecond(
+    async (count, call) => {
+      const drawn = await generateWithOrder(decoder, run.vocab, Array.from({ length: count }, (_, i) => prompt((call + i) % classes)), shape, { ...opts, seed: cfg.seed + 1 + call });
+      await run.image.decodeImages(Int32Array.from(drawn.flat()), count);
+    },
+    cfg.speedReps,
+    cfg.speedBatch,
+  );
   return {
     samples: codes.length,
     accuracy: accuracy(judged, wanted),
@@ -224,9 +217,28 @@ async function scoreVariant(decoder: OrderDecoder, run: Run, decode: DecodeOrder
     frechet,
     diversity: diversity(samples, per, classes, run.image.imageSize),
     passes: passesOf(decode, run.image.tokensPerImage, run.order),
-    imagesPerSecondBatch1: 1 / times[Math.floor(times.length / 2)]!,
-    imagesPerSecondBatched: cfg.speedBatch / batched,
+    imagesPerSecondBatch1: speed.batch1,
+    imagesPerSecondBatched: speed.batched,
   };
+}
+
+/**
+ * Images/s of `draw(count, call)`, which generates and decodes `count` images (`call` numbers the
+ * calls, for their seeds): at batch 1 the median of `reps` calls after an untimed one; batched, one
+ * call of `batch` after an untimed one (the first call of a shape compiles it).
+ */
+export async function imagesPerSecond(draw: (count: number, call: number) => Promise<void>, reps: number, batch: number): Promise<{ batch1: number; batched: number }> {
+  const times: number[] = [];
+  for (let r = 0; r <= reps; r++) {
+    const t0 = performance.now();
+    await draw(1, r);
+    if (r > 0) times.push((performance.now() - t0) / 1000);
+  }
+  times.sort((a, b) => a - b);
+  await draw(batch, reps + 1);
+  const t0 = performance.now();
+  await draw(batch, reps + 2);
+  return { batch1: 1 / times[Math.floor(times.length / 2)]!, batched: batch / ((performance.now() - t0) / 1000) };
 }
 
 /** "raster", "maskgit-8", "random", "random-raster" (the RAR model decoded in raster order), "next-scale". */

@@ -32,7 +32,7 @@ import { DEFAULT_ADAMW, warmupCosine } from "../train/optim.ts";
 import { Trainer } from "../train/step.ts";
 import { decodeIds, type AutoencoderTokenizer } from "../tokenizers/image/autoencoder.ts";
 import type { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
-import { PAIRED_SPECIALS, type TokenizedSet } from "./unified.ts";
+import { PAIRED_SPECIALS, type TokenizedSet, type UnifiedTrainConfig } from "./unified.ts";
 
 /** The paired layout's specials and `<mask>` (MaskGIT's input token; unused by the other orders). */
 export const ORDER_SPECIALS = [...PAIRED_SPECIALS, MASK_TOKEN] as const;
@@ -49,16 +49,11 @@ export function orderVocabOfSizes(textSize: number, imageCodes: number, pad = 0)
   return JointVocab.build({ text: { size: textSize, pad }, specials: ORDER_SPECIALS, modalities: [{ name: "image", size: imageCodes, begin: "<boi>", end: "<eoi>" }] });
 }
 
-export type OrderTrainConfig = {
-  readonly seed: number;
-  readonly steps: number;
-  readonly batchSize: number;
-  /** peak learning rate (warm-up 30 steps, then cosine) */
-  readonly lr: number;
-  /** contextLength must hold the order's sequence (`orderLength`; next-scale: P − 1 + Σ s²) */
-  readonly model: Omit<TransformerConfig, "vocabSize">;
-  /** its captionSlot fixes the prompt length */
-  readonly layout: PairedLayout;
+/**
+ * The demo model's training settings, plus the order. model.contextLength must hold the order's
+ * sequence (`orderLength`; next-scale: P − 1 + Σ s²); layout.captionSlot fixes the prompt length.
+ */
+export type OrderTrainConfig = UnifiedTrainConfig & {
   readonly order: TrainedOrder;
   /** share of examples without their caption, in [0, 1) (default 0.1) */
   readonly captionDropout?: number;
