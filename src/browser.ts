@@ -81,6 +81,9 @@ export {
 export { blockCausalMask, blockCausalMaskHost, causalMask, prefixMask } from "./backbone/masks.ts";
 export * from "./backbone/sequence/index.ts";
 export { batchSequences, type BatchOptions, type SequenceBatch } from "./backbone/batch.ts";
+// The backbone's and the VQ decoder's tensors under PyTorch names (reference/mmntp_torch.py).
+export { backboneFromTorch, backboneToTorch, torchExpectations, torchNameOf, type TorchName } from "./backbone/torch-names.ts";
+export { IMAGE_DECODER_NAMES, imageDecoderToTorch, imageDecoderUnsupported, torchImageDecoderConfig, type TorchImageDecoderConfig } from "./tokenizers/image/torch-names.ts";
 
 // ── generate: the KV-cached decoding loop, samplers, layout-driven filling ──
 // decode.ts's names are aliased: `Constraint` is the sequence layouts' declarative constraint,

@@ -29,7 +29,10 @@ export { batches, seededPermutation, splitTrainTest, subset } from "./data/shuff
 export { checkDemoConfig, DEFAULT_DEMO, QUICK_DEMO, runDemo, type DemoConfig, type DemoMetrics } from "./pipelines/demo.ts";
 export { disposeRun, loadRun, saveRun, type Run, type RunManifest } from "./pipelines/run.ts";
 // `GenerateOptions` aliased: generate/decode.ts's options are `DecodeOptions` (browser.ts).
-export { caption, generate, type GenerateOptions as RunGenerateOptions } from "./pipelines/use-run.ts";
+export { caption, evaluateRun, generate, type GenerateOptions as RunGenerateOptions, type RunEvaluation } from "./pipelines/use-run.ts";
+// PyTorch interop: export a run (and a training shard), import a checkpoint back (docs/scale-out.md).
+export { exportTorch, TORCH_FORMAT, TORCH_VERSION, type ExportOptions, type ExportResult, type TorchExportConfig } from "./pipelines/export.ts";
+export { importTorch, type ImportResult } from "./pipelines/import.ts";
 // The generation orders trained and sampled on the demo's data (pipelines/orders.ts).
 export { DEFAULT_ORDERS_EXPERIMENT, type OrdersExperimentConfig } from "./experiments/orders-config.ts";
 export { runOrdersExperiment, type OrdersExperimentResult, type OrderVariantResult } from "./experiments/orders.ts";

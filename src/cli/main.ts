@@ -87,11 +87,47 @@ const EXPERIMENT = {
   ],
 } as const satisfies ArgSpec;
 
+const EXPORT = {
+  usage: "mmntp export",
+  description:
+    "Writes a run's model for PyTorch: model.safetensors (the backbone under nanoGPT's tensor names, nn.Linear\n" +
+    "layout), image-decoder.safetensors (the VQ decoder) and config.json, which reference/mmntp_torch.py loads;\n" +
+    "with --data, also data.safetensors: training sequences for reference/train_torch.py (docs/scale-out.md), e.g.\n" +
+    "  mmntp export runs/demo --format torch --data 6400 -o export/",
+  positionals: [{ name: "run", help: "the run folder to export (e.g. runs/demo)" }],
+  options: [
+    { name: "out", short: "o", type: "string", required: true, placeholder: "DIR", help: "folder to write (created; its files are replaced)" },
+    { name: "format", type: "string", default: "torch", placeholder: "torch", help: "what to write: torch (safetensors + config.json for PyTorch)" },
+    { name: "data", type: "number", default: 0, help: "training sequences to export into data.safetensors (0 = none)" },
+    { name: "seed", type: "number", default: 0, help: "seed of the exported sequences (digits and captions drawn)" },
+    JSON_OPTION,
+  ],
+} as const satisfies ArgSpec;
+
+const IMPORT = {
+  usage: "mmntp import",
+  description:
+    "Reads a model trained elsewhere (a folder with config.json + model.safetensors, as `mmntp export` or\n" +
+    "reference/train_torch.py writes it) into a new run beside the tokenizers and judge of --run, e.g.\n" +
+    "  mmntp import export/trained --run runs/demo --out runs/demo-torch",
+  positionals: [{ name: "checkpoint", help: "the folder holding config.json and model.safetensors" }],
+  options: [RUN_OPTION, { name: "out", short: "o", type: "string", required: true, placeholder: "DIR", help: "the run folder to write" }, JSON_OPTION],
+} as const satisfies ArgSpec;
+
+const EVALUATE = {
+  usage: "mmntp evaluate",
+  description: "Scores a run's paired model on the demo's held-out digits: caption accuracy and judged generation accuracy.",
+  options: [RUN_OPTION, JSON_OPTION],
+} as const satisfies ArgSpec;
+
 const COMMANDS: Record<string, { spec: ArgSpec; summary: string }> = {
   demo: { spec: DEMO, summary: "train tokenizers + unified model on embedded MNIST, write runs/NAME/" },
   caption: { spec: CAPTION, summary: "caption digit images (files or folders) with a saved run" },
   generate: { spec: GENERATE, summary: 'generate images for a caption, e.g. "a handwritten 7"' },
   experiment: { spec: EXPERIMENT, summary: "run an experiment, e.g. `experiment quantizers`; write runs/NAME/" },
+  evaluate: { spec: EVALUATE, summary: "score a run on the held-out digits (captions, generated digits)" },
+  export: { spec: EXPORT, summary: "write a run's model (and training data) for PyTorch" },
+  import: { spec: IMPORT, summary: "read a model trained in PyTorch back into a run" },
 };
 
 const HELP = [
@@ -188,6 +224,38 @@ async function main(argv: string[]): Promise<void> {
     const { caption } = await import("../pipelines/use-run.ts");
     const out = await caption(args.values.run, files);
     print(args.values.json, { run: args.values.run, captions: out }, out.map((c) => (files.length === 1 ? c.caption : `${c.file}\t${c.caption}`)).join("\n"));
+    return;
+  }
+
+  if (command === "export") {
+    const args = parseArgs(rest, EXPORT);
+    if (args.kind === "help") return void console.log(args.text);
+    if (args.values.format !== "torch") throw new InputError(`--format must be torch, got ${JSON.stringify(args.values.format)}`, { field: "format", value: args.values.format, expected: "torch" });
+    await loadEngine();
+    const { exportTorch } = await import("../pipelines/export.ts");
+    const r = await exportTorch(args.positionals.run, args.values.out, { data: args.values.data, seed: args.values.seed });
+    print(args.values.json, { run: args.positionals.run, ...r }, `wrote ${r.files.join(", ")} (${r.parameters} parameters; image decoder: ${r.imageDecoder})`);
+    return;
+  }
+
+  if (command === "import") {
+    const args = parseArgs(rest, IMPORT);
+    if (args.kind === "help") return void console.log(args.text);
+    await loadEngine();
+    const { importTorch } = await import("../pipelines/import.ts");
+    const r = await importTorch(args.positionals.checkpoint, args.values.run, args.values.out);
+    print(args.values.json, { run: args.values.run, ...r }, `wrote the run ${r.dir} (${r.parameters} parameters from ${r.from}; tokenizers and judge from ${args.values.run})`);
+    return;
+  }
+
+  if (command === "evaluate") {
+    const args = parseArgs(rest, EVALUATE);
+    if (args.kind === "help") return void console.log(args.text);
+    await loadEngine();
+    const { evaluateRun } = await import("../pipelines/use-run.ts");
+    const r = await evaluateRun(args.values.run);
+    const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+    print(args.values.json, { run: args.values.run, ...r }, `captions ${pct(r.caption_accuracy)} of ${r.test.captionImages} held-out digits; generated digits ${pct(r.generation_accuracy)} (by digit: ${r.generation_accuracy_by_digit.map(pct).join(" ")})`);
     return;
   }
 

@@ -4,7 +4,7 @@
  */
 import { InputError } from "../io/errors.ts";
 import { flattenTree, unflattenTree } from "../io/tree.ts";
-import type { TensorRecord } from "../io/safetensors.ts";
+import { fitProblems, refuseMisfit, type TensorRecord } from "../io/safetensors.ts";
 import { fromHost, makeJaxpr, tree, type Array, type JsTree } from "./index.ts";
 
 type Expectations = Record<string, { shape: number[]; dtype: "I32" | "F32" }>;
@@ -52,25 +52,17 @@ export function paramsFromTensors<P extends JsTree<Array>>(
   expect: Readonly<Record<string, { shape: readonly number[]; dtype: "I32" | "F32" }>>,
   what: string,
 ): P {
-  const problems: string[] = [];
+  const problems = fitProblems(tensors, expect);
   for (const [key, want] of Object.entries(expect)) {
     const t = Object.hasOwn(tensors, key) ? tensors[key] : undefined;
-    if (!t) problems.push(`missing tensor "${key}"`);
-    else if (t.shape.join(",") !== want.shape.join(",")) problems.push(`tensor "${key}" has shape [${t.shape}], expected [${want.shape}]`);
-    else if (t.dtype !== want.dtype) problems.push(`tensor "${key}" has dtype ${t.dtype}, expected ${want.dtype}`);
-    else if (t.dtype === "F32") {
-      const data = t.data as Float32Array;
-      const bad = data.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) problems.push(`tensor "${key}" has a non-finite value (${data[bad]}) at element ${bad}`);
-      // No trained or initialized model has a weight matrix of zeros (biases may be): a file emptied by a bug or by hand.
-      else if (t.shape.length >= 2 && data.length > 1 && data.every((v) => v === 0)) problems.push(`tensor "${key}" [${t.shape}] is all zeros`);
-    }
+    if (!t || t.dtype !== "F32" || t.dtype !== want.dtype || t.shape.join(",") !== want.shape.join(",")) continue;
+    const data = t.data as Float32Array;
+    const bad = data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) problems.push(`tensor "${key}" has a non-finite value (${data[bad]}) at element ${bad}`);
+    // No trained or initialized model has a weight matrix of zeros (biases may be): a file emptied by a bug or by hand.
+    else if (t.shape.length >= 2 && data.length > 1 && data.every((v) => v === 0)) problems.push(`tensor "${key}" [${t.shape}] is all zeros`);
   }
-  for (const key of Object.keys(tensors)) if (!Object.hasOwn(expect, key)) problems.push(`unexpected tensor "${key}"`);
-  if (problems.length > 0) {
-    const shown = problems.length > 8 ? [...problems.slice(0, 8), `… and ${problems.length - 8} more`] : problems;
-    throw new InputError(`${what} does not fit the model: ${shown.join("; ")}`);
-  }
+  refuseMisfit(what, problems);
   const arrays: Record<string, Array> = {};
   for (const key of Object.keys(expect)) {
     const t = tensors[key]!;

@@ -8,7 +8,7 @@
 import { accessSync, closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { InputError, parseJson } from "./errors.ts";
-import { decodeSafetensors, encodeSafetensors, type DType, type TensorRecord } from "./safetensors.ts";
+import { decodeSafetensors, encodeSafetensors, fitProblems, refuseMisfit, type TensorExpectation, type TensorRecord } from "./safetensors.ts";
 
 /**
  * Throws unless `path` can be written as a file: its folder exists and is writable, and `path`
@@ -101,8 +101,7 @@ export function saveCheckpoint(dir: string, name: string, { tensors, config, met
   writeAtomic(join(dir, `${name}.json`), `${JSON.stringify(config, null, 2)}\n`);
 }
 
-/** What a loader expects of each tensor; `dtype` is checked only when given. */
-export type TensorExpectation = { shape: readonly number[]; dtype?: DType };
+export type { TensorExpectation };
 
 /**
  * Read a checkpoint written by `saveCheckpoint`. With `expect`, every expected tensor must be
@@ -137,17 +136,23 @@ export function loadCheckpoint(
 }
 
 function checkExpected(file: string, tensors: Record<string, TensorRecord>, expect: Readonly<Record<string, TensorExpectation>>): void {
-  const problems: string[] = [];
-  for (const [key, want] of Object.entries(expect)) {
-    const t = tensors[key];
-    if (!t) problems.push(`missing tensor "${key}"`);
-    else if (t.shape.join(",") !== want.shape.join(",")) problems.push(`tensor "${key}" has shape [${t.shape}], expected [${want.shape}]`);
-    else if (want.dtype && t.dtype !== want.dtype) problems.push(`tensor "${key}" has dtype ${t.dtype}, expected ${want.dtype}`);
+  refuseMisfit(file, fitProblems(tensors, expect), file);
+}
+
+/**
+ * A file's bytes: a regular file (a link to /dev/zero would be read forever) of at most
+ * `maxBytes` (Node reads at most 2 GiB into one buffer); an InputError naming it otherwise.
+ */
+export function readRegularFile(file: string, maxBytes = 2 ** 31 - 1): Buffer {
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new InputError(`${file} is not a regular file`, { file });
+    if (st.size > maxBytes) throw new InputError(`${file} is ${st.size} bytes, more than the ${maxBytes} it may take`, { file, value: st.size });
+    return readFileSync(file);
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new InputError(`${file} could not be read: ${(e as Error).message}`, { file, cause: e });
   }
-  for (const key of Object.keys(tensors)) if (!Object.hasOwn(expect, key)) problems.push(`unexpected tensor "${key}"`);
-  if (problems.length === 0) return;
-  const shown = problems.length > 8 ? [...problems.slice(0, 8), `… and ${problems.length - 8} more`] : problems;
-  throw new InputError(`${file} does not fit the model: ${shown.join("; ")}`, { file });
 }
 
 export { flattenTree, unflattenTree, type Tree } from "./tree.ts";

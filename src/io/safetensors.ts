@@ -148,3 +148,31 @@ function parseEntry(name: string, info: unknown, dataLen: number): Entry {
   }
   return { name, dtype, shape, begin, end };
 }
+
+/** What a reader expects of each tensor; `dtype` is checked only when given. */
+export type TensorExpectation = { readonly shape: readonly number[]; readonly dtype?: DType };
+
+/**
+ * What keeps `tensors` from fitting `expect`: each missing tensor, wrong shape or dtype, and
+ * unexpected tensor, named (empty when they fit).
+ */
+export function fitProblems(tensors: Readonly<Record<string, TensorRecord>>, expect: Readonly<Record<string, TensorExpectation>> | ReadonlyMap<string, TensorExpectation>): string[] {
+  const entries = expect instanceof Map ? [...expect.entries()] : Object.entries(expect);
+  const known = new Set(entries.map(([k]) => k));
+  const problems: string[] = [];
+  for (const [key, want] of entries) {
+    const t = Object.hasOwn(tensors, key) ? tensors[key] : undefined;
+    if (!t) problems.push(`missing tensor "${key}"`);
+    else if (t.shape.join(",") !== want.shape.join(",")) problems.push(`tensor "${key}" has shape [${t.shape}], expected [${want.shape}]`);
+    else if (want.dtype && t.dtype !== want.dtype) problems.push(`tensor "${key}" has dtype ${t.dtype}, expected ${want.dtype}`);
+  }
+  for (const key of Object.keys(tensors)) if (!known.has(key)) problems.push(`unexpected tensor "${key}"`);
+  return problems;
+}
+
+/** Throws an InputError "`what` does not fit the model: …" listing (up to 8 of) `problems`, if any. */
+export function refuseMisfit(what: string, problems: readonly string[], file?: string): void {
+  if (problems.length === 0) return;
+  const shown = problems.length > 8 ? [...problems.slice(0, 8), `… and ${problems.length - 8} more`] : problems;
+  throw new InputError(`${what} does not fit the model: ${shown.join("; ")}`, file === undefined ? {} : { file });
+}

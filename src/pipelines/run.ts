@@ -22,14 +22,14 @@
  * is an InputError naming the file.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tree, type Array, type JsTree } from "../engine/index.ts";
 import { paramsOfInit, paramsToTensors } from "../engine/params.ts";
 import { KeyStream } from "../engine/rng.ts";
 import type { DatasetInfo } from "../data/types.ts";
 import { encodeSafetensors, decodeSafetensors, type TensorRecord } from "../io/safetensors.ts";
-import { fsyncDir, writeAtomic } from "../io/checkpoint.ts";
+import { fsyncDir, readRegularFile, writeAtomic } from "../io/checkpoint.ts";
 import { asInputError, InputError, parseJson } from "../io/errors.ts";
 import { checkPairedLayout, type PairedLayout } from "../backbone/sequence/presets.ts";
 import { JointVocab, type VocabJSON } from "../backbone/sequence/vocab.ts";
@@ -143,7 +143,7 @@ export function loadRun(dir: string): Run & { manifest: RunManifest } {
     const file = join(ckpt, name);
     if (!Object.hasOwn(manifest.files, name)) throw new InputError(`${manifestFile}: files has no entry for ${name}`, { file: manifestFile, field: "files" });
     if (!existsSync(file)) throw new InputError(`${file} is missing (the run is incomplete; run \`mmntp demo\` again)`, { file });
-    const bytes = readFile(file);
+    const bytes = readRegularFile(file);
     if (sha256(bytes) !== manifest.files[name]) throw new InputError(`${file} does not match run.json (sha-256 differs): the file changed after the run was saved`, { file });
     return bytes;
   };
@@ -290,24 +290,8 @@ function checkOrderFits(order: TrainedOrder, vocab: JointVocab, layout: PairedLa
 const canonical = (x: unknown): string =>
   JSON.stringify(x, (_, v: unknown) => (typeof v === "object" && v !== null && !globalThis.Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
 
-/**
- * A run file's bytes: a regular file (a link to /dev/zero would be read forever) of at most
- * `maxBytes` (Node reads at most 2 GiB into one buffer).
- */
-function readFile(file: string, maxBytes = 2 ** 31 - 1): Buffer {
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw new InputError(`${file} is not a regular file`, { file });
-    if (st.size > maxBytes) throw new InputError(`${file} is ${st.size} bytes, more than the ${maxBytes} it may take`, { file, value: st.size });
-    return readFileSync(file);
-  } catch (e) {
-    if (e instanceof InputError) throw e;
-    throw new InputError(`${file} could not be read: ${(e as Error).message}`, { file, cause: e });
-  }
-}
-
 function readManifest(file: string): RunManifest {
-  const x = parseJson(readFile(file, MAX_MANIFEST_BYTES).toString("utf8"), file);
+  const x = parseJson(readRegularFile(file, MAX_MANIFEST_BYTES).toString("utf8"), file);
   const fail = (field: string, message: string, value?: unknown): never => {
     throw new InputError(`${file}: ${field}${message}`, { file, field, value });
   };

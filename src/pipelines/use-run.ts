@@ -11,6 +11,9 @@ import { GREEDY } from "../generate/sampling.ts";
 import { generateWithOrder, previewRecorder, writePreviews } from "./orders.ts";
 import { disposeRun, loadRun, type Run } from "./run.ts";
 import { captionImages, pairedSequenceLengths } from "./unified.ts";
+import { loadMnist, MNIST_INFO, splitTrainTest } from "../data/mnist.ts";
+import { DEFAULT_DEMO, tokenizeSet } from "./demo.ts";
+import { evaluateUnified, type EvaluationConfig } from "./evaluate.ts";
 
 /** Caption each PNG (`images`: paths) with the run in `runDir`; returns one caption per file, in order. */
 export async function caption(runDir: string, images: readonly string[]): Promise<{ file: string; caption: string }[]> {
@@ -117,6 +120,41 @@ export async function generate(runDir: string, prompt: string, outPath: string, 
       previews = writePreviews(opts.preview, recorder.frames, { height, width, count: opts.count, cols });
     }
     return { file: outPath, count: opts.count, order: order.name, ...(previews ? { previews } : {}) };
+  } finally {
+    disposeRun(run);
+  }
+}
+
+export type RunEvaluation = {
+  readonly caption_accuracy: number;
+  readonly generation_accuracy: number;
+  readonly generation_accuracy_by_digit: readonly number[];
+  /** What was scored: the held-out split and the evaluation settings. */
+  readonly test: { readonly testSize: number; readonly seed: number } & EvaluationConfig;
+};
+
+/**
+ * The demo's held-out scores of the paired model in `runDir`: greedy captions of the first
+ * `captionImages` held-out digits, and `samplesPerClass` guided samples per digit read by the run's
+ * judge, with the demo's split and settings (`DEFAULT_DEMO`), so runs compare on equal terms (a run
+ * continued in PyTorch and imported, say, against the run it came from).
+ */
+export async function evaluateRun(runDir: string, cfg: EvaluationConfig & { readonly seed: number } = DEFAULT_DEMO): Promise<RunEvaluation> {
+  await startEngine();
+  const run = loadRun(runDir);
+  try {
+    if (run.order) throw new InputError(`${runDir}: evaluate scores the demo's paired model (captions and images); this run holds a ${run.order.name}-order text→image model: see \`mmntp experiment orders\``, { file: runDir, field: "order", value: run.order.name });
+    if (run.dataset.name !== MNIST_INFO.name) throw new InputError(`${runDir}: evaluate scores on the embedded MNIST digits' held-out split, but this run's data set is ${JSON.stringify(run.dataset.name)}`, { file: runDir, field: "dataset.name", value: run.dataset.name });
+    const split = { testSize: DEFAULT_DEMO.testSize, seed: DEFAULT_DEMO.seed };
+    const { test } = splitTrainTest(loadMnist(), split);
+    const decoder = new Decoder(run.model.params, run.model.config);
+    try {
+      const e = await evaluateUnified(decoder, run.vocab, run.text, run.image, run.judge, run.dataset, await tokenizeSet(run.image, test), { ...cfg, layout: run.layout });
+      const { captionImages: c, samplesPerClass, temperature, topK, guidance } = cfg;
+      return { caption_accuracy: e.captionAccuracy, generation_accuracy: e.generationAccuracy, generation_accuracy_by_digit: e.generationByClass, test: { ...split, captionImages: c, samplesPerClass, temperature, topK, guidance } };
+    } finally {
+      decoder.dispose();
+    }
   } finally {
     disposeRun(run);
   }

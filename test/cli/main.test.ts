@@ -13,7 +13,7 @@ describe("mmntp CLI", () => {
   it("lists every command in --help, and each command has its own --help", () => {
     const top = mmntp("--help");
     expect(top.code).toBe(0);
-    for (const c of ["demo", "caption", "generate", "experiment"]) {
+    for (const c of ["demo", "caption", "generate", "experiment", "evaluate", "export", "import"]) {
       expect(top.out).toContain(`  ${c}`);
       const sub = mmntp(c, "--help");
       expect(sub.code).toBe(0);
@@ -22,7 +22,13 @@ describe("mmntp CLI", () => {
   });
 
   it.each([
-    [["train"], 'unknown command "train"; expected one of: demo, caption, generate, experiment'],
+    [["train"], 'unknown command "train"; expected one of: demo, caption, generate, experiment, evaluate, export, import'],
+    [["export", "runs/does-not-exist"], "missing required option --out"],
+    [["export", "runs/does-not-exist", "-o", "x", "--format", "onnx"], '--format must be torch, got "onnx"'],
+    [["export", "runs/does-not-exist", "-o", "x"], "no run at runs/does-not-exist"],
+    [["import", "ckpt", "--run", "runs/does-not-exist", "-o", "x"], "no run at runs/does-not-exist"],
+    [["import", "-o", "x"], "missing argument <checkpoint>"],
+    [["evaluate", "--run", "runs/does-not-exist"], "no run at runs/does-not-exist"],
     [["demo", "--set", "model.layer=3"], 'unknown config key "model.layer": valid keys under "model" are contextLength'],
     [["demo", "--set", "modelSteps=abc"], 'config key "modelSteps" is a number (now'],
     [["demo", "--quik"], "unknown option --quik (did you mean --quick?)"],

@@ -51,14 +51,15 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe("npm pack", () => {
-  it("ships dist/, bin/, the native sources and the bundled engine; no tests, benches, vendor/ or src/", () => {
+  it("ships dist/, bin/, the native sources, the PyTorch side of export/import and the bundled engine; no tests, benches, vendor/ or src/", () => {
     const paths = packed.files.map((f) => f.path);
     const top = new Set(paths.map((p) => p.split("/")[0]));
-    expect([...top].filter((p) => !["README.md", "LICENSE", "package.json", "bin", "dist", "native", "node_modules", "scripts"].includes(p!))).toEqual([]);
-    for (const file of ["dist/index.js", "dist/index.d.ts", "dist/browser.js", "dist/browser.d.ts", "dist/cli/main.js", "bin/mmntp.js", "native/gemm.c", "native/mmntp_native.h", "scripts/build-native.mjs", "node_modules/@jax-js/jax/package.json"]) {
+    expect([...top].filter((p) => !["README.md", "LICENSE", "package.json", "bin", "dist", "native", "node_modules", "scripts", "reference"].includes(p!))).toEqual([]);
+    for (const file of ["dist/index.js", "dist/index.d.ts", "dist/browser.js", "dist/browser.d.ts", "dist/cli/main.js", "bin/mmntp.js", "native/gemm.c", "native/mmntp_native.h", "scripts/build-native.mjs", "reference/mmntp_torch.py", "reference/train_torch.py", "reference/torchrun.py", "node_modules/@jax-js/jax/package.json"]) {
       expect(paths, file).toContain(file);
     }
     expect(paths.filter((p) => /^native\/build\/|\.test\.|\.ts$/.test(p) && !p.endsWith(".d.ts"))).toEqual([]);
+    expect(paths.filter((p) => p.startsWith("reference/")).sort()).toEqual(["reference/mmntp_torch.py", "reference/torchrun.py", "reference/train_torch.py"]); // not the fixture writers or benches
     // the patched engine travels inside the tarball: a `file:` dependency cannot resolve in an installed package
     expect(packed.bundled).toEqual(["@jax-js/jax"]);
   });
