@@ -81,6 +81,10 @@ export {
 export { blockCausalMask, blockCausalMaskHost, causalMask, prefixMask } from "./backbone/masks.ts";
 export * from "./backbone/sequence/index.ts";
 export { batchSequences, type BatchOptions, type SequenceBatch } from "./backbone/batch.ts";
+// ── audio: companding codes, STFT / iSTFT, mel features (differentiable) ──
+export { compand, expandCodes, type CompandingLaw } from "./tokenizers/audio/companding.ts";
+export { hannWindow, istft, stft, stftFrames, type Complex, type StftOptions } from "./tokenizers/audio/stft.ts";
+export { dctMatrix, logMelSpectrogram, melFilterbank, melSpectrogram, mfcc, powerSpectrum, type MelOptions } from "./tokenizers/audio/mel.ts";
 // The backbone's and the VQ decoder's tensors under PyTorch names (reference/mmntp_torch.py).
 export { backboneFromTorch, backboneToTorch, torchExpectations, torchNameOf, type TorchName } from "./backbone/torch-names.ts";
 export { IMAGE_DECODER_NAMES, imageDecoderToTorch, imageDecoderUnsupported, torchImageDecoderConfig, type TorchImageDecoderConfig } from "./tokenizers/image/torch-names.ts";

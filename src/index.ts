@@ -19,11 +19,13 @@ export { plotCodebookUsage, type UsagePlotOptions } from "./tokenizers/quantizer
 // ── io on files ──
 export { loadCheckpoint, saveCheckpoint, writeAtomic, type Checkpoint, type TensorExpectation } from "./io/checkpoint.ts";
 export { encodeGrayPng, readGrayImage, writeGrayGrid, type GridOptions } from "./io/png.ts";
+export { MIN_CLIP_SAMPLES, readWav, writeWav, type Clip, type ReadWavOptions } from "./io/wav.ts";
 
 // ── data: the embedded MNIST digits, IDX files, seeded splits ──
 export { loadMnist, MNIST_HEIGHT, MNIST_INFO, MNIST_WIDTH } from "./data/mnist.ts";
 export { loadIdxImageSet, readIdx, writeIdx, type IdxArray, type IdxData, type IdxDtype } from "./data/idx.ts";
 export { batches, seededPermutation, splitTrainTest, subset } from "./data/shuffle.ts";
+export { loadSpeechFolder, loadSpokenDigits, readTranscript, SPEECH_DIR, TRANSCRIPT_FILE, type DigitClip, type SpeechClip, type SpeechSet, type SpokenDigits } from "./data/speech.ts";
 
 // ── pipelines: the demo, run folders, captioning and generation from a saved run ──
 export { checkDemoConfig, DEFAULT_DEMO, QUICK_DEMO, runDemo, type DemoConfig, type DemoMetrics } from "./pipelines/demo.ts";
