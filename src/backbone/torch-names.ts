@@ -56,7 +56,7 @@ export function torchNameOf(name: string): TorchName {
 }
 
 /** What each tensor of `cfg`'s backbone is, under its PyTorch name, with its PyTorch shape (traced; nothing allocated). */
-export function torchExpectations(cfg: TransformerConfig): Map<string, { name: TorchName; shape: number[] }> {
+export function torchExpectations(cfg: TransformerConfig): Map<string, { name: TorchName; shape: number[]; dtype: "F32" }> {
   const expect = expectationsOfInit(() => {
     const keys = new KeyStream(0);
     try {
@@ -65,10 +65,10 @@ export function torchExpectations(cfg: TransformerConfig): Map<string, { name: T
       keys.dispose();
     }
   });
-  const out = new Map<string, { name: TorchName; shape: number[] }>();
+  const out = new Map<string, { name: TorchName; shape: number[]; dtype: "F32" }>();
   for (const [key, e] of Object.entries(expect)) {
     const name = torchNameOf(key);
-    out.set(name.torch, { name, shape: name.transpose ? [...e.shape].reverse() : e.shape });
+    out.set(name.torch, { name, shape: name.transpose ? [...e.shape].reverse() : e.shape, dtype: "F32" });
   }
   return out;
 }
@@ -99,7 +99,7 @@ export function backboneToTorch(tensors: Readonly<Record<string, TensorRecord>>)
  */
 export function backboneFromTorch(tensors: Readonly<Record<string, TensorRecord>>, cfg: TransformerConfig, what: string): Record<string, TensorRecord> {
   const expect = torchExpectations(cfg);
-  refuseMisfit(what, fitProblems(tensors, new Map([...expect].map(([k, e]) => [k, { shape: e.shape, dtype: "F32" as const }]))), what);
+  refuseMisfit(what, fitProblems(tensors, expect), what);
   const out: Record<string, TensorRecord> = {};
   for (const [torch, { name }] of expect) {
     const t = tensors[torch]!;

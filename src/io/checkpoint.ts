@@ -140,6 +140,19 @@ function checkExpected(file: string, tensors: Record<string, TensorRecord>, expe
 }
 
 /**
+ * The tensors of the safetensors file `file` (its bytes, read here unless given); a refusal of
+ * the reader, whose messages name tensors but not files, is rethrown naming `file`.
+ */
+export function decodeSafetensorsAt(file: string, bytes: Uint8Array = new Uint8Array(readRegularFile(file))): Record<string, TensorRecord> {
+  try {
+    return decodeSafetensors(bytes).tensors;
+  } catch (e) {
+    if (!(e instanceof InputError) || e.file === file) throw e;
+    throw new InputError(`${file}: ${e.message}`, { file, cause: e });
+  }
+}
+
+/**
  * A file's bytes: a regular file (a link to /dev/zero would be read forever) of at most
  * `maxBytes` (Node reads at most 2 GiB into one buffer); an InputError naming it otherwise.
  */

@@ -73,6 +73,9 @@ export const DEFAULT_DEMO: DemoConfig = {
   guidance: 3,
 };
 
+/** The demo's held-out split (the first `testSize` digits of one seeded shuffle): what `evaluate` scores and exported training data never draws from. */
+export const DEMO_SPLIT = { testSize: DEFAULT_DEMO.testSize, seed: DEFAULT_DEMO.seed } as const;
+
 /** A few steps of everything: checks the pipeline end to end in about a minute. */
 export const QUICK_DEMO: DemoConfig = { ...DEFAULT_DEMO, tokenizerSteps: 20, judgeSteps: 20, modelSteps: 20 };
 

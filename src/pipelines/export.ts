@@ -17,7 +17,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { np, startEngine, type Array as JaxArray, type JsTree } from "../engine/index.ts";
+import { np, startEngine, tree, type Array as JaxArray, type JsTree } from "../engine/index.ts";
 import { paramsToTensors } from "../engine/params.ts";
 import { hostRng } from "../engine/rng.ts";
 import { randomCaption } from "../data/captions.ts";
@@ -28,15 +28,12 @@ import { encodeSafetensors, type TensorRecord } from "../io/safetensors.ts";
 import { backboneToTorch } from "../backbone/torch-names.ts";
 import type { TransformerConfig } from "../backbone/transformer.ts";
 import { imageDecoderToTorch, imageDecoderUnsupported, torchImageDecoderConfig, type TorchImageDecoderConfig } from "../tokenizers/image/torch-names.ts";
-import { DEFAULT_DEMO } from "./demo.ts";
-import { disposeRun, loadRun, type Run, type RunManifest } from "./run.ts";
+import { DEMO_SPLIT } from "./demo.ts";
+import { disposeRun, loadRun, type Run } from "./run.ts";
 import { pairedBatch } from "./unified.ts";
 
 export const TORCH_FORMAT = "mmntp-torch";
 export const TORCH_VERSION = 1;
-
-/** The held-out split every pipeline on the embedded digits uses (the demo's): the shard never holds a test digit. */
-export const DEMO_SPLIT = { testSize: DEFAULT_DEMO.testSize, seed: DEFAULT_DEMO.seed } as const;
 
 /** config.json of an export (and of a checkpoint reference/train_torch.py writes back). */
 export type TorchExportConfig = {
@@ -85,12 +82,11 @@ export async function exportTorch(runDir: string, outDir: string, opts: ExportOp
     if (!unsupported) write("image-decoder.safetensors", imageDecoderToTorch((await run.image.save()).tensors));
     const shard = examples > 0 ? await trainingShard(run, examples, seed) : undefined;
     if (shard) write("data.safetensors", shard);
-    const manifest = (run as Run & { manifest: RunManifest }).manifest;
     const config: TorchExportConfig = {
       format: TORCH_FORMAT,
       version: TORCH_VERSION,
       model: run.model.config,
-      source: { run: runDir, digest: manifest.digest },
+      source: { run: runDir, digest: run.manifest.digest },
       ...(unsupported ? {} : { imageDecoder: torchImageDecoderConfig(run.image.config) }),
       ...(shard ? { data: { examples, length: run.model.config.contextLength, seed, split: DEMO_SPLIT, tensors: Object.keys(shard) } } : {}),
     };
@@ -121,12 +117,14 @@ async function trainingShard(run: Run, n: number, seed: number): Promise<Record<
     const rows = Array.from({ length: Math.min(256, n - i) }, (_, j) => i + j);
     const captions = rows.map((j) => run.text.encodeText(randomCaption(chosen.labels[j]!, rng)));
     const batch = pairedBatch(run.vocab, captions, rows.map((j) => Array.from(ids.subarray(j * t, (j + 1) * t))), run.image.tokenShape, cfg, run.layout);
-    for (const [name, arr] of Object.entries(batch) as [string, JaxArray | undefined][]) {
-      if (!arr) continue;
-      const data = await (name === "mask" ? arr.astype(np.int32) : arr).data();
-      const rec: TensorRecord = name === "mask" ? { dtype: "U8", shape: arr.shape, data: Uint8Array.from(data as Int32Array) } : data instanceof Int32Array ? { dtype: "I32", shape: arr.shape, data } : { dtype: "F32", shape: arr.shape, data: data as Float32Array };
-      (parts[name] ??= []).push(rec);
+    const { mask, ...rest } = batch;
+    const recs = await paramsToTensors(rest as JsTree<JaxArray>); // int32 ids, float32 weights (and positions)
+    tree.dispose(rest as JsTree<JaxArray>);
+    if (mask) {
+      const shape = mask.shape;
+      recs.mask = { dtype: "U8", shape, data: Uint8Array.from((await mask.astype(np.int32).data()) as Int32Array) };
     }
+    for (const [name, rec] of Object.entries(recs)) (parts[name] ??= []).push(rec);
   }
   return Object.fromEntries(Object.entries(parts).map(([name, recs]) => [name, concatRows(recs)]));
 }

@@ -11,9 +11,8 @@ import { join } from "node:path";
 import { startEngine, tree } from "../engine/index.ts";
 import { paramsOfInit } from "../engine/params.ts";
 import { KeyStream } from "../engine/rng.ts";
-import { readRegularFile } from "../io/checkpoint.ts";
+import { decodeSafetensorsAt, readRegularFile } from "../io/checkpoint.ts";
 import { asInputError, InputError, parseJson } from "../io/errors.ts";
-import { decodeSafetensors } from "../io/safetensors.ts";
 import { backboneFromTorch } from "../backbone/torch-names.ts";
 import { checkTransformerConfig, initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 import { TORCH_FORMAT, TORCH_VERSION } from "./export.ts";
@@ -38,17 +37,6 @@ function readModelConfig(file: string, want: TransformerConfig): TransformerConf
   return want;
 }
 
-/** The tensors of a safetensors file; a refusal names the file. */
-function readTensors(file: string) {
-  const bytes = new Uint8Array(readRegularFile(file));
-  try {
-    return decodeSafetensors(bytes).tensors;
-  } catch (e) {
-    if (e instanceof InputError && e.file === undefined) throw new InputError(`${file}: ${e.message}`, { file, cause: e });
-    throw e;
-  }
-}
-
 /** Import the checkpoint folder `from` into a new run `outDir` made from the run in `runDir`. */
 export async function importTorch(from: string, runDir: string, outDir: string): Promise<ImportResult> {
   await startEngine();
@@ -58,7 +46,7 @@ export async function importTorch(from: string, runDir: string, outDir: string):
     if (run.order?.name === "random") throw new InputError(`${runDir}: a random-order run's model has a target-position table that PyTorch checkpoints do not carry`, { file: runDir, field: "order", value: "random" });
     const config = readModelConfig(join(from, "config.json"), run.model.config);
     const file = join(from, "model.safetensors");
-    const tensors = readTensors(file);
+    const tensors = decodeSafetensorsAt(file);
     const init = (): TransformerParams => {
       const keys = new KeyStream(0);
       const p = initTransformer(keys, config);

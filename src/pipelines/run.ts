@@ -28,8 +28,8 @@ import { tree, type Array, type JsTree } from "../engine/index.ts";
 import { paramsOfInit, paramsToTensors } from "../engine/params.ts";
 import { KeyStream } from "../engine/rng.ts";
 import type { DatasetInfo } from "../data/types.ts";
-import { encodeSafetensors, decodeSafetensors, type TensorRecord } from "../io/safetensors.ts";
-import { fsyncDir, readRegularFile, writeAtomic } from "../io/checkpoint.ts";
+import { encodeSafetensors, type TensorRecord } from "../io/safetensors.ts";
+import { decodeSafetensorsAt, fsyncDir, readRegularFile, writeAtomic } from "../io/checkpoint.ts";
 import { asInputError, InputError, parseJson } from "../io/errors.ts";
 import { checkPairedLayout, type PairedLayout } from "../backbone/sequence/presets.ts";
 import { JointVocab, type VocabJSON } from "../backbone/sequence/vocab.ts";
@@ -148,15 +148,7 @@ export function loadRun(dir: string): Run & { manifest: RunManifest } {
     return bytes;
   };
   const json = (name: string): unknown => parseJson(read(name).toString("utf8"), join(ckpt, name));
-  const tensors = (name: string) => {
-    const file = join(ckpt, name);
-    try {
-      return decodeSafetensors(new Uint8Array(read(name))).tensors;
-    } catch (e) {
-      if (!(e instanceof InputError) || e.file === file) throw e;
-      throw new InputError(`${file}: ${e.message}`, { file, cause: e });
-    }
-  };
+  const tensors = (name: string) => decodeSafetensorsAt(join(ckpt, name), new Uint8Array(read(name)));
   // Readers whose messages do not name the file (the vocabulary's, the text tokenizer's).
   const inFile = <T>(file: string, check: () => T): T => {
     try {

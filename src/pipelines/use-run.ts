@@ -12,7 +12,7 @@ import { generateWithOrder, previewRecorder, writePreviews } from "./orders.ts";
 import { disposeRun, loadRun, type Run } from "./run.ts";
 import { captionImages, pairedSequenceLengths } from "./unified.ts";
 import { loadMnist, MNIST_INFO, splitTrainTest } from "../data/mnist.ts";
-import { DEFAULT_DEMO, tokenizeSet } from "./demo.ts";
+import { DEFAULT_DEMO, DEMO_SPLIT, tokenizeSet } from "./demo.ts";
 import { evaluateUnified, type EvaluationConfig } from "./evaluate.ts";
 
 /** Caption each PNG (`images`: paths) with the run in `runDir`; returns one caption per file, in order. */
@@ -145,13 +145,12 @@ export async function evaluateRun(runDir: string, cfg: EvaluationConfig & { read
   try {
     if (run.order) throw new InputError(`${runDir}: evaluate scores the demo's paired model (captions and images); this run holds a ${run.order.name}-order text→image model: see \`mmntp experiment orders\``, { file: runDir, field: "order", value: run.order.name });
     if (run.dataset.name !== MNIST_INFO.name) throw new InputError(`${runDir}: evaluate scores on the embedded MNIST digits' held-out split, but this run's data set is ${JSON.stringify(run.dataset.name)}`, { file: runDir, field: "dataset.name", value: run.dataset.name });
-    const split = { testSize: DEFAULT_DEMO.testSize, seed: DEFAULT_DEMO.seed };
-    const { test } = splitTrainTest(loadMnist(), split);
+    const { test } = splitTrainTest(loadMnist(), DEMO_SPLIT);
     const decoder = new Decoder(run.model.params, run.model.config);
     try {
       const e = await evaluateUnified(decoder, run.vocab, run.text, run.image, run.judge, run.dataset, await tokenizeSet(run.image, test), { ...cfg, layout: run.layout });
       const { captionImages: c, samplesPerClass, temperature, topK, guidance } = cfg;
-      return { caption_accuracy: e.captionAccuracy, generation_accuracy: e.generationAccuracy, generation_accuracy_by_digit: e.generationByClass, test: { ...split, captionImages: c, samplesPerClass, temperature, topK, guidance } };
+      return { caption_accuracy: e.captionAccuracy, generation_accuracy: e.generationAccuracy, generation_accuracy_by_digit: e.generationByClass, test: { ...DEMO_SPLIT, captionImages: c, samplesPerClass, temperature, topK, guidance } };
     } finally {
       decoder.dispose();
     }
