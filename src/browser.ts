@@ -85,6 +85,14 @@ export { batchSequences, type BatchOptions, type SequenceBatch } from "./backbon
 export { compand, expandCodes, type CompandingLaw } from "./tokenizers/audio/companding.ts";
 export { hannWindow, istft, stft, stftFrames, type Complex, type StftOptions } from "./tokenizers/audio/stft.ts";
 export { dctMatrix, logMelSpectrogram, melFilterbank, melSpectrogram, mfcc, powerSpectrum, type MelOptions } from "./tokenizers/audio/mel.ts";
+// The neural codec: 1-D convs (channels last), the SoundStream/EnCodec-style codec, its tokenizer,
+// its losses, its trainer and its metrics.
+export { conv1d, conv1dLength, convTranspose1d, initConv1d, initConvTranspose1d, type Conv1dOptions, type Conv1dParams, type ConvTranspose1dOptions, type ConvTranspose1dParams } from "./nn/conv1d.ts";
+export { bitrate, decodeWave, encodeWave, frameRate, hopOf, initCodec, padToHop, reconstruct, type CodecConfig, type CodecParams } from "./tokenizers/audio/codec.ts";
+export { checkCodecConfig, CodecTokenizer, codecExpectations, DEFAULT_CODEC } from "./tokenizers/audio/codec-tokenizer.ts";
+export { multiResolutionStftLoss } from "./tokenizers/audio/spectral-loss.ts";
+export { DEFAULT_CODEC_TRAIN, trainCodec, type CodecProgress, type CodecTrainConfig } from "./train/codec.ts";
+export { meanAbsDiff, siSnr } from "./eval/audio.ts";
 // The backbone's and the VQ decoder's tensors under PyTorch names (reference/mmntp_torch.py).
 export { backboneFromTorch, backboneToTorch, torchExpectations, torchNameOf, type TorchName } from "./backbone/torch-names.ts";
 export { IMAGE_DECODER_NAMES, imageDecoderToTorch, imageDecoderUnsupported, torchImageDecoderConfig, type TorchImageDecoderConfig } from "./tokenizers/image/torch-names.ts";

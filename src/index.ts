@@ -35,6 +35,9 @@ export { caption, evaluateRun, generate, type GenerateOptions as RunGenerateOpti
 // PyTorch interop: export a run (and a training shard), import a checkpoint back (docs/scale-out.md).
 export { exportTorch, TORCH_FORMAT, TORCH_VERSION, type ExportOptions, type ExportResult, type TorchExportConfig } from "./pipelines/export.ts";
 export { importTorch, type ImportResult } from "./pipelines/import.ts";
+// The audio codec on files: train, save, load, measure; token files; spectrogram pictures.
+export { codecData, evaluateCodec, loadCodec, readCodes, saveCodec, trainCodecRun, writeCodes, CODEC_FORMAT, CODEC_VERSION, type CodecLevelReport, type CodecManifest } from "./pipelines/codec.ts";
+export { logMels, spectrogramOptions, writeSpectrogram, writeSpectrogramGrid } from "./pipelines/spectrogram.ts";
 // The generation orders trained and sampled on the demo's data (pipelines/orders.ts).
 export { DEFAULT_ORDERS_EXPERIMENT, type OrdersExperimentConfig } from "./experiments/orders-config.ts";
 export { runOrdersExperiment, type OrdersExperimentResult, type OrderVariantResult } from "./experiments/orders.ts";

@@ -80,12 +80,20 @@ function checkRVQParams(p: RVQParams, opts: RVQOptions, what: string): void {
  * r_i = x − sg(Σ_{j<i} e_j): codebook_i = mean ‖sg(r_i) − e_i‖², commitment_i = β·mean ‖r_i − sg(e_i)‖²;
  * losses.codebook and losses.commitment are their sums over the active levels (SoundStream sums
  * the per-level terms). stats.residual is the mean ‖x − codes‖² left after the last active level.
- * Consumes params and x.
+ *
+ * `levelMask` [activeLevels] (float, each 0 or 1, a prefix of ones) does the same as a smaller
+ * activeLevels but as data rather than as a shape: a jitted trainer then compiles one step for
+ * every bitrate its quantizer dropout draws. Masked levels still pick codes (their ids come back)
+ * but add nothing to the codes, the residual or the losses. Consumes params, x and levelMask.
  */
-export function quantize(params: RVQParams, x: Array, opts: RVQOptions, activeLevels = opts.levels): QuantizeResult {
+export function quantize(params: RVQParams, x: Array, opts: RVQOptions, activeLevels = opts.levels, levelMask?: Array): QuantizeResult {
   checkRVQParams(params, opts, "rvq.quantize");
   checkActiveLevels(activeLevels, opts.levels, "rvq.quantize");
   checkQuantizerInput(x, opts.dim, "rvq.quantize");
+  if (levelMask && (levelMask.ndim !== 1 || levelMask.shape[0] !== activeLevels)) {
+    throw new Error(`rvq.quantize: expected levelMask [${activeLevels}], got ${fmt(levelMask.shape)}`);
+  }
+  const masks = levelMask ? (activeLevels === 1 ? [levelMask] : np.split(levelMask, activeLevels, 0)) : [];
   const lead = x.shape.slice(0, -1);
   const flat = x.reshape([-1, opts.dim]); // [N, D]
   let residual = flat.ref;
@@ -95,10 +103,14 @@ export function quantize(params: RVQParams, x: Array, opts: RVQOptions, activeLe
   const ids: Array[] = [];
   params.levels.forEach(({ codebook }, i) => {
     if (i >= activeLevels) return codebook.dispose();
-    const { z, e, indices } = nearestCode(codebook, residual.ref, opts.distance);
-    const l = vqLosses(z, e.ref, opts.beta);
-    codebookLoss = codebookLoss ? codebookLoss.add(l.codebook) : l.codebook;
-    commitment = commitment ? commitment.add(l.commitment) : l.commitment;
+    const found = nearestCode(codebook, residual.ref, opts.distance);
+    const m = masks[i]?.reshape([]); // this level on (1) or off (0)
+    const l = vqLosses(found.z, found.e.ref, opts.beta);
+    const e = m ? found.e.mul(m.ref) : found.e;
+    const [cb, cm] = m ? [l.codebook.mul(m.ref), l.commitment.mul(m)] : [l.codebook, l.commitment];
+    codebookLoss = codebookLoss ? codebookLoss.add(cb) : cb;
+    commitment = commitment ? commitment.add(cm) : cm;
+    const indices = found.indices;
     const eSg = lax.stopGradient(e);
     residual = residual.sub(eSg.ref); // r_{i+1} = r_i − sg(e_i)
     sum = sum ? sum.add(eSg) : eSg;
