@@ -23,6 +23,9 @@
 import { parseArgs as nodeParseArgs } from "node:util";
 import { InputError } from "../io/errors.ts";
 
+/** `--json`, which every command takes. */
+export const JSON_OPTION = { name: "json", type: "boolean", help: "print one JSON object on stdout (progress stays on stderr)" } as const;
+
 export type OptionType = "string" | "number" | "boolean";
 type Scalar<T extends OptionType> = T extends "string" ? string : T extends "number" ? number : boolean;
 

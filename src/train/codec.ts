@@ -11,7 +11,7 @@ import { hostRng, KeyStream } from "../engine/rng.ts";
 import type { Rng } from "../data/shuffle.ts";
 import { DEFAULT_ADAMW, warmupCosine } from "./optim.ts";
 import { Trainer } from "./step.ts";
-import { kmeans, restartDeadCodes } from "../tokenizers/quantizers/codebook-init.ts";
+import { kmeans, nearest, restartDeadCodes } from "../tokenizers/quantizers/codebook-init.ts";
 import { sampleActiveLevels } from "../tokenizers/quantizers/rvq.ts";
 import { DEFAULT_EMA } from "../tokenizers/quantizers/vq.ts";
 import { encodeWave, hopOf, initCodec, reconstruct, rvqOptions, type CodecConfig, type CodecParams } from "../tokenizers/audio/codec.ts";
@@ -91,13 +91,7 @@ function subtractNearest(residual: Float32Array, book: Float32Array, d: number):
   const k = book.length / d;
   const next = new Float32Array(residual.length);
   for (let i = 0; i < residual.length / d; i++) {
-    let best = 0;
-    let bestDist = Infinity;
-    for (let c = 0; c < k; c++) {
-      let dist = 0;
-      for (let j = 0; j < d; j++) dist += (residual[i * d + j]! - book[c * d + j]!) ** 2;
-      if (dist < bestDist) [best, bestDist] = [c, dist];
-    }
+    const best = nearest(residual, i, book, k, d);
     for (let j = 0; j < d; j++) next[i * d + j] = residual[i * d + j]! - book[best * d + j]!;
   }
   return next;

@@ -47,6 +47,15 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return m;
 };
 
+/** Input [2, t, cin], weights of `wSize` values and `cout` biases, drawn from `seed`. */
+const draw = (c: { t: number; cin: number; cout: number }, wSize: number, seed: number) => ({ x: uniformValues(2 * c.t * c.cin, seed), w: uniformValues(wSize, seed + 1), bias: uniformValues(c.cout, seed + 2) });
+
+/** y has `shape` and matches the float64 oracle to 1e-5. */
+async function expectOracle(y: Array, shape: number[], want: Float64Array): Promise<void> {
+  expect(y.shape).toEqual(shape);
+  expect(maxDiff((await y.data()) as Float32Array, want)).toBeLessThan(1e-5);
+}
+
 describe("conv1d matches torch.nn.Conv1d's definition", () => {
   const cases = [
     { name: "k7 same padding", t: 23, cin: 1, cout: 4, k: 7, s: 1, p: 3, d: 1 },
@@ -57,13 +66,10 @@ describe("conv1d matches torch.nn.Conv1d's definition", () => {
   ];
   for (const c of cases) {
     it(c.name, async () => {
-      const x = uniformValues(2 * c.t * c.cin, 1);
-      const w = uniformValues(c.cout * c.cin * c.k, 2);
-      const bias = uniformValues(c.cout, 3);
-      const y = conv1d({ w: fromHost(w, [c.cout, c.cin, c.k]), b: fromHost(bias, [c.cout]) }, fromHost(x, [2, c.t, c.cin]), { stride: c.s, padding: c.p, dilation: c.d });
-      expect(y.shape).toEqual([2, conv1dLength(c.t, c.k, { stride: c.s, padding: c.p, dilation: c.d }), c.cout]);
-      const want = naiveConv(x, [2, c.t, c.cin], w, bias, [c.cout, c.cin, c.k], c.s, c.p, c.d);
-      expect(maxDiff((await y.data()) as Float32Array, want)).toBeLessThan(1e-5);
+      const { x, w, bias } = draw(c, c.cout * c.cin * c.k, 1);
+      const opts = { stride: c.s, padding: c.p, dilation: c.d };
+      const y = conv1d({ w: fromHost(w, [c.cout, c.cin, c.k]), b: fromHost(bias, [c.cout]) }, fromHost(x, [2, c.t, c.cin]), opts);
+      await expectOracle(y, [2, conv1dLength(c.t, c.k, opts), c.cout], naiveConv(x, [2, c.t, c.cin], w, bias, [c.cout, c.cin, c.k], c.s, c.p, c.d));
     });
   }
 
@@ -83,12 +89,9 @@ describe("convTranspose1d matches torch.nn.ConvTranspose1d's definition", () => 
   ];
   for (const c of cases) {
     it(c.name, async () => {
-      const x = uniformValues(2 * c.t * c.cin, 4);
-      const w = uniformValues(c.cin * c.cout * c.k, 5);
-      const bias = uniformValues(c.cout, 6);
+      const { x, w, bias } = draw(c, c.cin * c.cout * c.k, 4);
       const y = convTranspose1d({ w: fromHost(w, [c.cin, c.cout, c.k]), b: fromHost(bias, [c.cout]) }, fromHost(x, [2, c.t, c.cin]), { stride: c.s, padding: c.p, outputPadding: c.op });
-      expect(y.shape).toEqual([2, (c.t - 1) * c.s - 2 * c.p + c.k + c.op, c.cout]);
-      expect(maxDiff((await y.data()) as Float32Array, naiveConvT(x, [2, c.t, c.cin], w, bias, [c.cin, c.cout, c.k], c.s, c.p, c.op))).toBeLessThan(1e-5);
+      await expectOracle(y, [2, (c.t - 1) * c.s - 2 * c.p + c.k + c.op, c.cout], naiveConvT(x, [2, c.t, c.cin], w, bias, [c.cin, c.cout, c.k], c.s, c.p, c.op));
     });
   }
 

@@ -134,15 +134,10 @@ export function decodeWave(p: CodecDecoderParams, codes: Array, cfg: CodecConfig
   return y.reshape(y.shape.slice(0, 2));
 }
 
-/** The encoder's latents quantized: codes [B, F, D], ids [B, F, L'], losses, stats. Consumes p and wave. */
-export function quantizeWave(p: CodecParams, wave: Array, cfg: CodecConfig, activeLevels = cfg.rvq.levels, levelMask?: Array) {
-  tree.dispose(p.dec);
-  return quantize(p.rvq, encodeWave(p.enc, wave, cfg), rvqOptions(cfg), activeLevels, levelMask);
-}
-
 /** wave [B, T] → ids [B, T/hop, L'] (the first L' levels). Consumes p and wave. */
 export function encodeIds(p: CodecParams, wave: Array, cfg: CodecConfig, levels = cfg.rvq.levels): Array {
-  const r = quantizeWave(p, wave, cfg, levels);
+  tree.dispose(p.dec);
+  const r = quantize(p.rvq, encodeWave(p.enc, wave, cfg), rvqOptions(cfg), levels);
   tree.dispose([r.codes, r.losses, r.stats]);
   return r.indices;
 }

@@ -4,7 +4,8 @@
  * Vectors are row-major [N, D] Float32Arrays.
  */
 
-function nearest(vectors: Float32Array, i: number, codes: Float32Array, k: number, d: number): number {
+/** The index of the code nearest (squared L2) to row i of `vectors`. */
+export function nearest(vectors: Float32Array, i: number, codes: Float32Array, k: number, d: number): number {
   let best = 0;
   let bestDist = Infinity;
   for (let c = 0; c < k; c++) {
