@@ -93,6 +93,10 @@ export { checkCodecConfig, CodecTokenizer, codecExpectations, DEFAULT_CODEC } fr
 export { multiResolutionStftLoss } from "./tokenizers/audio/spectral-loss.ts";
 export { DEFAULT_CODEC_TRAIN, trainCodec, type CodecProgress, type CodecTrainConfig } from "./train/codec.ts";
 export { meanAbsDiff, siSnr } from "./eval/audio.ts";
+export { wordAccuracy, wordErrors } from "./eval/asr.ts";
+// Multi-stream sequences (the MusicGen delay pattern over codec levels), their loss and decoder.
+export { audioSpan, compileStreams, embedStreams, levelName, levelRanges, readAudio, streamBatch, streamLength, streamVocab, vocabLevels, STREAM_SPECIALS, type StreamBatch, type StreamSegment, type StreamSequence } from "./backbone/streams.ts";
+export { StreamDecoder, type StreamChooser } from "./generate/streams.ts";
 // The backbone's and the VQ decoder's tensors under PyTorch names (reference/mmntp_torch.py).
 export { backboneFromTorch, backboneToTorch, torchExpectations, torchNameOf, type TorchName } from "./backbone/torch-names.ts";
 export { IMAGE_DECODER_NAMES, imageDecoderToTorch, imageDecoderUnsupported, torchImageDecoderConfig, type TorchImageDecoderConfig } from "./tokenizers/image/torch-names.ts";
@@ -117,7 +121,7 @@ export { maskedTokenLoss } from "./train/masked.ts";
 // ── train: the jitted trainer, AdamW, losses, auto-encoder tokenizer training ──
 export { Trainer, type LossFn, type StepResult } from "./train/step.ts";
 export { adamwUpdate, DEFAULT_ADAMW, globalNorm, initAdamW, warmupCosine, type AdamWConfig, type AdamWState, type Params } from "./train/optim.ts";
-export { nextTokenLoss, sequenceLogProbs, tokenLogProbs, weightedCrossEntropy, type NextTokenBatch } from "./train/losses.ts";
+export { nextTokenLoss, sequenceLogProbs, streamLoss, tokenLogProbs, weightedCrossEntropy, type NextTokenBatch } from "./train/losses.ts";
 export {
   DEFAULT_AUTOENCODER_TRAIN,
   trainAutoencoder,

@@ -9,6 +9,7 @@ import { InputError } from "../io/errors.ts";
 import { applyOverrides, JSON_OPTION, parseArgs, type ArgSpec } from "./args.ts";
 import { describeFailure } from "./failure.ts";
 import { codecCommand } from "./codec.ts";
+import { ASR, asrCommand, speechCommand, TTS, ttsCommand } from "./speech.ts";
 import { checkExperimentConfig, DEFAULT_QUANTIZER_EXPERIMENT, parseQuantizerList, QUANTIZER_NAMES } from "../experiments/quantizers-config.ts";
 import { checkOrdersExperimentConfig, DEFAULT_ORDERS_EXPERIMENT, parseOrderList } from "../experiments/orders-config.ts";
 import { ORDER_NAMES, type OrderName } from "../backbone/orders/training.ts";
@@ -129,6 +130,9 @@ const COMMANDS: Record<string, { spec: ArgSpec; summary: string }> = {
   export: { spec: EXPORT, summary: "write a run's model (and training data) for PyTorch" },
   import: { spec: IMPORT, summary: "read a model trained in PyTorch back into a run" },
   codec: { spec: { options: [] }, summary: "train, measure and run the neural audio codec (train | encode | decode | eval)" },
+  speech: { spec: { options: [] }, summary: "train and measure speech recognition + synthesis in one model (train | eval)" },
+  asr: { spec: ASR, summary: "write what is said in WAV files, with a speech run" },
+  tts: { spec: TTS, summary: 'speak a text into a WAV file, e.g. tts "seven" -o seven.wav' },
 };
 
 const HELP = [
@@ -261,6 +265,9 @@ async function main(argv: string[]): Promise<void> {
   }
 
   if (command === "codec") return codecCommand(rest, print, loadEngine);
+  if (command === "speech") return speechCommand(rest, print, loadEngine);
+  if (command === "asr") return asrCommand(rest, print, loadEngine);
+  if (command === "tts") return ttsCommand(rest, print, loadEngine);
 
   const args = parseArgs(rest, GENERATE);
   if (args.kind === "help") return void console.log(args.text);

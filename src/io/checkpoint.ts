@@ -30,10 +30,13 @@ export function checkOutputPath(path: string): void {
   }
 }
 
-/** Before long work: `path` is a writable folder, or can be made one (its parent is a writable folder). */
+/**
+ * Before long work: `path` is a writable folder, or can be made one (`mkdir -p`: its nearest
+ * existing ancestor is a writable folder).
+ */
 export function checkOutputFolder(path: string): void {
   if (existsSync(path)) {
-    if (!statSync(path).isDirectory()) throw new InputError(`${path} exists and is not a folder; give a folder for the previews`);
+    if (!statSync(path).isDirectory()) throw new InputError(`${path} exists and is not a folder; give a folder to write into`);
     try {
       accessSync(path, constants.W_OK);
     } catch {
@@ -41,7 +44,14 @@ export function checkOutputFolder(path: string): void {
     }
     return;
   }
-  checkOutputPath(path);
+  let up = dirname(path);
+  while (!existsSync(up) && dirname(up) !== up) up = dirname(up);
+  if (!statSync(up).isDirectory()) throw new InputError(`cannot make the folder ${path}: ${up} is not a folder`);
+  try {
+    accessSync(up, constants.W_OK);
+  } catch {
+    throw new InputError(`cannot make the folder ${path}: ${up} is not writable`);
+  }
 }
 
 /**

@@ -12,7 +12,9 @@
 import { lax, np, type Array } from "../engine/index.ts";
 import type { SequenceBatch } from "../backbone/batch.ts";
 import { causalMask } from "../backbone/masks.ts";
-import { forward, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
+import { embedStreams, type StreamBatch } from "../backbone/streams.ts";
+import type { IdRange } from "../backbone/sequence/vocab.ts";
+import { forward, hidden, lmHead, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 
 /** logits: [B, T, V], targets: [B, T] → log p(target) [B, T]. Consumes both. */
 export function tokenLogProbs(logits: Array, targets: Array): Array {
@@ -50,4 +52,25 @@ export function nextTokenLoss(p: TransformerParams, batch: NextTokenBatch, cfg: 
   const t = batch.inputs.shape[1];
   const logits = forward(p, batch.inputs, batch.mask ?? causalMask(t), cfg, batch.positions);
   return [weightedCrossEntropy(logits, batch.targets, batch.weights), {}];
+}
+
+/**
+ * The multi-stream training loss (backbone/streams.ts): the summed stream embeddings through the
+ * backbone, one LM head, stream 0's cross-entropy over the whole vocabulary and stream k's over
+ * level k's codes alone (`ranges[k − 1]`), weighted and averaged over all cells: −Σ w·log p / Σ w.
+ * Also returns each stream's share of that mean (for the progress line). Consumes params and batch.
+ */
+export function streamLoss(p: TransformerParams, batch: StreamBatch, cfg: TransformerConfig, ranges: readonly IdRange[]): [Array, Record<string, Array>] {
+  const t = batch.inputs[0]!.shape[1];
+  const { tok, head, ...body } = p;
+  const logits = lmHead(head, hidden(body, embedStreams(tok, batch.inputs), causalMask(t), cfg));
+  const total = batch.weights.reduce((a, w) => a.add(w.ref.sum()), np.array(1e-9));
+  const parts = batch.targets.map((target, k) => {
+    const l = k === 0 ? logits.ref : logits.ref.slice([], [], [ranges[k - 1]!.start, ranges[k - 1]!.end]);
+    return tokenLogProbs(l, target).mul(batch.weights[k]!).sum().mul(-1).div(total.ref);
+  });
+  logits.dispose();
+  total.dispose();
+  const aux = Object.fromEntries(parts.slice(1).map((x, k) => [`level${k + 1}`, x.ref]));
+  return [parts.reduce((a, x) => a.add(x)), aux];
 }

@@ -13,7 +13,7 @@ describe("mmntp CLI", () => {
   it("lists every command in --help, and each command has its own --help", () => {
     const top = mmntp("--help");
     expect(top.code).toBe(0);
-    for (const c of ["demo", "caption", "generate", "experiment", "evaluate", "export", "import", "codec"]) {
+    for (const c of ["demo", "caption", "generate", "experiment", "evaluate", "export", "import", "codec", "speech", "asr", "tts"]) {
       expect(top.out).toContain(`  ${c}`);
       const sub = mmntp(c, "--help");
       expect(sub.code).toBe(0);
@@ -22,7 +22,7 @@ describe("mmntp CLI", () => {
   });
 
   it.each([
-    [["train"], 'unknown command "train"; expected one of: demo, caption, generate, experiment, evaluate, export, import, codec'],
+    [["train"], 'unknown command "train"; expected one of: demo, caption, generate, experiment, evaluate, export, import, codec, speech, asr, tts'],
     [["export", "runs/does-not-exist"], "missing required option --out"],
     [["export", "runs/does-not-exist", "-o", "x", "--format", "onnx"], '--format must be torch, got "onnx"'],
     [["export", "runs/does-not-exist", "-o", "x"], "no run at runs/does-not-exist"],
@@ -55,7 +55,16 @@ describe("mmntp CLI", () => {
     [["generate", "a handwritten 7", "-o", "x.png", "--top-p", "0"], "--top-p must be in (0, 1] (1 = all tokens), got 0"],
     [["generate", "a handwritten 7", "-o", "x.png", "--guidance-schedule", "cubic"], '--guidance-schedule must be one of constant, linear, got "cubic"'],
     [["generate", "a handwritten 7", "-o", "x.png", "--order", "zigzag"], '--order must be one of raster, maskgit, random, next-scale, got "zigzag"'],
-    [["generate", "a handwritten 7", "-o", "x.png", "--preview", "/dev/null"], "/dev/null exists and is not a folder; give a folder for the previews"],
+    [["generate", "a handwritten 7", "-o", "x.png", "--preview", "/dev/null"], "/dev/null exists and is not a folder; give a folder to write into"],
+    [["asr"], "missing argument <files...> (WAV files)"],
+    [["asr", "nope.wav"], "no such WAV file: nope.wav"],
+    [["asr", "package.json", "--run", "runs/does-not-exist"], "runs/does-not-exist is not a speech run: runs/does-not-exist/speech.json is missing (make one with `mmntp speech train -o runs/does-not-exist`)"],
+    [["tts", "seven"], "missing required option --out"],
+    [["tts", "seven", "-o", "seven.mp3"], "--out must name a .wav file, got seven.mp3"],
+    [["tts", "seven", "-o", "x.wav", "--count", "0"], "--count must be an integer in [1, 64], got 0"],
+    [["speech", "fit"], 'unknown speech action "fit"; expected one of: train, eval'],
+    [["speech", "train", "--set", "levels=0"], "--set: levels must be an integer ≥ 1, got 0"],
+    [["speech", "train", "--set", "model.positions=rope2d"], '--set: model.positions must be "learned" or "rope"'],
   ])("fails clearly on %j", (args, message) => {
     const r = mmntp(...args);
     expect(r.code).toBe(1);

@@ -1,0 +1,217 @@
+/**
+ * Speech run folders and their measurements. A folder holds everything `mmntp asr` and
+ * `mmntp tts` need, so it can be moved or shipped alone:
+ *
+ *   speech.json          format, version, the joint vocabulary, levels, how it was trained, eval
+ *   model.safetensors    the transformer (config in model.json)
+ *   tokenizer.json       the text tokenizer (HF tokenizers format)
+ *   codec/               the codec (pipelines/codec.ts), read at the run's levels
+ *
+ * A run is written whole into a sibling folder and then renamed into place (`saveSpeechRun`).
+ */
+import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { startEngine, tree } from "../engine/index.ts";
+import { paramsOfInit, paramsToTensors } from "../engine/params.ts";
+import { KeyStream } from "../engine/rng.ts";
+import { loadSpokenDigits, loadSpeechFolder } from "../data/speech.ts";
+import { DIGIT_WORDS } from "../data/captions.ts";
+import { levelName, vocabLevels } from "../backbone/streams.ts";
+import { JointVocab, type VocabJSON } from "../backbone/sequence/vocab.ts";
+import { checkTransformerConfig, initTransformer, type TransformerConfig } from "../backbone/transformer.ts";
+import { wordAccuracy } from "../eval/asr.ts";
+import { fsyncDir, loadCheckpoint, saveCheckpoint, writeAtomic } from "../io/checkpoint.ts";
+import { asInputError, InputError, parseJson } from "../io/errors.ts";
+import type { CodecTokenizer } from "../tokenizers/audio/codec-tokenizer.ts";
+import { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
+import { trainTextTokenizer } from "../tokenizers/text/train.ts";
+import { loadCodec, saveCodec } from "./codec.ts";
+import { DEFAULT_SYNTHESIS, maxWordsOf, recognize, speechExamples, synthesize, trainSpeech, type SpeechModel, type SpeechTrainConfig, type SynthesisOptions } from "./speech.ts";
+
+export const SPEECH_FORMAT = "mmntp-speech";
+export const SPEECH_VERSION = 1;
+
+export type SpeechManifest = {
+  format: typeof SPEECH_FORMAT;
+  version: number;
+  vocab: VocabJSON;
+  levels: number;
+  /** the longest transcript recognition may write, in words */
+  maxWords: number;
+  training?: SpeechTrainConfig & { data: string; clips: number };
+  eval?: SpeechReport;
+};
+
+export type SpeechRun = { readonly model: SpeechModel; readonly text: TextTokenizer; readonly codec: CodecTokenizer; readonly maxWords: number; readonly manifest: SpeechManifest };
+
+export function disposeSpeechRun(r: SpeechRun): void {
+  tree.dispose(r.model.params);
+  r.codec.dispose();
+}
+
+/**
+ * Write the run into a fresh sibling folder, then swap it in with renames: a crash leaves the
+ * previous run (or none) at `dir`, never a codec of one run beside the model of another.
+ */
+export async function saveSpeechRun(dir: string, r: Omit<SpeechRun, "manifest">, extra: Pick<SpeechManifest, "training" | "eval"> = {}): Promise<SpeechManifest> {
+  const tmp = `${dir}.partial-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  await saveCodec(join(tmp, "codec"), r.codec);
+  saveCheckpoint(tmp, "model", { tensors: await paramsToTensors(r.model.params as never), config: r.model.config });
+  writeAtomic(join(tmp, "tokenizer.json"), r.text.toJSON());
+  const manifest: SpeechManifest = { format: SPEECH_FORMAT, version: SPEECH_VERSION, vocab: r.model.vocab.toJSON(), levels: r.model.levels, maxWords: r.maxWords, ...extra };
+  writeAtomic(join(tmp, "speech.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  const old = `${dir}.old-${process.pid}`;
+  if (existsSync(dir)) renameSync(dir, old);
+  renameSync(tmp, dir);
+  rmSync(old, { recursive: true, force: true });
+  fsyncDir(dirname(dir));
+  return manifest;
+}
+
+/** Load a folder written by `saveSpeechRun`, checking each part against the others. The caller disposes it. */
+export async function loadSpeechRun(dir: string): Promise<SpeechRun> {
+  await startEngine();
+  const file = join(dir, "speech.json");
+  if (!existsSync(file)) throw new InputError(`${dir} is not a speech run: ${file} is missing (make one with \`mmntp speech train -o ${dir}\`)`, { file });
+  const m = parseJson(readFileSync(file, "utf8"), file) as Partial<SpeechManifest> | null;
+  if (typeof m !== "object" || m === null || m.format !== SPEECH_FORMAT) throw new InputError(`${file}: format is ${JSON.stringify(m?.format)}, expected "${SPEECH_FORMAT}"`, { file, field: "format" });
+  if (m.version !== SPEECH_VERSION) throw new InputError(`${file}: version ${JSON.stringify(m.version)}, this mmntp reads version ${SPEECH_VERSION}`, { file, field: "version" });
+  const inFile = <T>(f: () => T): T => asInputError(f, { file });
+  const vocab = inFile(() => JointVocab.fromJSON(m.vocab));
+  const levels = inFile(() => vocabLevels(vocab));
+  if (m.levels !== levels) throw new InputError(`${file}: levels is ${JSON.stringify(m.levels)}, but the vocabulary holds ${levels} audio levels`, { file, field: "levels" });
+  if (!Number.isInteger(m.maxWords) || m.maxWords! < 1) throw new InputError(`${file}: maxWords must be an integer ≥ 1, got ${JSON.stringify(m.maxWords)}`, { file, field: "maxWords" });
+  const textFile = join(dir, "tokenizer.json");
+  if (!existsSync(textFile)) throw new InputError(`${textFile} is missing (the run is incomplete)`, { file: textFile });
+  const text = asInputError(() => TextTokenizer.fromJSON(readFileSync(textFile, "utf8")), { file: textFile });
+  const textRange = vocab.range("text");
+  if (text.vocabSize !== textRange.end - textRange.start) throw new InputError(`${file}: the text tokenizer has ${text.vocabSize} tokens, the vocabulary reserves ${textRange.end - textRange.start}`, { file, field: "vocab.text" });
+  const { tensors, config } = loadCheckpoint(dir, "model");
+  const modelFile = join(dir, "model.json");
+  asInputError(() => checkTransformerConfig(config, modelFile), { file: modelFile });
+  const cfg = config as TransformerConfig;
+  if (cfg.vocabSize !== vocab.size) throw new InputError(`${modelFile}: vocabSize is ${cfg.vocabSize}, the joint vocabulary has ${vocab.size} ids`, { file: modelFile, field: "vocabSize" });
+  const codec = await loadCodec(join(dir, "codec"), { levels });
+  try {
+    const codes = vocab.modality(levelName(0)).size;
+    if (codec.vocabSize !== codes) throw new InputError(`${file}: the codec has ${codec.vocabSize} codes per level, the vocabulary ${codes}`, { file, field: "vocab" });
+    const init = () => {
+      const keys = new KeyStream(0);
+      const p = initTransformer(keys, cfg);
+      keys.dispose();
+      return p;
+    };
+    const params = paramsOfInit(tensors, init, join(dir, "model.safetensors"));
+    return { model: { params, config: cfg, vocab, levels }, text, codec, maxWords: m.maxWords!, manifest: m as SpeechManifest };
+  } catch (e) {
+    codec.dispose();
+    throw e;
+  }
+}
+
+export type SpeechReport = {
+  data: string;
+  /** held-out clips recognized */
+  clips: number;
+  /** 1 − word error rate over the held-out clips */
+  asrWordAccuracy: number;
+  /** clips whose digit word was recognized */
+  asrDigitAccuracy: number;
+  /** synthesized clips (each transcript × samples) */
+  synthesized: number;
+  /** synthesized clips whose digit word the ASR model recognized in the decoded, re-encoded audio */
+  ttsRecognized: number;
+  /** word accuracy of those recognitions against the requested transcripts */
+  ttsWordAccuracy: number;
+  /** seconds of work per second of audio */
+  rtf: { recognize: number; synthesize: number; decode: number };
+};
+
+const digitOf = (s: string): string | undefined => s.toLowerCase().split(/\s+/).find((w) => (DIGIT_WORDS as readonly string[]).includes(w));
+
+/** Train text tokenizer and model on the spoken digits' training speakers (or a folder), save to `out`, measure on the held-out speakers. */
+export async function trainSpeechRun(opts: { out: string; codec: CodecTokenizer; data?: string; train: SpeechTrainConfig; evalSamples?: number }): Promise<{ run: SpeechRun; report?: SpeechReport }> {
+  await startEngine();
+  const sr = opts.codec.config.sampleRate;
+  const { train, test, data } = opts.data === undefined ? { ...loadSpokenDigits(), data: "spoken-digits" } : { train: loadSpeechFolder(opts.data, { sampleRate: sr }), test: undefined, data: opts.data };
+  if (train.sampleRate !== sr) throw new InputError(`the clips are at ${train.sampleRate} Hz, the codec at ${sr} Hz`);
+  const text = TextTokenizer.fromJSON(await trainTextTokenizer([...train.clips.map((c) => c.text), ...(test?.clips.map((c) => c.text) ?? [])]));
+  const codec = opts.codec.levels === opts.train.levels ? opts.codec : opts.codec.withLevels(opts.train.levels);
+  const examples = await speechExamples(codec, text, train.clips, opts.train.shifts);
+  const model = await trainSpeech(examples, text, codec.vocabSize, opts.train);
+  const run = { model, text, codec, maxWords: maxWordsOf(examples) };
+  const report = test ? await evaluateSpeech(run, test.clips, { samples: opts.evalSamples ?? 5, data: "spoken-digits (held-out speakers)" }) : undefined;
+  const manifest = await saveSpeechRun(opts.out, run, { training: { ...opts.train, data, clips: train.clips.length }, ...(report ? { eval: report } : {}) });
+  return { run: { ...run, manifest }, ...(report ? { report } : {}) };
+}
+
+/**
+ * Recognition on `clips` (word accuracy against their transcripts), then synthesis of each
+ * distinct transcript `samples` times: decoded to audio, encoded again, recognized, and counted
+ * when the digit word comes back.
+ */
+export async function evaluateSpeech(run: Omit<SpeechRun, "manifest">, clips: readonly { samples: Float32Array; text: string }[], { samples = 5, data = "clips", synthesis = DEFAULT_SYNTHESIS }: { samples?: number; data?: string; synthesis?: SynthesisOptions } = {}): Promise<SpeechReport> {
+  const sr = run.codec.config.sampleRate;
+  const seconds = clips.reduce((a, c) => a + c.samples.length, 0) / sr;
+  let t0 = performance.now();
+  const examples = await speechExamples(run.codec, run.text, clips);
+  const heard = await recognize(run.model, run.text, examples, { maxWords: run.maxWords });
+  const recognizeRtf = (performance.now() - t0) / 1000 / seconds;
+  const refs = clips.map((c) => c.text);
+  const transcripts = [...new Set(refs)].sort();
+  const requests = transcripts.flatMap((t) => Array.from({ length: samples }, () => t));
+  t0 = performance.now();
+  const made = await synthesize(run.model, requests.map((t) => run.text.encodeText(t)), synthesis);
+  const synthSeconds = (performance.now() - t0) / 1000;
+  t0 = performance.now();
+  const waves = await run.codec.decode(made.map((m) => ({ ids: m.codes, shape: [m.frames, run.model.levels] })));
+  const decodeSeconds = (performance.now() - t0) / 1000;
+  const audioSeconds = made.reduce((a, m) => a + m.frames, 0) / run.codec.frameRate;
+  const again = await speechExamples(run.codec, run.text, waves.map((w, i) => ({ samples: w.samples, text: requests[i]! })));
+  const back = await recognize(run.model, run.text, again, { maxWords: run.maxWords });
+  return {
+    data,
+    clips: clips.length,
+    asrWordAccuracy: wordAccuracy(refs, heard),
+    asrDigitAccuracy: refs.filter((r, i) => digitOf(r) === digitOf(heard[i]!)).length / refs.length,
+    synthesized: requests.length,
+    ttsWordAccuracy: wordAccuracy(requests, back),
+    ttsRecognized: requests.filter((r, i) => digitOf(r) !== undefined && digitOf(r) === digitOf(back[i]!)).length / requests.length,
+    rtf: { recognize: recognizeRtf, synthesize: synthSeconds / audioSeconds, decode: decodeSeconds / audioSeconds },
+  };
+}
+
+/** Transcripts of clips (any rate: resampled to the codec's), and the seconds of work per second of audio. */
+export async function transcribe(run: SpeechRun, clips: readonly { samples: Float32Array }[]): Promise<{ texts: string[]; rtf: number }> {
+  const t0 = performance.now();
+  const examples = await speechExamples(run.codec, run.text, clips.map((c) => ({ samples: c.samples, text: "" })));
+  const texts = await recognize(run.model, run.text, examples, { maxWords: run.maxWords });
+  const seconds = clips.reduce((a, c) => a + c.samples.length, 0) / run.codec.config.sampleRate;
+  return { texts, rtf: (performance.now() - t0) / 1000 / seconds };
+}
+
+/**
+ * Speech for each text: codes drawn by the model, decoded by the codec. Refuses words the text
+ * tokenizer does not know (they would be read as <unk>, which no clip was transcribed with).
+ */
+export async function speak(run: SpeechRun, texts: readonly string[], opts: SynthesisOptions = DEFAULT_SYNTHESIS): Promise<{ clips: Float32Array[]; rtf: { synthesize: number; decode: number } }> {
+  const ids = texts.map((t) => {
+    const words = run.text.encodeText(t);
+    if (words.length === 0) throw new InputError(`nothing to say: ${JSON.stringify(t)} has no words`, { value: t });
+    const unk = words.indexOf(run.text.unkId);
+    if (unk >= 0) {
+      const known = [...Array(run.text.vocabSize).keys()].map((i) => run.text.idToToken(i)!).filter((w) => !w.startsWith("<"));
+      throw new InputError(`the speech model does not know the word ${JSON.stringify(t.split(/\s+/)[unk])} in ${JSON.stringify(t)}; it knows: ${known.join(", ")}`, { value: t });
+    }
+    return words;
+  });
+  let t0 = performance.now();
+  const made = await synthesize(run.model, ids, opts);
+  const synthSeconds = (performance.now() - t0) / 1000;
+  t0 = performance.now();
+  const waves = await run.codec.decode(made.map((m) => ({ ids: m.codes, shape: [m.frames, run.model.levels] })));
+  const decodeSeconds = (performance.now() - t0) / 1000;
+  const audio = made.reduce((a, m) => a + m.frames, 0) / run.codec.frameRate;
+  return { clips: waves.map((w, i) => w.samples.subarray(0, made[i]!.frames * run.codec.hop)), rtf: { synthesize: synthSeconds / audio, decode: decodeSeconds / audio } };
+}

@@ -1,0 +1,277 @@
+/**
+ * Pipeline stage: speech in the unified model. One decoder-only transformer over text ids and K
+ * levels of the neural codec's RVQ ids (backbone/streams.ts, the MusicGen delay pattern), trained
+ * by next-token prediction on both directions mixed in every batch:
+ *
+ *   recognition (ASR)  <bos> <boa> codes… <eoa> text… <eos>     loss on the text
+ *   synthesis (TTS)    <bos> text… <boa> codes… <eoa>           loss on the codes
+ *
+ * as the image demo trains captioning and drawing in one model. The codec (pipelines/codec.ts)
+ * turns clips into ids and synthesized ids back into waveforms.
+ */
+import { KeyStream, hostRng } from "../engine/rng.ts";
+import type { Rng } from "../data/shuffle.ts";
+import { compileStreams, levelName, levelRanges, streamBatch, streamLength, streamVocab, type StreamSegment, type StreamSequence } from "../backbone/streams.ts";
+import type { JointVocab } from "../backbone/sequence/vocab.ts";
+import { asInputError, InputError } from "../io/errors.ts";
+import { checkTransformerConfig, initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
+import { StreamDecoder } from "../generate/streams.ts";
+import { GREEDY, sampleToken, type SamplingOptions } from "../generate/sampling.ts";
+import { Progress } from "../io/progress.ts";
+import { streamLoss } from "../train/losses.ts";
+import { DEFAULT_ADAMW, warmupCosine } from "../train/optim.ts";
+import { Trainer } from "../train/step.ts";
+import type { CodecTokenizer } from "../tokenizers/audio/codec-tokenizer.ts";
+import type { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
+
+export type SpeechTrainConfig = {
+  readonly seed: number;
+  readonly steps: number;
+  readonly batchSize: number;
+  /** Peak learning rate (warm-up 50 steps, then cosine). */
+  readonly lr: number;
+  /** Codec levels the model reads and writes (≤ the codec's): 4 levels of the default codec are 3.2 kbps. */
+  readonly levels: number;
+  /**
+   * Sample offsets at which every training clip is also encoded (zeros prepended): the codec's
+   * frames fall on other samples, so the model sees other ids for the same speech.
+   */
+  readonly shifts: readonly number[];
+  /**
+   * Fraction of synthesis rows whose text is replaced by pads (Ho & Salimans 2022): the model
+   * also learns p(codes) without text, the unconditional half of classifier-free guidance.
+   */
+  readonly textDropout: number;
+  readonly model: Omit<TransformerConfig, "vocabSize">;
+};
+
+export const DEFAULT_SPEECH_TRAIN: SpeechTrainConfig = {
+  seed: 0,
+  steps: 2000,
+  batchSize: 16,
+  lr: 2e-3,
+  levels: 4,
+  shifts: [0, 80],
+  textDropout: 0.1,
+  model: { contextLength: 192, dim: 128, layers: 4, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "rope" },
+};
+
+/** Throws, naming the field, the value and what is allowed, unless `cfg` is a valid training config. */
+export function checkSpeechTrainConfig(cfg: SpeechTrainConfig, where = "speech training config"): void {
+  const int = (key: "seed" | "steps" | "batchSize" | "levels", min: number) => {
+    const v = cfg[key];
+    if (!Number.isInteger(v) || v < min) throw new InputError(`${where}: ${key} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`, { field: key, value: v });
+  };
+  int("seed", 0);
+  int("steps", 1);
+  int("batchSize", 1);
+  int("levels", 1);
+  if (!(cfg.lr > 0) || !Number.isFinite(cfg.lr)) throw new InputError(`${where}: lr must be a positive number, got ${JSON.stringify(cfg.lr)}`, { field: "lr", value: cfg.lr });
+  if (!(cfg.textDropout >= 0 && cfg.textDropout < 1)) throw new InputError(`${where}: textDropout must be a number in [0, 1), got ${JSON.stringify(cfg.textDropout)}`, { field: "textDropout", value: cfg.textDropout });
+  if (!Array.isArray(cfg.shifts) || cfg.shifts.length === 0 || cfg.shifts.some((x) => !Number.isInteger(x) || x < 0)) throw new InputError(`${where}: shifts must be a non-empty list of sample offsets ≥ 0, got ${JSON.stringify(cfg.shifts)}`, { field: "shifts", value: cfg.shifts });
+  asInputError(() => checkTransformerConfig({ ...cfg.model, vocabSize: 1 }, `${where}: model`));
+  if (cfg.model.positions === "rope2d") throw new InputError(`${where}: model.positions must be "learned" or "rope" (speech streams are 1-D), got "rope2d"`, { field: "model.positions", value: "rope2d" });
+}
+
+/** A clip as the model sees it: codes [F·K] (local ids, frame-major) and its transcript's text ids. */
+export type SpeechExample = { readonly codes: Int32Array; readonly frames: number; readonly text: readonly number[]; readonly transcript: string };
+
+/** The most words a recognized transcript may have (the longest training transcript + 4). */
+export const maxWordsOf = (examples: readonly SpeechExample[]): number => Math.max(...examples.map((e) => e.text.length)) + 4;
+
+/** Encode clips with `codec` (at its levels) into examples, each clip also at every sample offset of `shifts`. */
+export async function speechExamples(codec: CodecTokenizer, text: TextTokenizer, clips: readonly { samples: Float32Array; text: string }[], shifts: readonly number[] = [0]): Promise<SpeechExample[]> {
+  const sr = codec.config.sampleRate;
+  const out: SpeechExample[] = [];
+  for (const shift of shifts) {
+    const shifted = clips.map((c) => {
+      const s = new Float32Array(c.samples.length + shift);
+      s.set(c.samples, shift);
+      return { samples: s, sampleRate: sr };
+    });
+    const ids = await codec.encode(shifted);
+    ids.forEach((t, i) => out.push({ codes: t.ids, frames: t.shape[0]!, text: text.encodeText(clips[i]!.text), transcript: clips[i]!.text }));
+  }
+  return out;
+}
+
+/** The recognition document; without `withText`, the prompt up to the text. */
+export const asrSegments = (e: { codes: Int32Array; frames: number; text?: readonly number[] }): StreamSegment[] => [
+  { kind: "special", name: "<bos>" },
+  { kind: "audio", codes: e.codes, frames: e.frames, loss: 0 },
+  ...(e.text ? [{ kind: "text" as const, ids: e.text, end: "<eos>", loss: 1 }] : []),
+];
+
+/**
+ * The synthesis document; without codes, the prompt `<bos> text <boa>`. `blank`: the text's
+ * positions hold pads (guidance's unconditional document, as long as the conditional one).
+ */
+export const ttsSegments = (e: { text: readonly number[]; codes?: Int32Array; frames?: number }, { blank = false } = {}): StreamSegment[] => [
+  { kind: "special", name: "<bos>" },
+  blank ? { kind: "pads", count: e.text.length } : { kind: "text", ids: e.text, loss: 0 },
+  e.codes ? { kind: "audio", codes: e.codes, frames: e.frames!, loss: 1 } : { kind: "special", name: "<boa>" },
+];
+
+/** Positions of the longer of an example's two documents. */
+export const examplePositions = (e: SpeechExample, levels: number): number => streamLength(asrSegments(e), levels);
+
+export type SpeechModel = { readonly params: TransformerParams; readonly config: TransformerConfig; readonly vocab: JointVocab; readonly levels: number };
+
+/**
+ * Train on both tasks. Batches are drawn from one length bucket (positions rounded up to 32, so
+ * a handful of compiled step shapes serve every clip): a random (example, task) pair picks the
+ * bucket, the rest of the batch is drawn from that bucket.
+ */
+export async function trainSpeech(examples: readonly SpeechExample[], text: TextTokenizer, codebook: number, cfg: SpeechTrainConfig): Promise<SpeechModel> {
+  const pad = text.tokenToId("<pad>");
+  if (pad === undefined) throw new Error("trainSpeech: the text tokenizer has no <pad> token");
+  const vocab = streamVocab({ size: text.vocabSize, pad }, cfg.levels, codebook);
+  const config: TransformerConfig = { ...cfg.model, vocabSize: vocab.size };
+  const seqs: StreamSequence[] = examples.flatMap((e) => [compileStreams(vocab, asrSegments(e)), compileStreams(vocab, ttsSegments(e))]);
+  // each synthesis row's text-free twin (the same length, so the same bucket)
+  const blank = new Map(examples.map((e, i) => [seqs[2 * i + 1]!, compileStreams(vocab, ttsSegments(e, { blank: true }))]));
+  const tooLong = seqs.findIndex((s) => s.length > config.contextLength);
+  if (tooLong >= 0) {
+    const e = examples[tooLong >> 1]!;
+    throw new Error(`trainSpeech: "${e.transcript}" (${e.frames} frames) needs ${seqs[tooLong]!.length} positions, more than model.contextLength ${config.contextLength}`);
+  }
+  const bucketOf = (s: StreamSequence) => Math.min(config.contextLength, Math.ceil((s.length - 1) / 32) * 32);
+  const buckets = new Map<number, StreamSequence[]>();
+  for (const s of seqs) buckets.set(bucketOf(s), [...(buckets.get(bucketOf(s)) ?? []), s]);
+  const keys = new KeyStream(cfg.seed + 11);
+  const ranges = levelRanges(vocab);
+  const trainer = new Trainer(initTransformer(keys, config), (p, b) => streamLoss(p as TransformerParams, b as never, config, ranges), DEFAULT_ADAMW);
+  keys.dispose();
+  const rng = hostRng(cfg.seed + 5);
+  const pick = <T>(xs: readonly T[], r: Rng): T => xs[Math.floor(r() * xs.length)]!;
+  const progress = new Progress({ label: "speech transformer", total: cfg.steps });
+  for (let step = 0; step < cfg.steps; step++) {
+    const length = bucketOf(pick(seqs, rng));
+    const pool = buckets.get(length)!;
+    const rows = Array.from({ length: cfg.batchSize }, () => {
+      const row = pick(pool, rng);
+      const twin = blank.get(row);
+      return twin && rng() < cfg.textDropout ? twin : row;
+    });
+    const r = await trainer.step(streamBatch(vocab, rows, length) as never, warmupCosine(step, { peak: cfg.lr, warmup: 50, total: cfg.steps }));
+    progress.tick(1, { loss: r.loss, ...(r.metrics.level1 !== undefined && { level1: r.metrics.level1 }) });
+  }
+  progress.done();
+  const params = trainer.params as TransformerParams;
+  trainer.params = {};
+  trainer.dispose();
+  return { params, config, vocab, levels: cfg.levels };
+}
+
+/** Rows decoded together (the KV caches are [rows, context, …]). */
+const CHUNK = 64;
+
+/** Speech → transcripts (greedy text after each clip's codes). */
+export async function recognize(model: SpeechModel, text: TextTokenizer, clips: readonly { codes: Int32Array; frames: number }[], { maxWords = 8 }: { maxWords?: number } = {}): Promise<string[]> {
+  const { vocab, levels } = model;
+  const allowed = vocab.allowedMask({ modalities: ["text"], specials: ["<eos>"] });
+  const eos = vocab.special("<eos>");
+  const out: string[] = [];
+  const decoder = new StreamDecoder(model.params, model.config, levels, vocab.padId);
+  try {
+    for (let at = 0; at < clips.length; at += CHUNK) {
+      const part = clips.slice(at, at + CHUNK);
+      const prompts = part.map((c) => compileStreams(vocab, asrSegments({ codes: c.codes, frames: c.frames })).ids);
+      const words: number[][] = part.map(() => []);
+      const longest = Math.max(...prompts.map((p) => p.length / levels));
+      await decoder.run(prompts, Math.min(model.config.contextLength, longest + maxWords + 1), (row, j, logits) => {
+        if (j > maxWords) return null;
+        const id = sampleToken(logits, allowed, GREEDY, () => 0);
+        if (id === eos) return null;
+        words[row]!.push(id);
+        return cell(levels, vocab.padId, id);
+      });
+      out.push(...words.map((w) => text.decodeText(w)));
+    }
+  } finally {
+    decoder.dispose();
+  }
+  return out;
+}
+
+/** K ids: `first` in stream 0, pads elsewhere. */
+function cell(levels: number, pad: number, first: number): Int32Array {
+  const c = new Int32Array(levels).fill(pad);
+  c[0] = first;
+  return c;
+}
+
+export type SynthesisOptions = {
+  readonly sampling: SamplingOptions;
+  readonly seed: number;
+  readonly maxFrames: number;
+  /** Classifier-free guidance scale s: codes drawn from ℓ_u + s·(ℓ_c − ℓ_u), ℓ_u without the text; 1 = off. */
+  readonly guidance: number;
+};
+
+export const DEFAULT_SYNTHESIS: SynthesisOptions = { sampling: { temperature: 0.8, topK: 40 }, seed: 0, maxFrames: 150, guidance: 2 };
+
+/**
+ * Text ids → codes [F·K] (local ids, frame-major) per text, under the delay pattern: at block
+ * step j, stream 0 draws level 0 of frame j or `<eoa>` (forced at `maxFrames`), stream k ≥ 1
+ * level k of frame j − k while that frame exists; the rest are pads.
+ */
+export async function synthesize(model: SpeechModel, texts: readonly (readonly number[])[], opts: SynthesisOptions = DEFAULT_SYNTHESIS): Promise<{ codes: Int32Array; frames: number }[]> {
+  const { vocab, levels } = model;
+  const eoa = vocab.special("<eoa>");
+  const first = vocab.allowedMask({ modalities: [levelName(0)], specials: ["<eoa>"] });
+  const opening = vocab.allowedMask({ modalities: [levelName(0)] }); // a clip has at least one frame
+  const ranges = Array.from({ length: levels }, (_, k) => vocab.range(levelName(k)));
+  const rng = hostRng(opts.seed);
+  const out: { codes: Int32Array; frames: number }[] = [];
+  const decoder = new StreamDecoder(model.params, model.config, levels, vocab.padId);
+  try {
+    for (let at = 0; at < texts.length; at += CHUNK) {
+      const part = texts.slice(at, at + CHUNK);
+      const n = part.length;
+      const guided = opts.guidance !== 1;
+      // guidance: rows n..2n−1 decode each text's blank twin in lockstep with it
+      const prompts = [...part.map((t) => compileStreams(vocab, ttsSegments({ text: t })).ids), ...(guided ? part.map((t) => compileStreams(vocab, ttsSegments({ text: t }, { blank: true })).ids) : [])];
+      const chosen: (Int32Array | null)[] = part.map(() => null);
+      const longest = Math.max(...prompts.map((p) => p.length / levels));
+      const maxFrames = Math.min(opts.maxFrames, model.config.contextLength - longest - levels);
+      if (maxFrames < 1) throw new Error(`synthesize: a prompt of ${longest} positions leaves no room for audio in the context of ${model.config.contextLength}`);
+      const frames = part.map(() => -1); // F once <eoa> is drawn
+      const codes = part.map(() => [] as number[][]); // per frame, K local codes
+      await decoder.run(prompts, Math.min(model.config.contextLength, longest + maxFrames + levels), (row, j, cond, logitsOf) => {
+        if (row >= n) return chosen[row - n]!; // the twin reads what its text row drew (asked after it)
+        const free = guided ? logitsOf(row + n) : undefined;
+        const logits = free ? cond.map((c, i) => free[i]! + opts.guidance * (c - free[i]!)) : cond;
+        const f = frames[row]!;
+        if (f >= 0 && j >= f + Math.max(1, levels - 1)) return (chosen[row] = null);
+        const c = new Int32Array(levels).fill(vocab.padId);
+        if (f < 0) {
+          const id = j >= maxFrames ? eoa : sampleToken(logits.slice(), j === 0 ? opening : first, opts.sampling, rng);
+          if (id === eoa) {
+            frames[row] = j;
+            c[0] = eoa;
+          } else {
+            c[0] = id;
+            codes[row]!.push(new Array(levels).fill(0));
+            codes[row]![j]![0] = id - ranges[0]!.start;
+          }
+        }
+        const known = frames[row]!;
+        for (let k = 1; k < levels; k++) {
+          const fr = j - k;
+          if (fr < 0 || (known >= 0 && fr >= known)) continue;
+          const r = ranges[k]!;
+          const local = logits.slice(r.start, r.end);
+          const code = sampleToken(local, undefined, opts.sampling, rng);
+          codes[row]![fr]![k] = code;
+          c[k] = r.start + code;
+        }
+        return (chosen[row] = c);
+      });
+      part.forEach((_, i) => out.push({ codes: Int32Array.from(codes[i]!.flat()), frames: codes[i]!.length }));
+    }
+  } finally {
+    decoder.dispose();
+  }
+  return out;
+}

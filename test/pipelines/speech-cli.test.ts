@@ -1,0 +1,81 @@
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { readWav } from "../../src/io/wav.ts";
+import { PNG } from "pngjs";
+
+const dir = mkdtempSync(join(tmpdir(), "mmntp-speech-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function mmntp(...args: string[]) {
+  const r = spawnSync(process.execPath, ["bin/mmntp.js", ...args], { encoding: "utf8", timeout: 280_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const SIX = ["en-us_m1_zero_s140_p35", "en_f2_one_s190_p65", "en-gb-scotland_m3_two_s140_p65", "en-029_f4_three_s190_p35", "en-us_m1_a-handwritten-four_s165_p50", "en_m1_five_s140_p35"];
+
+describe("mmntp speech, asr and tts", () => {
+  const data = join(dir, "speech");
+  const codec = join(dir, "codec");
+  const run = join(dir, "run");
+
+  it("trains a small speech model on a WAV folder, recognizes files and speaks a text into WAV + spectrogram", () => {
+    mkdirSync(data);
+    for (const f of SIX) copyFileSync(`data/speech/clips/${f}.wav`, join(data, `${f}.wav`));
+    writeFileSync(join(data, "transcript.tsv"), SIX.map((f) => `${f}.wav\t${f.split("_")[2]!.replace(/-/g, " ")}\n`).join(""));
+    const c = mmntp("codec", "train", "--data", data, "-o", codec, "--steps", "2", "--set", "codec.channels=4", "--set", "codec.rvq.levels=2", "--set", "codec.rvq.codebookSize=16", "--set", "train.batchSize=4");
+    expect(c.code).toBe(0);
+
+    const small = ["--set", "levels=2", "--set", "batchSize=4", "--set", "model.dim=16", "--set", "model.heads=2", "--set", "model.layers=1", "--set", "model.mlpRatio=2"];
+    const t = mmntp("speech", "train", "--data", data, "--codec", codec, "-o", run, "--steps", "4", ...small, "--json");
+    expect(t.err).not.toMatch(/Error/);
+    expect(t.code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(run, "speech.json"), "utf8"));
+    expect(manifest).toMatchObject({ format: "mmntp-speech", levels: 2, training: { steps: 4, data, clips: 6 } });
+    for (const f of ["model.safetensors", "model.json", "tokenizer.json", "codec/codec.safetensors", "codec/codec.json"]) expect(existsSync(join(run, f))).toBe(true);
+
+    const clip = join(data, `${SIX[0]}.wav`);
+    const a = mmntp("asr", clip, join(data, `${SIX[4]}.wav`), "--run", run, "--spectrograms", join(dir, "pngs"), "--json");
+    expect(a.code).toBe(0);
+    const heard = JSON.parse(a.out) as { files: { file: string; text: string; spectrogram: string }[]; realTimeFactor: number };
+    expect(heard.files.map((f) => f.file)).toEqual([clip, join(data, `${SIX[4]}.wav`)]);
+    // an untrained model's words, but only words of the tokenizer (no pads, no specials)
+    for (const f of heard.files) expect(f.text).toMatch(/^(|(zero|one|two|three|four|five|a|handwritten)( (zero|one|two|three|four|five|a|handwritten))*)$/);
+    expect(PNG.sync.read(readFileSync(heard.files[0]!.spectrogram)).width).toBeGreaterThan(10);
+    expect(heard.realTimeFactor).toBeGreaterThan(0);
+
+    const out = join(dir, "said.wav");
+    const s = mmntp("tts", "a handwritten four", "-o", out, "--run", run, "--count", "2", "--max-seconds", "0.3", "--json");
+    expect(s.err).not.toMatch(/Error/);
+    expect(s.code).toBe(0);
+    const said = JSON.parse(s.out) as { files: { wav: string; spectrogram: string; seconds: number; recognized: string }[] };
+    expect(said.files.map((f) => f.wav)).toEqual([join(dir, "said-1.wav"), join(dir, "said-2.wav")]);
+    for (const f of said.files) {
+      const w = readWav(f.wav);
+      expect(w.sampleRate).toBe(16000);
+      expect(w.samples.length).toBe(Math.round(f.seconds * 16000));
+      expect(f.seconds).toBeGreaterThan(0);
+      expect(f.seconds).toBeLessThanOrEqual(0.3 + 1e-9);
+      expect(existsSync(f.spectrogram)).toBe(true);
+    }
+
+    const ev = mmntp("speech", "eval", "--run", run, "--data", data, "--samples", "1", "--json");
+    expect(ev.code).toBe(0);
+    const report = JSON.parse(ev.out) as { clips: number; synthesized: number; asrWordAccuracy: number; ttsRecognized: number };
+    expect(report.clips).toBe(6);
+    expect(report.synthesized).toBe(6); // six distinct transcripts, one synthesis each
+    expect(report.asrWordAccuracy).toBeLessThanOrEqual(1);
+    expect(report.ttsRecognized).toBeGreaterThanOrEqual(0);
+  });
+
+  it("refuses bad input naming the file or word and what was expected", () => {
+    expect(mmntp("tts", "a handwritten seven", "-o", join(dir, "x.wav"), "--run", run).err).toContain('the speech model does not know the word "seven" in "a handwritten seven"; it knows: ');
+    const notWav = join(dir, "notes.wav");
+    writeFileSync(notWav, "hello");
+    expect(mmntp("asr", notWav, "--run", run).err).toContain(`${notWav} is not a WAV file: expected a RIFF/WAVE header`);
+    expect(mmntp("speech", "train", "--codec", join(dir, "none"), "-o", join(dir, "r2")).err).toContain(`${join(dir, "none")} is not a codec folder`);
+    expect(mmntp("speech", "train", "--data", data, "--codec", codec, "-o", join(dir, "r3"), "--set", "levels=3").err).toContain("levels 3 is more than the codec's 2");
+  });
+});
