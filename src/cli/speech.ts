@@ -145,7 +145,7 @@ export async function asrCommand(rest: string[], print: Print, loadEngine: () =>
     const pictures: string[] = [];
     if (args.values.spectrograms !== undefined) {
       const { mkdirSync } = await import("node:fs");
-      const { writeSpectrogram } = await import("./../pipelines/spectrogram.ts");
+      const { writeSpectrogram } = await import("../pipelines/spectrogram.ts");
       mkdirSync(args.values.spectrograms, { recursive: true });
       for (const [i, f] of files.entries()) {
         const png = join(args.values.spectrograms, `${basename(f, extname(f))}.png`);

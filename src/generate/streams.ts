@@ -33,6 +33,7 @@ export class StreamDecoder {
     readonly levels: number,
     readonly padId: number,
   ) {
+    if (config.positions === "rope2d") throw new Error("StreamDecoder: streams use 1-D positions (learned or rope), got rope2d");
     this.#step = jit((tokens: Array[], caches: KVCache[], start: Array) => {
       const p = tree.ref(params);
       const t = tokens[0]!.shape[1];
@@ -42,9 +43,8 @@ export class StreamDecoder {
       for (const s of tokens.slice(1)) x = x.add(np.take(p.tok.table.ref, s, 0));
       p.tok.table.dispose();
       if (p.pos) x = x.add(np.take(p.pos.table, positions.ref, 0));
-      return cachedBlocks(p, x, caches, start, config.positions === "rope" ? positions : (positions.dispose(), np.arange(t).astype(np.int32)), config);
+      return cachedBlocks(p, x, caches, start, positions, config); // rotary positions (unused by learned ones)
     });
-    if (config.positions === "rope2d") throw new Error("StreamDecoder: streams use 1-D positions (learned or rope), got rope2d");
   }
 
   /**

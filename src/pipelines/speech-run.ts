@@ -152,24 +152,12 @@ export async function trainSpeechRun(opts: { out: string; codec: CodecTokenizer;
  * when the digit word comes back.
  */
 export async function evaluateSpeech(run: Omit<SpeechRun, "manifest">, clips: readonly { samples: Float32Array; text: string }[], { samples = 5, data = "clips", synthesis = DEFAULT_SYNTHESIS }: { samples?: number; data?: string; synthesis?: SynthesisOptions } = {}): Promise<SpeechReport> {
-  const sr = run.codec.config.sampleRate;
-  const seconds = clips.reduce((a, c) => a + c.samples.length, 0) / sr;
-  let t0 = performance.now();
-  const examples = await speechExamples(run.codec, run.text, clips);
-  const heard = await recognize(run.model, run.text, examples, { maxWords: run.maxWords });
-  const recognizeRtf = (performance.now() - t0) / 1000 / seconds;
+  const { texts: heard, rtf: recognizeRtf } = await transcribe(run, clips);
   const refs = clips.map((c) => c.text);
   const transcripts = [...new Set(refs)].sort();
   const requests = transcripts.flatMap((t) => Array.from({ length: samples }, () => t));
-  t0 = performance.now();
-  const made = await synthesize(run.model, requests.map((t) => run.text.encodeText(t)), synthesis);
-  const synthSeconds = (performance.now() - t0) / 1000;
-  t0 = performance.now();
-  const waves = await run.codec.decode(made.map((m) => ({ ids: m.codes, shape: [m.frames, run.model.levels] })));
-  const decodeSeconds = (performance.now() - t0) / 1000;
-  const audioSeconds = made.reduce((a, m) => a + m.frames, 0) / run.codec.frameRate;
-  const again = await speechExamples(run.codec, run.text, waves.map((w, i) => ({ samples: w.samples, text: requests[i]! })));
-  const back = await recognize(run.model, run.text, again, { maxWords: run.maxWords });
+  const made = await drawAndDecode(run, requests.map((t) => run.text.encodeText(t)), synthesis);
+  const back = (await transcribe(run, made.clips.map((samples) => ({ samples })))).texts;
   return {
     data,
     clips: clips.length,
@@ -178,12 +166,12 @@ export async function evaluateSpeech(run: Omit<SpeechRun, "manifest">, clips: re
     synthesized: requests.length,
     ttsWordAccuracy: wordAccuracy(requests, back),
     ttsRecognized: requests.filter((r, i) => digitOf(r) !== undefined && digitOf(r) === digitOf(back[i]!)).length / requests.length,
-    rtf: { recognize: recognizeRtf, synthesize: synthSeconds / audioSeconds, decode: decodeSeconds / audioSeconds },
+    rtf: { recognize: recognizeRtf, ...made.rtf },
   };
 }
 
 /** Transcripts of clips (any rate: resampled to the codec's), and the seconds of work per second of audio. */
-export async function transcribe(run: SpeechRun, clips: readonly { samples: Float32Array }[]): Promise<{ texts: string[]; rtf: number }> {
+export async function transcribe(run: Omit<SpeechRun, "manifest">, clips: readonly { samples: Float32Array }[]): Promise<{ texts: string[]; rtf: number }> {
   const t0 = performance.now();
   const examples = await speechExamples(run.codec, run.text, clips.map((c) => ({ samples: c.samples, text: "" })));
   const texts = await recognize(run.model, run.text, examples, { maxWords: run.maxWords });
@@ -206,12 +194,17 @@ export async function speak(run: SpeechRun, texts: readonly string[], opts: Synt
     }
     return words;
   });
+  return drawAndDecode(run, ids, opts);
+}
+
+/** Codes drawn for each text (ids), decoded to waveforms (frames × hop samples each), with the seconds of work per second of audio. */
+async function drawAndDecode(run: Omit<SpeechRun, "manifest">, texts: readonly (readonly number[])[], opts: SynthesisOptions): Promise<{ clips: Float32Array[]; rtf: { synthesize: number; decode: number } }> {
   let t0 = performance.now();
-  const made = await synthesize(run.model, ids, opts);
+  const made = await synthesize(run.model, texts, opts);
   const synthSeconds = (performance.now() - t0) / 1000;
   t0 = performance.now();
   const waves = await run.codec.decode(made.map((m) => ({ ids: m.codes, shape: [m.frames, run.model.levels] })));
   const decodeSeconds = (performance.now() - t0) / 1000;
   const audio = made.reduce((a, m) => a + m.frames, 0) / run.codec.frameRate;
-  return { clips: waves.map((w, i) => w.samples.subarray(0, made[i]!.frames * run.codec.hop)), rtf: { synthesize: synthSeconds / audio, decode: decodeSeconds / audio } };
+  return { clips: waves.map((w) => w.samples), rtf: { synthesize: synthSeconds / audio, decode: decodeSeconds / audio } };
 }

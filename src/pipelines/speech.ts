@@ -11,7 +11,7 @@
  */
 import { KeyStream, hostRng } from "../engine/rng.ts";
 import type { Rng } from "../data/shuffle.ts";
-import { compileStreams, levelName, levelRanges, streamBatch, streamLength, streamVocab, type StreamSegment, type StreamSequence } from "../backbone/streams.ts";
+import { compileStreams, levelName, levelRanges, streamBatch, streamVocab, type StreamSegment, type StreamSequence } from "../backbone/streams.ts";
 import type { JointVocab } from "../backbone/sequence/vocab.ts";
 import { asInputError, InputError } from "../io/errors.ts";
 import { checkTransformerConfig, initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
@@ -95,7 +95,7 @@ export async function speechExamples(codec: CodecTokenizer, text: TextTokenizer,
   return out;
 }
 
-/** The recognition document; without `withText`, the prompt up to the text. */
+/** The recognition document; without `text`, the prompt up to the text. */
 export const asrSegments = (e: { codes: Int32Array; frames: number; text?: readonly number[] }): StreamSegment[] => [
   { kind: "special", name: "<bos>" },
   { kind: "audio", codes: e.codes, frames: e.frames, loss: 0 },
@@ -111,9 +111,6 @@ export const ttsSegments = (e: { text: readonly number[]; codes?: Int32Array; fr
   blank ? { kind: "pads", count: e.text.length } : { kind: "text", ids: e.text, loss: 0 },
   e.codes ? { kind: "audio", codes: e.codes, frames: e.frames!, loss: 1 } : { kind: "special", name: "<boa>" },
 ];
-
-/** Positions of the longer of an example's two documents. */
-export const examplePositions = (e: SpeechExample, levels: number): number => streamLength(asrSegments(e), levels);
 
 export type SpeechModel = { readonly params: TransformerParams; readonly config: TransformerConfig; readonly vocab: JointVocab; readonly levels: number };
 
@@ -137,7 +134,11 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
   }
   const bucketOf = (s: StreamSequence) => Math.min(config.contextLength, Math.ceil((s.length - 1) / 32) * 32);
   const buckets = new Map<number, StreamSequence[]>();
-  for (const s of seqs) buckets.set(bucketOf(s), [...(buckets.get(bucketOf(s)) ?? []), s]);
+  for (const s of seqs) {
+    const b = bucketOf(s);
+    if (!buckets.has(b)) buckets.set(b, []);
+    buckets.get(b)!.push(s);
+  }
   const keys = new KeyStream(cfg.seed + 11);
   const ranges = levelRanges(vocab);
   const trainer = new Trainer(initTransformer(keys, config), (p, b) => streamLoss(p as TransformerParams, b as never, config, ranges), DEFAULT_ADAMW);
