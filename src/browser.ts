@@ -94,9 +94,13 @@ export { multiResolutionStftLoss } from "./tokenizers/audio/spectral-loss.ts";
 export { DEFAULT_CODEC_TRAIN, trainCodec, type CodecProgress, type CodecTrainConfig } from "./train/codec.ts";
 export { meanAbsDiff, siSnr } from "./eval/audio.ts";
 export { wordAccuracy, wordErrors } from "./eval/asr.ts";
+export { voiceAccuracy, voiceEmbedding, voiceIdentifier, type VoiceIdentifier } from "./eval/voice.ts";
+// HuBERT-style semantic units: k-means of MFCC frames (or of any frame features).
+export { assignFrames, clusterFrames, DEFAULT_SEMANTIC, encodeUnits, fitSemanticUnits, mfccFrames, type SemanticUnits, type SemanticUnitsConfig } from "./tokenizers/audio/semantic.ts";
 // Multi-stream sequences (the MusicGen delay pattern over codec levels), their loss and decoder.
 export { audioSpan, compileStreams, embedStreams, levelName, levelRanges, readAudio, streamBatch, streamLength, streamVocab, vocabLevels, STREAM_SPECIALS, type StreamBatch, type StreamSegment, type StreamSequence } from "./backbone/streams.ts";
 export { StreamDecoder, type StreamChooser } from "./generate/streams.ts";
+export { trainStreamModel } from "./train/streams.ts";
 // The backbone's and the VQ decoder's tensors under PyTorch names (reference/mmntp_torch.py).
 export { backboneFromTorch, backboneToTorch, torchExpectations, torchNameOf, type TorchName } from "./backbone/torch-names.ts";
 export { IMAGE_DECODER_NAMES, imageDecoderToTorch, imageDecoderUnsupported, torchImageDecoderConfig, type TorchImageDecoderConfig } from "./tokenizers/image/torch-names.ts";

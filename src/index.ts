@@ -36,8 +36,12 @@ export { caption, evaluateRun, generate, type GenerateOptions as RunGenerateOpti
 export { exportTorch, TORCH_FORMAT, TORCH_VERSION, type ExportOptions, type ExportResult, type TorchExportConfig } from "./pipelines/export.ts";
 export { importTorch, type ImportResult } from "./pipelines/import.ts";
 // Speech recognition and synthesis in one model over codec tokens; speech run folders.
-export { asrSegments, checkSpeechTrainConfig, DEFAULT_SPEECH_TRAIN, DEFAULT_SYNTHESIS, recognize, speechExamples, synthesize, trainSpeech, ttsSegments, type SpeechExample, type SpeechModel, type SpeechTrainConfig, type SynthesisOptions } from "./pipelines/speech.ts";
-export { disposeSpeechRun, evaluateSpeech, loadSpeechRun, saveSpeechRun, speak, transcribe, trainSpeechRun, SPEECH_FORMAT, SPEECH_VERSION, type SpeechManifest, type SpeechReport, type SpeechRun } from "./pipelines/speech-run.ts";
+export { asrSegments, checkSpeechTrainConfig, cropFrames, DEFAULT_SPEECH_TRAIN, DEFAULT_SYNTHESIS, recognize, speechExamples, synthesize, trainSpeech, ttsSegments, voiceSegments, type SpeechExample, type SpeechModel, type SpeechTrainConfig, type SynthesisOptions } from "./pipelines/speech.ts";
+export { disposeSpeechRun, evaluateSpeech, evaluateVoice, loadSpeechRun, saveSpeechRun, speak, transcribe, trainSpeechRun, SPEECH_FORMAT, SPEECH_VERSION, type SpeechManifest, type SpeechReport, type SpeechRun, type VoiceReport } from "./pipelines/speech-run.ts";
+export { speechFeatures } from "./pipelines/speech-units.ts";
+// Two speakers' streams in one model (Moshi-style); dialogue run folders.
+export { checkDialogueTrainConfig, compileDialogue, DEFAULT_DIALOGUE_TRAIN, dialogueVocab, reply, trainDialogue, type Dialogue, type DialogueModel, type DialogueTrainConfig } from "./pipelines/dialogue.ts";
+export { converse, disposeDialogueRun, evaluateDialogue, loadDialogueRun, makeDialogues, saveDialogueRun, trainDialogueRun, DIALOGUE_FORMAT, type DialogueManifest, type DialogueReport, type DialogueRun } from "./pipelines/dialogue-run.ts";
 // The audio codec on files: train, save, load, measure; token files; spectrogram pictures.
 export { codecData, evaluateCodec, loadCodec, readCodes, saveCodec, trainCodecRun, writeCodes, CODEC_FORMAT, CODEC_VERSION, type CodecLevelReport, type CodecManifest } from "./pipelines/codec.ts";
 export { logMels, spectrogramOptions, writeSpectrogram, writeSpectrogramGrid } from "./pipelines/spectrogram.ts";

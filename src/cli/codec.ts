@@ -95,7 +95,7 @@ export async function codecCommand(rest: string[], print: (json: boolean, value:
       ...(args.values.data === undefined ? {} : { data: args.values.data }),
       config: cfg.codec,
       train: cfg.train,
-      onProgress: (_, f) => progress.tick(1, { loss: f.loss!, l1: f.l1!, usage: f.usage! }),
+      onProgress: (_, f) => progress.tick(1, { loss: f.loss!, l1: f.l1!, usage: f.usage!, ...(f.unitAccuracy !== undefined && { units: f.unitAccuracy }) }),
     });
     progress.done();
     try {

@@ -10,6 +10,7 @@ import { applyOverrides, JSON_OPTION, parseArgs, type ArgSpec } from "./args.ts"
 import { describeFailure } from "./failure.ts";
 import { codecCommand } from "./codec.ts";
 import { ASR, asrCommand, speechCommand, TTS, ttsCommand } from "./speech.ts";
+import { dialogueCommand } from "./dialogue.ts";
 import { checkExperimentConfig, DEFAULT_QUANTIZER_EXPERIMENT, parseQuantizerList, QUANTIZER_NAMES } from "../experiments/quantizers-config.ts";
 import { checkOrdersExperimentConfig, DEFAULT_ORDERS_EXPERIMENT, parseOrderList } from "../experiments/orders-config.ts";
 import { ORDER_NAMES, type OrderName } from "../backbone/orders/training.ts";
@@ -133,6 +134,7 @@ const COMMANDS: Record<string, { spec: ArgSpec; summary: string }> = {
   speech: { spec: { options: [] }, summary: "train and measure speech recognition + synthesis in one model (train | eval)" },
   asr: { spec: ASR, summary: "write what is said in WAV files, with a speech run" },
   tts: { spec: TTS, summary: 'speak a text into a WAV file, e.g. tts "seven" -o seven.wav' },
+  dialogue: { spec: { options: [] }, summary: "two speakers' streams in one model: train, and reply to a WAV file (train | reply)" },
 };
 
 const HELP = [
@@ -268,6 +270,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === "speech") return speechCommand(rest, print, loadEngine);
   if (command === "asr") return asrCommand(rest, print, loadEngine);
   if (command === "tts") return ttsCommand(rest, print, loadEngine);
+  if (command === "dialogue") return dialogueCommand(rest, print, loadEngine);
 
   const args = parseArgs(rest, GENERATE);
   if (args.kind === "help") return void console.log(args.text);

@@ -71,6 +71,7 @@ export const TTS = {
     { name: "seed", type: "number", default: 0, help: "seed of the sampling" },
     { name: "guidance", type: "number", default: 2, help: "classifier-free guidance scale (1 = off)" },
     { name: "max-seconds", type: "number", default: 1.5, help: "longest clip to draw" },
+    { name: "voice", type: "string", placeholder: "FILE.wav", help: "speak in the voice of this clip (its start is the prompt; runs trained with voicePrompt > 0)" },
     JSON_OPTION,
   ],
 } as const satisfies ArgSpec;
@@ -78,10 +79,15 @@ export const TTS = {
 type Print = (json: boolean, value: unknown, text: string) => void;
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
-function table(r: import("../pipelines/speech-run.ts").SpeechReport): string {
+function voiceTable(v: import("../pipelines/speech-run.ts").VoiceReport): string {
+  return `voice prompts: ${pct(v.voiceMatch)} of ${v.requests} continuations identified as the prompt's voice (without the prompt ${pct(v.voiceMatchWithoutPrompt)}, real clips ${pct(v.realClipMatch)}, chance ${pct(v.chance)} over ${v.voices} voices); digit recognized in ${pct(v.recognized)}`;
+}
+
+function table(r: import("../pipelines/speech-run.ts").SpeechReport, v?: import("../pipelines/speech-run.ts").VoiceReport): string {
   return [
     `recognition: word accuracy ${pct(r.asrWordAccuracy)}, digit ${pct(r.asrDigitAccuracy)} on ${r.clips} clips (${r.data}); ${(1 / r.rtf.recognize).toFixed(0)}× real time`,
     `synthesis:   ${pct(r.ttsRecognized)} of ${r.synthesized} clips recognized as the digit asked for (word accuracy ${pct(r.ttsWordAccuracy)}); drawing ${(1 / r.rtf.synthesize).toFixed(1)}× and decoding ${(1 / r.rtf.decode).toFixed(0)}× real time`,
+    ...(v ? [voiceTable(v)] : []),
   ].join("\n");
 }
 
@@ -103,23 +109,29 @@ export async function speechCommand(rest: string[], print: Print, loadEngine: ()
     const { trainSpeechRun, disposeSpeechRun } = await import("../pipelines/speech-run.ts");
     const codec = await loadCodec(args.values.codec);
     if (cfg.levels > codec.levels) throw new InputError(`levels ${cfg.levels} is more than the codec's ${codec.levels}`, { field: "levels", value: cfg.levels });
-    const { run, report } = await trainSpeechRun({ out: args.values.out, codec, train: cfg, ...(args.values.data === undefined ? {} : { data: args.values.data }) });
+    const { run, report, voiceReport } = await trainSpeechRun({ out: args.values.out, codec, train: cfg, ...(args.values.data === undefined ? {} : { data: args.values.data }) });
     if (run.codec !== codec) codec.dispose();
     disposeSpeechRun(run);
-    print(args.values.json, { dir: args.values.out, ...(report ? { eval: report } : {}) }, `${report ? `${table(report)}\n` : ""}wrote ${args.values.out}`);
+    print(args.values.json, { dir: args.values.out, ...(report && { eval: report }), ...(voiceReport && { voiceEval: voiceReport }) }, `${report ? `${table(report, voiceReport)}\n` : ""}wrote ${args.values.out}`);
     return;
   }
   const args = parseArgs(more, SPEECH_ACTIONS.eval);
   if (args.kind === "help") return void console.log(args.text);
   await loadEngine();
-  const { loadSpeechRun, evaluateSpeech, disposeSpeechRun } = await import("../pipelines/speech-run.ts");
+  const { loadSpeechRun, evaluateSpeech, evaluateVoice, disposeSpeechRun } = await import("../pipelines/speech-run.ts");
   const { loadSpokenDigits, loadSpeechFolder } = await import("../data/speech.ts");
   const run = await loadSpeechRun(args.values.run);
   try {
     const sr = run.codec.config.sampleRate;
-    const clips = args.values.data === undefined ? loadSpokenDigits().test.clips : loadSpeechFolder(args.values.data, { sampleRate: sr }).clips;
-    const report = await evaluateSpeech(run, clips, { samples: args.values.samples, data: args.values.data ?? "spoken-digits (held-out speakers)" });
-    print(args.values.json, { run: args.values.run, ...report }, table(report));
+    const digits = args.values.data === undefined ? loadSpokenDigits().test.clips : undefined;
+    const clips = digits ?? loadSpeechFolder(args.values.data!, { sampleRate: sr }).clips;
+    const data = args.values.data ?? "spoken-digits (held-out speakers)";
+    const report = await evaluateSpeech(run, clips, { samples: args.values.samples, data });
+    const promptFrames = run.manifest.training?.voicePrompt ?? 0;
+    // the spoken digits' voices are told apart by speaker; a folder's by its transcript's third column
+    const voiced = digits ? digits.map((c) => ({ ...c, voice: c.speaker })) : clips.every((c) => c.voice !== undefined) ? clips.map((c) => ({ ...c, voice: c.voice! })) : undefined;
+    const voice = voiced && promptFrames > 0 ? await evaluateVoice(run, promptFrames, voiced, { data }) : undefined;
+    print(args.values.json, { run: args.values.run, ...report, ...(voice && { voice }) }, table(report, voice));
   } finally {
     disposeSpeechRun(run);
   }
@@ -174,17 +186,20 @@ export async function ttsCommand(rest: string[], print: Print, loadEngine: () =>
   if (!(maxSeconds > 0)) throw new InputError(`--max-seconds must be a positive number, got ${maxSeconds}`, { field: "max-seconds", value: maxSeconds });
   if (!/\.wav$/i.test(out)) throw new InputError(`--out must name a .wav file, got ${out}`, { field: "out", value: out });
   const outs = count === 1 ? [out] : Array.from({ length: count }, (_, i) => out.replace(/\.wav$/i, `-${i + 1}.wav`));
+  const voiceFile = args.values.voice;
+  if (voiceFile !== undefined && (!existsSync(voiceFile) || statSync(voiceFile).isDirectory())) throw new InputError(`no such WAV file: ${voiceFile} (--voice)`, { file: voiceFile, field: "voice" });
   const { checkOutputPath } = await import("../io/checkpoint.ts");
   outs.forEach(checkOutputPath);
   await loadEngine();
-  const { writeWav } = await import("../io/wav.ts");
+  const { readWav, writeWav } = await import("../io/wav.ts");
   const { writeSpectrogram } = await import("../pipelines/spectrogram.ts");
   const { loadSpeechRun, speak, transcribe, disposeSpeechRun } = await import("../pipelines/speech-run.ts");
   const run = await loadSpeechRun(args.values.run);
   try {
     const sr = run.codec.config.sampleRate;
     const maxFrames = Math.max(1, Math.round(maxSeconds * run.codec.frameRate));
-    const { clips, rtf } = await speak(run, outs.map(() => args.positionals.text), { sampling: { temperature, topK }, seed, maxFrames, guidance });
+    const voice = voiceFile === undefined ? undefined : readWav(voiceFile, { sampleRate: sr }).samples;
+    const { clips, rtf } = await speak(run, outs.map(() => args.positionals.text), { sampling: { temperature, topK }, seed, maxFrames, guidance }, voice);
     const heard = (await transcribe(run, clips.map((samples) => ({ samples })))).texts;
     const files = [];
     for (const [i, f] of outs.entries()) {

@@ -15,7 +15,8 @@ import { InputError } from "../io/errors.ts";
 import { readWav } from "../io/wav.ts";
 import { DIGIT_WORDS } from "./captions.ts";
 
-export type SpeechClip = { readonly file: string; readonly text: string; readonly samples: Float32Array };
+/** `voice`: who spoke it, where the transcript says (its optional third column). */
+export type SpeechClip = { readonly file: string; readonly text: string; readonly samples: Float32Array; readonly voice?: string };
 export type SpeechSet = { readonly sampleRate: number; readonly clips: readonly SpeechClip[] };
 
 export const TRANSCRIPT_FILE = "transcript.tsv";
@@ -33,13 +34,17 @@ function wavFiles(dir: string, under = dir): string[] {
     .sort();
 }
 
-/** The transcript's (file, text) pairs, checked against the folder. */
-export function readTranscript(dir: string, transcript = TRANSCRIPT_FILE): { file: string; text: string }[] {
+/**
+ * The transcript's (file, text[, voice]) entries, checked against the folder: one line per clip,
+ * "<file.wav><TAB><text>", optionally "<TAB><voice>" (a speaker name: voice prompts pair clips of
+ * one voice).
+ */
+export function readTranscript(dir: string, transcript = TRANSCRIPT_FILE): { file: string; text: string; voice?: string }[] {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new InputError(`${dir} is not a folder of WAV files`, { file: dir });
   const path = join(dir, transcript);
   if (!existsSync(path)) throw new InputError(`${dir} has no ${transcript}: expected one line per clip, "<file.wav><TAB><text>"`, { file: path });
   const lines = readRegularFile(path, 64 * 2 ** 20).toString("utf8").split(/\r?\n/);
-  const entries: { file: string; text: string }[] = [];
+  const entries: { file: string; text: string; voice?: string }[] = [];
   const seen = new Map<string, number>();
   lines.forEach((line, i) => {
     if (line.trim() === "") return;
@@ -47,14 +52,16 @@ export function readTranscript(dir: string, transcript = TRANSCRIPT_FILE): { fil
     const tab = line.indexOf("\t");
     if (tab < 0) throw new InputError(`${at}: expected "<file.wav><TAB><text>", got ${JSON.stringify(line.slice(0, 80))}`, { file: path, field: `line ${i + 1}` });
     const file = line.slice(0, tab).trim();
-    const text = line.slice(tab + 1).trim();
+    const [said = "", who] = line.slice(tab + 1).split("\t");
+    const text = said.trim();
+    const voice = who?.trim();
     if (!file.toLowerCase().endsWith(".wav")) throw new InputError(`${at}: ${JSON.stringify(file)} is not a .wav file`, { file: path, field: `line ${i + 1}`, value: file });
     if (file.split("/").includes("..") || file.startsWith("/")) throw new InputError(`${at}: ${JSON.stringify(file)} must be a path inside ${dir}`, { file: path, field: `line ${i + 1}`, value: file });
     if (text === "") throw new InputError(`${at}: ${file} has an empty transcript`, { file: path, field: `line ${i + 1}` });
     if (seen.has(file)) throw new InputError(`${at}: ${file} is listed twice (first on line ${seen.get(file)})`, { file: path, field: `line ${i + 1}`, value: file });
     if (!existsSync(join(dir, file))) throw new InputError(`${at}: ${file} is listed but not in ${dir}`, { file: path, field: `line ${i + 1}`, value: file });
     seen.set(file, i + 1);
-    entries.push({ file, text });
+    entries.push({ file, text, ...(voice && { voice }) });
   });
   if (entries.length === 0) throw new InputError(`${path} lists no clips`, { file: path });
   const unlisted = wavFiles(dir).filter((f) => !seen.has(f));
@@ -64,13 +71,14 @@ export function readTranscript(dir: string, transcript = TRANSCRIPT_FILE): { fil
 
 /** A folder of WAV files with its transcript, every clip mono at `sampleRate`. */
 export function loadSpeechFolder(dir: string, { sampleRate = 16000, transcript = TRANSCRIPT_FILE }: { sampleRate?: number; transcript?: string } = {}): SpeechSet {
-  const clips = readTranscript(dir, transcript).map(({ file, text }) => ({ file, text, samples: readWav(join(dir, file), { sampleRate }).samples }));
+  const clips = readTranscript(dir, transcript).map((e) => ({ ...e, samples: readWav(join(dir, e.file), { sampleRate }).samples }));
   return { sampleRate, clips };
 }
 
 /** One clip of the spoken digits (manifest.json): who said what, how. */
 export type DigitClipInfo = { file: string; text: string; word: string; speaker: string; speed: number; pitch: number; seconds: number; split: "train" | "test" };
-export type DigitClip = SpeechClip & { readonly label: number; readonly speaker: string };
+/** `voice`: speaker and pitch ("en-us+m1 p35"), what a voice prompt should carry over (speed is the speaker's choice per utterance). */
+export type DigitClip = SpeechClip & { readonly label: number; readonly speaker: string; readonly voice: string };
 export type SpokenDigits = { readonly sampleRate: number; readonly clips: readonly DigitClip[] };
 
 /** The project's spoken digits, split by speaker (manifest.json: 4 of 16 speakers held out). */
@@ -81,7 +89,7 @@ export function loadSpokenDigits(dir = SPEECH_DIR): { train: SpokenDigits; test:
   const labelled = set.clips.map((c) => {
     const m = info.get(c.file);
     if (!m) throw new InputError(`${join(dir, "manifest.json")} has no entry for ${c.file}`, { file: join(dir, "manifest.json"), value: c.file });
-    return { ...c, label: (DIGIT_WORDS as readonly string[]).indexOf(m.word), speaker: m.speaker, split: m.split };
+    return { ...c, label: (DIGIT_WORDS as readonly string[]).indexOf(m.word), speaker: m.speaker, voice: `${m.speaker} p${m.pitch}`, split: m.split };
   });
   const part = (split: "train" | "test"): SpokenDigits => ({ sampleRate: set.sampleRate, clips: labelled.filter((c) => c.split === split).map(({ split: _, ...c }) => c) });
   return { train: part("train"), test: part("test") };

@@ -179,3 +179,20 @@ export function readRegularFile(file: string, maxBytes = 2 ** 31 - 1): Buffer {
 }
 
 export { flattenTree, unflattenTree, type Tree } from "./tree.ts";
+
+/**
+ * Write a folder whole into a fresh sibling (`write` fills it), then swap it in with renames: a
+ * crash leaves the previous folder (or none) at `dir`, never a mix of two versions' files.
+ */
+export async function replaceFolder<T>(dir: string, write: (tmp: string) => Promise<T>): Promise<T> {
+  const tmp = `${dir}.partial-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  const out = await write(tmp);
+  const old = `${dir}.old-${process.pid}`;
+  if (existsSync(dir)) renameSync(dir, old);
+  renameSync(tmp, dir);
+  rmSync(old, { recursive: true, force: true });
+  fsyncDir(dirname(dir));
+  return out;
+}
+

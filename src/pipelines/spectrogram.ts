@@ -3,25 +3,10 @@
  * louder is brighter over an 80 dB range), of one clip or of a grid of clips drawn on one scale.
  * 64 mel bands of 25 ms windows every 6.25 ms (at 16 kHz).
  */
-import { fromHost } from "../engine/index.ts";
 import { writeGrayGrid } from "../io/png.ts";
-import { logMelSpectrogram } from "../tokenizers/audio/mel.ts";
+import { logMels } from "../tokenizers/audio/mel.ts";
 
-export const spectrogramOptions = (sampleRate: number) => {
-  const hop = Math.round(sampleRate / 160); // hop divides nFft, as the STFT requires
-  return { sampleRate, nFft: 4 * hop, hop, nMels: 64 };
-};
-
-/** Log-mel [frames, bands] of each clip (natural log of power). */
-export async function logMels(clips: readonly Float32Array[], sampleRate: number): Promise<Float32Array[]> {
-  const opts = spectrogramOptions(sampleRate);
-  const out: Float32Array[] = [];
-  for (const c of clips) {
-    const x = c.length > opts.nFft / 2 ? c : Float32Array.from({ length: opts.nFft / 2 + 1 }, (_, i) => c[i] ?? 0);
-    out.push((await logMelSpectrogram(fromHost(x, [1, x.length]), opts).data()) as Float32Array);
-  }
-  return out;
-}
+export { logMels, spectrogramOptions } from "../tokenizers/audio/mel.ts";
 
 /** Log-mel maps [frames, bands] → one grid PNG, `cols` per row, brightness relative to the loudest bin of all. */
 export function writeSpectrogramGrid(file: string, maps: readonly Float32Array[], { bands = 64, cols = maps.length }: { bands?: number; cols?: number } = {}): void {

@@ -9,8 +9,8 @@
  *
  * A run is written whole into a sibling folder and then renamed into place (`saveSpeechRun`).
  */
-import { existsSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { startEngine, tree } from "../engine/index.ts";
 import { paramsOfInit, paramsToTensors } from "../engine/params.ts";
 import { KeyStream } from "../engine/rng.ts";
@@ -20,13 +20,14 @@ import { levelName, vocabLevels } from "../backbone/streams.ts";
 import { JointVocab, type VocabJSON } from "../backbone/sequence/vocab.ts";
 import { checkTransformerConfig, initTransformer, type TransformerConfig } from "../backbone/transformer.ts";
 import { wordAccuracy } from "../eval/asr.ts";
-import { fsyncDir, loadCheckpoint, saveCheckpoint, writeAtomic } from "../io/checkpoint.ts";
+import { loadCheckpoint, replaceFolder, saveCheckpoint, writeAtomic } from "../io/checkpoint.ts";
 import { asInputError, InputError, parseJson } from "../io/errors.ts";
 import type { CodecTokenizer } from "../tokenizers/audio/codec-tokenizer.ts";
 import { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
 import { trainTextTokenizer } from "../tokenizers/text/train.ts";
 import { loadCodec, saveCodec } from "./codec.ts";
-import { DEFAULT_SYNTHESIS, maxWordsOf, recognize, speechExamples, synthesize, trainSpeech, type SpeechModel, type SpeechTrainConfig, type SynthesisOptions } from "./speech.ts";
+import { voiceAccuracy, voiceIdentifier } from "../eval/voice.ts";
+import { cropFrames, DEFAULT_SYNTHESIS, maxWordsOf, recognize, speechExamples, synthesize, trainSpeech, type SpeechModel, type SpeechTrainConfig, type SynthesisOptions } from "./speech.ts";
 
 export const SPEECH_FORMAT = "mmntp-speech";
 export const SPEECH_VERSION = 1;
@@ -40,6 +41,7 @@ export type SpeechManifest = {
   maxWords: number;
   training?: SpeechTrainConfig & { data: string; clips: number };
   eval?: SpeechReport;
+  voiceEval?: VoiceReport;
 };
 
 export type SpeechRun = { readonly model: SpeechModel; readonly text: TextTokenizer; readonly codec: CodecTokenizer; readonly maxWords: number; readonly manifest: SpeechManifest };
@@ -53,20 +55,15 @@ export function disposeSpeechRun(r: SpeechRun): void {
  * Write the run into a fresh sibling folder, then swap it in with renames: a crash leaves the
  * previous run (or none) at `dir`, never a codec of one run beside the model of another.
  */
-export async function saveSpeechRun(dir: string, r: Omit<SpeechRun, "manifest">, extra: Pick<SpeechManifest, "training" | "eval"> = {}): Promise<SpeechManifest> {
-  const tmp = `${dir}.partial-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  await saveCodec(join(tmp, "codec"), r.codec);
-  saveCheckpoint(tmp, "model", { tensors: await paramsToTensors(r.model.params as never), config: r.model.config });
-  writeAtomic(join(tmp, "tokenizer.json"), r.text.toJSON());
-  const manifest: SpeechManifest = { format: SPEECH_FORMAT, version: SPEECH_VERSION, vocab: r.model.vocab.toJSON(), levels: r.model.levels, maxWords: r.maxWords, ...extra };
-  writeAtomic(join(tmp, "speech.json"), `${JSON.stringify(manifest, null, 2)}\n`);
-  const old = `${dir}.old-${process.pid}`;
-  if (existsSync(dir)) renameSync(dir, old);
-  renameSync(tmp, dir);
-  rmSync(old, { recursive: true, force: true });
-  fsyncDir(dirname(dir));
-  return manifest;
+export async function saveSpeechRun(dir: string, r: Omit<SpeechRun, "manifest">, extra: Pick<SpeechManifest, "training" | "eval" | "voiceEval"> = {}): Promise<SpeechManifest> {
+  return replaceFolder(dir, async (tmp) => {
+    await saveCodec(join(tmp, "codec"), r.codec);
+    saveCheckpoint(tmp, "model", { tensors: await paramsToTensors(r.model.params as never), config: r.model.config });
+    writeAtomic(join(tmp, "tokenizer.json"), r.text.toJSON());
+    const manifest: SpeechManifest = { format: SPEECH_FORMAT, version: SPEECH_VERSION, vocab: r.model.vocab.toJSON(), levels: r.model.levels, maxWords: r.maxWords, ...extra };
+    writeAtomic(join(tmp, "speech.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+    return manifest;
+  });
 }
 
 /** Load a folder written by `saveSpeechRun`, checking each part against the others. The caller disposes it. */
@@ -128,10 +125,26 @@ export type SpeechReport = {
   rtf: { recognize: number; synthesize: number; decode: number };
 };
 
+export type VoiceReport = {
+  data: string;
+  /** voices (the spoken digits': speakers) and continuations, one per target clip */
+  voices: number;
+  requests: number;
+  /** continuations the voice identifier (eval/voice.ts) assigns to their prompt's voice */
+  voiceMatch: number;
+  /** the same texts synthesized without a prompt, assigned to the voice a prompt would have given */
+  voiceMatchWithoutPrompt: number;
+  /** the real target clips assigned to their own voice: what the identifier can tell apart at best */
+  realClipMatch: number;
+  chance: number;
+  /** continuations whose digit word the ASR model recognized */
+  recognized: number;
+};
+
 const digitOf = (s: string): string | undefined => s.toLowerCase().split(/\s+/).find((w) => (DIGIT_WORDS as readonly string[]).includes(w));
 
 /** Train text tokenizer and model on the spoken digits' training speakers (or a folder), save to `out`, measure on the held-out speakers. */
-export async function trainSpeechRun(opts: { out: string; codec: CodecTokenizer; data?: string; train: SpeechTrainConfig; evalSamples?: number }): Promise<{ run: SpeechRun; report?: SpeechReport }> {
+export async function trainSpeechRun(opts: { out: string; codec: CodecTokenizer; data?: string; train: SpeechTrainConfig; evalSamples?: number }): Promise<{ run: SpeechRun; report?: SpeechReport; voiceReport?: VoiceReport }> {
   await startEngine();
   const sr = opts.codec.config.sampleRate;
   const { train, test, data } = opts.data === undefined ? { ...loadSpokenDigits(), data: "spoken-digits" } : { train: loadSpeechFolder(opts.data, { sampleRate: sr }), test: undefined, data: opts.data };
@@ -142,8 +155,9 @@ export async function trainSpeechRun(opts: { out: string; codec: CodecTokenizer;
   const model = await trainSpeech(examples, text, codec.vocabSize, opts.train);
   const run = { model, text, codec, maxWords: maxWordsOf(examples) };
   const report = test ? await evaluateSpeech(run, test.clips, { samples: opts.evalSamples ?? 5, data: "spoken-digits (held-out speakers)" }) : undefined;
-  const manifest = await saveSpeechRun(opts.out, run, { training: { ...opts.train, data, clips: train.clips.length }, ...(report ? { eval: report } : {}) });
-  return { run: { ...run, manifest }, ...(report ? { report } : {}) };
+  const voiceReport = test && opts.train.voicePrompt > 0 ? await evaluateVoice(run, opts.train.voicePrompt, test.clips.map((c) => ({ ...c, voice: c.speaker })), { data: "spoken-digits (held-out speakers)" }) : undefined;
+  const manifest = await saveSpeechRun(opts.out, run, { training: { ...opts.train, data, clips: train.clips.length }, ...(report && { eval: report }), ...(voiceReport && { voiceEval: voiceReport }) });
+  return { run: { ...run, manifest }, ...(report && { report }), ...(voiceReport && { voiceReport }) };
 }
 
 /**
@@ -183,7 +197,9 @@ export async function transcribe(run: Omit<SpeechRun, "manifest">, clips: readon
  * Speech for each text: codes drawn by the model, decoded by the codec. Refuses words the text
  * tokenizer does not know (they would be read as <unk>, which no clip was transcribed with).
  */
-export async function speak(run: SpeechRun, texts: readonly string[], opts: SynthesisOptions = DEFAULT_SYNTHESIS): Promise<{ clips: Float32Array[]; rtf: { synthesize: number; decode: number } }> {
+export async function speak(run: SpeechRun, texts: readonly string[], opts: SynthesisOptions = DEFAULT_SYNTHESIS, voice?: Float32Array): Promise<{ clips: Float32Array[]; rtf: { synthesize: number; decode: number } }> {
+  const promptFrames = run.manifest.training?.voicePrompt ?? 0;
+  if (voice && !(promptFrames > 0)) throw new InputError("this speech run was trained without voice prompts (training.voicePrompt is 0); train one with --set voicePrompt=40");
   const ids = texts.map((t) => {
     const words = run.text.encodeText(t);
     if (words.length === 0) throw new InputError(`nothing to say: ${JSON.stringify(t)} has no words`, { value: t });
@@ -194,13 +210,62 @@ export async function speak(run: SpeechRun, texts: readonly string[], opts: Synt
     }
     return words;
   });
-  return drawAndDecode(run, ids, opts);
+  let prompt: { codes: Int32Array; frames: number } | undefined;
+  if (voice) {
+    const e = (await speechExamples(run.codec, run.text, [{ samples: voice, text: "" }]))[0]!;
+    if (e.frames < promptFrames) throw new InputError(`the voice prompt is ${(voice.length / run.codec.config.sampleRate).toFixed(2)} s long; this run's prompts are ${(promptFrames / run.codec.frameRate).toFixed(2)} s (${promptFrames} frames)`, { field: "voice", value: voice.length });
+    prompt = cropFrames(e, promptFrames, run.model.levels);
+  }
+  return drawAndDecode(run, ids, opts, prompt && ids.map(() => prompt));
+}
+
+/**
+ * Voice-prompt continuation on `clips` of several voices: within each voice, every other clip
+ * (in file order) is a prompt and a reference of the voice identifier; each remaining clip's
+ * transcript is spoken after the first prompt of its voice with another transcript (and at least
+ * `promptFrames` frames, the prompt's length in training). Counts how
+ * often the result is identified as the prompt's voice, against the same texts without prompt.
+ * undefined when no clip has such a prompt.
+ */
+export async function evaluateVoice(run: Omit<SpeechRun, "manifest">, promptFrames: number, clips: readonly { samples: Float32Array; text: string; voice: string }[], { data = "clips", synthesis = DEFAULT_SYNTHESIS }: { data?: string; synthesis?: SynthesisOptions } = {}): Promise<VoiceReport | undefined> {
+  const sr = run.codec.config.sampleRate;
+  const hop = sr / run.codec.frameRate;
+  const voices = [...new Set(clips.map((c) => c.voice))].sort();
+  const refs: typeof clips[number][] = [];
+  const targets: { clip: typeof clips[number]; prompt: typeof clips[number] }[] = [];
+  for (const v of voices) {
+    const own = clips.filter((c) => c.voice === v);
+    const prompts = own.filter((_, i) => i % 2 === 0);
+    refs.push(...prompts);
+    for (const c of own.filter((_, i) => i % 2 === 1)) {
+      const prompt = prompts.find((p) => p.text !== c.text && p.samples.length >= promptFrames * hop);
+      if (prompt) targets.push({ clip: c, prompt });
+    }
+  }
+  if (targets.length === 0) return undefined;
+  const identify = await voiceIdentifier(refs, sr);
+  const texts = targets.map((t) => run.text.encodeText(t.clip.text));
+  const prompts = (await speechExamples(run.codec, run.text, targets.map((t) => t.prompt))).map((e) => cropFrames(e, promptFrames, run.model.levels));
+  const continued = (await drawAndDecode(run, texts, synthesis, prompts)).clips;
+  const plain = (await drawAndDecode(run, texts, synthesis)).clips;
+  const expected = (xs: Float32Array[]) => xs.map((samples, i) => ({ samples, voice: targets[i]!.prompt.voice }));
+  const heard = (await transcribe(run, continued.map((samples) => ({ samples })))).texts;
+  return {
+    data,
+    voices: voices.length,
+    requests: targets.length,
+    voiceMatch: await voiceAccuracy(identify, expected(continued)),
+    voiceMatchWithoutPrompt: await voiceAccuracy(identify, expected(plain)),
+    realClipMatch: await voiceAccuracy(identify, targets.map((t) => t.clip)),
+    chance: 1 / voices.length,
+    recognized: targets.filter((t, i) => digitOf(t.clip.text) === digitOf(heard[i]!)).length / targets.length,
+  };
 }
 
 /** Codes drawn for each text (ids), decoded to waveforms (frames × hop samples each), with the seconds of work per second of audio. */
-async function drawAndDecode(run: Omit<SpeechRun, "manifest">, texts: readonly (readonly number[])[], opts: SynthesisOptions): Promise<{ clips: Float32Array[]; rtf: { synthesize: number; decode: number } }> {
+async function drawAndDecode(run: Omit<SpeechRun, "manifest">, texts: readonly (readonly number[])[], opts: SynthesisOptions, voices?: readonly { codes: Int32Array; frames: number }[]): Promise<{ clips: Float32Array[]; rtf: { synthesize: number; decode: number } }> {
   let t0 = performance.now();
-  const made = await synthesize(run.model, texts, opts);
+  const made = await synthesize(run.model, texts, opts, voices);
   const synthSeconds = (performance.now() - t0) / 1000;
   t0 = performance.now();
   const waves = await run.codec.decode(made.map((m) => ({ ids: m.codes, shape: [m.frames, run.model.levels] })));

@@ -5,22 +5,21 @@
  *
  *   recognition (ASR)  <bos> <boa> codes… <eoa> text… <eos>     loss on the text
  *   synthesis (TTS)    <bos> text… <boa> codes… <eoa>           loss on the codes
+ *   voice prompt       <bos> <boa> prompt… <eoa> text… <boa> codes… <eoa>
+ *                      (another clip of the same voice first: VALL-E's continuation; loss on the codes)
  *
  * as the image demo trains captioning and drawing in one model. The codec (pipelines/codec.ts)
  * turns clips into ids and synthesized ids back into waveforms.
  */
-import { KeyStream, hostRng } from "../engine/rng.ts";
+import { hostRng } from "../engine/rng.ts";
 import type { Rng } from "../data/shuffle.ts";
-import { compileStreams, levelName, levelRanges, streamBatch, streamVocab, type StreamSegment, type StreamSequence } from "../backbone/streams.ts";
+import { compileStreams, levelName, streamLength, streamVocab, type StreamSegment, type StreamSequence } from "../backbone/streams.ts";
 import type { JointVocab } from "../backbone/sequence/vocab.ts";
 import { asInputError, InputError } from "../io/errors.ts";
-import { checkTransformerConfig, initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
+import { checkTransformerConfig, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 import { StreamDecoder } from "../generate/streams.ts";
 import { GREEDY, sampleToken, type SamplingOptions } from "../generate/sampling.ts";
-import { Progress } from "../io/progress.ts";
-import { streamLoss } from "../train/losses.ts";
-import { DEFAULT_ADAMW, warmupCosine } from "../train/optim.ts";
-import { Trainer } from "../train/step.ts";
+import { trainStreamModel } from "../train/streams.ts";
 import type { CodecTokenizer } from "../tokenizers/audio/codec-tokenizer.ts";
 import type { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
 
@@ -42,6 +41,26 @@ export type SpeechTrainConfig = {
    * also learns p(codes) without text, the unconditional half of classifier-free guidance.
    */
   readonly textDropout: number;
+  /**
+   * How each batch's length bucket is drawn: by the bucket of a clip ("clips", any clip alike) or
+   * of a clip of a transcript drawn first ("transcripts"), so rare sentences (the digits' phrases
+   * are 1 clip in 5, and alone in their buckets) are trained as often as common ones. Clips with
+   * unique transcripts are drawn alike either way.
+   */
+  readonly balance: "clips" | "transcripts";
+  /**
+   * Frames of the voice prompt (the start of another clip of the same voice, then the text, then
+   * the clip: the model learns to continue a voice); 0 = no voice-prompt rows. Needs each
+   * example's `voice`.
+   */
+  readonly voicePrompt: number;
+  /**
+   * Share of batches drawn from concatenations: each example's codes followed by another's of the
+   * same voice (if known), transcribed as both texts one after the other, for both tasks. They
+   * train what phrases need and single words do not teach: finding the text of a word spoken
+   * late in a clip. 0 = none.
+   */
+  readonly concat: number;
   readonly model: Omit<TransformerConfig, "vocabSize">;
 };
 
@@ -53,6 +72,9 @@ export const DEFAULT_SPEECH_TRAIN: SpeechTrainConfig = {
   levels: 4,
   shifts: [0, 80],
   textDropout: 0.1,
+  balance: "clips",
+  voicePrompt: 0,
+  concat: 0,
   model: { contextLength: 192, dim: 128, layers: 4, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "rope" },
 };
 
@@ -66,21 +88,24 @@ export function checkSpeechTrainConfig(cfg: SpeechTrainConfig, where = "speech t
   int("steps", 1);
   int("batchSize", 1);
   int("levels", 1);
+  if (!Number.isInteger(cfg.voicePrompt) || cfg.voicePrompt < 0) throw new InputError(`${where}: voicePrompt must be an integer ≥ 0 (frames; 0 = off), got ${JSON.stringify(cfg.voicePrompt)}`, { field: "voicePrompt", value: cfg.voicePrompt });
   if (!(cfg.lr > 0) || !Number.isFinite(cfg.lr)) throw new InputError(`${where}: lr must be a positive number, got ${JSON.stringify(cfg.lr)}`, { field: "lr", value: cfg.lr });
+  if (!(cfg.concat >= 0 && cfg.concat < 1)) throw new InputError(`${where}: concat must be a number in [0, 1), got ${JSON.stringify(cfg.concat)}`, { field: "concat", value: cfg.concat });
   if (!(cfg.textDropout >= 0 && cfg.textDropout < 1)) throw new InputError(`${where}: textDropout must be a number in [0, 1), got ${JSON.stringify(cfg.textDropout)}`, { field: "textDropout", value: cfg.textDropout });
+  if (cfg.balance !== "clips" && cfg.balance !== "transcripts") throw new InputError(`${where}: balance must be "clips" or "transcripts", got ${JSON.stringify(cfg.balance)}`, { field: "balance", value: cfg.balance });
   if (!Array.isArray(cfg.shifts) || cfg.shifts.length === 0 || cfg.shifts.some((x) => !Number.isInteger(x) || x < 0)) throw new InputError(`${where}: shifts must be a non-empty list of sample offsets ≥ 0, got ${JSON.stringify(cfg.shifts)}`, { field: "shifts", value: cfg.shifts });
   asInputError(() => checkTransformerConfig({ ...cfg.model, vocabSize: 1 }, `${where}: model`));
   if (cfg.model.positions === "rope2d") throw new InputError(`${where}: model.positions must be "learned" or "rope" (speech streams are 1-D), got "rope2d"`, { field: "model.positions", value: "rope2d" });
 }
 
-/** A clip as the model sees it: codes [F·K] (local ids, frame-major) and its transcript's text ids. */
-export type SpeechExample = { readonly codes: Int32Array; readonly frames: number; readonly text: readonly number[]; readonly transcript: string };
+/** A clip as the model sees it: codes [F·K] (local ids, frame-major), its transcript's text ids, and who spoke it how, where known. */
+export type SpeechExample = { readonly codes: Int32Array; readonly frames: number; readonly text: readonly number[]; readonly transcript: string; readonly voice?: string };
 
 /** The most words a recognized transcript may have (the longest training transcript + 4). */
 export const maxWordsOf = (examples: readonly SpeechExample[]): number => Math.max(...examples.map((e) => e.text.length)) + 4;
 
 /** Encode clips with `codec` (at its levels) into examples, each clip also at every sample offset of `shifts`. */
-export async function speechExamples(codec: CodecTokenizer, text: TextTokenizer, clips: readonly { samples: Float32Array; text: string }[], shifts: readonly number[] = [0]): Promise<SpeechExample[]> {
+export async function speechExamples(codec: CodecTokenizer, text: TextTokenizer, clips: readonly { samples: Float32Array; text: string; voice?: string }[], shifts: readonly number[] = [0]): Promise<SpeechExample[]> {
   const sr = codec.config.sampleRate;
   const out: SpeechExample[] = [];
   for (const shift of shifts) {
@@ -90,7 +115,10 @@ export async function speechExamples(codec: CodecTokenizer, text: TextTokenizer,
       return { samples: s, sampleRate: sr };
     });
     const ids = await codec.encode(shifted);
-    ids.forEach((t, i) => out.push({ codes: t.ids, frames: t.shape[0]!, text: text.encodeText(clips[i]!.text), transcript: clips[i]!.text }));
+    ids.forEach((t, i) => {
+      const c = clips[i]!;
+      out.push({ codes: t.ids, frames: t.shape[0]!, text: text.encodeText(c.text), transcript: c.text, ...(c.voice !== undefined && { voice: c.voice }) });
+    });
   }
   return out;
 }
@@ -112,55 +140,114 @@ export const ttsSegments = (e: { text: readonly number[]; codes?: Int32Array; fr
   e.codes ? { kind: "audio", codes: e.codes, frames: e.frames!, loss: 1 } : { kind: "special", name: "<boa>" },
 ];
 
+/** The first `frames` frames of a clip: what a voice prompt holds. */
+export function cropFrames(e: { codes: Int32Array; frames: number }, frames: number, levels: number): { codes: Int32Array; frames: number } {
+  const f = Math.min(frames, e.frames);
+  return { codes: e.codes.subarray(0, f * levels), frames: f };
+}
+
+/** The voice-prompt document: the prompt clip, the text (or pads), then the clip, or `<boa>` to be continued. */
+export const voiceSegments = (prompt: { codes: Int32Array; frames: number }, e: { text: readonly number[]; codes?: Int32Array; frames?: number }, { blank = false } = {}): StreamSegment[] => [
+  { kind: "special", name: "<bos>" },
+  { kind: "audio", codes: prompt.codes, frames: prompt.frames, loss: 0 },
+  ...ttsSegments(e, { blank }).slice(1),
+];
+
 export type SpeechModel = { readonly params: TransformerParams; readonly config: TransformerConfig; readonly vocab: JointVocab; readonly levels: number };
 
+/** A training row: its length, its clip, and how to draw it (the sequence, and for synthesis its text-free twin of the same length). */
+type Row = { readonly length: number; readonly example: SpeechExample; readonly draw: (r: Rng) => { seq: StreamSequence; twin?: StreamSequence } };
+
+const fixedRow = (seq: StreamSequence, example: SpeechExample, twin?: StreamSequence): Row => ({ length: seq.length, example, draw: () => ({ seq, ...(twin && { twin }) }) });
+
+const pick = <T>(xs: readonly T[], r: Rng): T => xs[Math.floor(r() * xs.length)]!;
+
 /**
- * Train on both tasks. Batches are drawn from one length bucket (positions rounded up to 32, so
- * a handful of compiled step shapes serve every clip): a random (example, task) pair picks the
- * bucket, the rest of the batch is drawn from that bucket.
+ * Train on the tasks: recognition and synthesis of every example, and with `voicePrompt` > 0
+ * continuation after a prompt drawn afresh each time from the voice's other clips. Batches are
+ * drawn from one length bucket (positions rounded up to 32, so a handful of compiled step shapes
+ * serve every clip): a random (example, task) pair picks the bucket, the rest of the batch is
+ * drawn from that bucket.
  */
 export async function trainSpeech(examples: readonly SpeechExample[], text: TextTokenizer, codebook: number, cfg: SpeechTrainConfig): Promise<SpeechModel> {
   const pad = text.tokenToId("<pad>");
   if (pad === undefined) throw new Error("trainSpeech: the text tokenizer has no <pad> token");
   const vocab = streamVocab({ size: text.vocabSize, pad }, cfg.levels, codebook);
   const config: TransformerConfig = { ...cfg.model, vocabSize: vocab.size };
-  const seqs: StreamSequence[] = examples.flatMap((e) => [compileStreams(vocab, asrSegments(e)), compileStreams(vocab, ttsSegments(e))]);
-  // each synthesis row's text-free twin (the same length, so the same bucket)
-  const blank = new Map(examples.map((e, i) => [seqs[2 * i + 1]!, compileStreams(vocab, ttsSegments(e, { blank: true }))]));
-  const tooLong = seqs.findIndex((s) => s.length > config.contextLength);
-  if (tooLong >= 0) {
-    const e = examples[tooLong >> 1]!;
-    throw new Error(`trainSpeech: "${e.transcript}" (${e.frames} frames) needs ${seqs[tooLong]!.length} positions, more than model.contextLength ${config.contextLength}`);
+  const rows: Row[] = [];
+  const compile = (segments: StreamSegment[]) => compileStreams(vocab, segments);
+  for (const e of examples) {
+    rows.push(fixedRow(compile(asrSegments(e)), e));
+    rows.push(fixedRow(compile(ttsSegments(e)), e, compile(ttsSegments(e, { blank: true }))));
   }
-  const bucketOf = (s: StreamSequence) => Math.min(config.contextLength, Math.ceil((s.length - 1) / 32) * 32);
-  const buckets = new Map<number, StreamSequence[]>();
-  for (const s of seqs) {
-    const b = bucketOf(s);
-    if (!buckets.has(b)) buckets.set(b, []);
-    buckets.get(b)!.push(s);
+  if (cfg.voicePrompt > 0) {
+    // prompts of exactly voicePrompt frames, so a row's length does not depend on the prompt drawn
+    const partners = new Map<string, SpeechExample[]>();
+    for (const e of examples) if (e.voice !== undefined && e.frames >= cfg.voicePrompt) partners.set(e.voice, [...(partners.get(e.voice) ?? []), e]);
+    for (const e of examples) {
+      const others = (partners.get(e.voice ?? "") ?? []).filter((o) => o.transcript !== e.transcript);
+      if (others.length === 0) continue;
+      const promptOf = (r: Rng) => cropFrames(pick(others, r), cfg.voicePrompt, cfg.levels);
+      const length = streamLength(voiceSegments(promptOf(() => 0), e), cfg.levels);
+      if (length > config.contextLength) continue; // a clip too long to follow a prompt is trained without one
+      rows.push({
+        length,
+        example: e,
+        draw: (r) => {
+          const prompt = promptOf(r);
+          return { seq: compile(voiceSegments(prompt, e)), twin: compile(voiceSegments(prompt, e, { blank: true })) };
+        },
+      });
+    }
   }
-  const keys = new KeyStream(cfg.seed + 11);
-  const ranges = levelRanges(vocab);
-  const trainer = new Trainer(initTransformer(keys, config), (p, b) => streamLoss(p as TransformerParams, b as never, config, ranges), DEFAULT_ADAMW);
-  keys.dispose();
+  if (cfg.voicePrompt > 0 && rows.length === 2 * examples.length) {
+    throw new InputError(`voicePrompt is ${cfg.voicePrompt}, but no clip has another clip of its voice with another transcript and at least ${cfg.voicePrompt} frames (voices come from the spoken digits' manifest or a transcript's third column)`, { field: "voicePrompt", value: cfg.voicePrompt });
+  }
+  const joined: Row[] = [];
+  if (cfg.concat > 0) {
+    const partner = hostRng(cfg.seed + 9);
+    const room = config.contextLength - 2 * (1 + Math.max(1, cfg.levels - 1)) - 2 * maxWordsOf(examples);
+    for (const e of examples) {
+      const others = examples.filter((o) => o !== e && o.voice === e.voice && o.frames + e.frames <= room);
+      if (others.length === 0) continue;
+      const o = others[Math.floor(partner() * others.length)]!;
+      const codes = new Int32Array(e.codes.length + o.codes.length);
+      codes.set(e.codes);
+      codes.set(o.codes, e.codes.length);
+      const both = { codes, frames: e.frames + o.frames, text: [...e.text, ...o.text], transcript: `${e.transcript} ${o.transcript}`, ...(e.voice !== undefined && { voice: e.voice }) };
+      joined.push(fixedRow(compile(asrSegments(both)), both));
+      joined.push(fixedRow(compile(ttsSegments(both)), both, compile(ttsSegments(both, { blank: true }))));
+    }
+  }
+  const tooLong = [...rows, ...joined].find((r) => r.length > config.contextLength);
+  if (tooLong) {
+    const e = tooLong.example;
+    throw new Error(`trainSpeech: "${e.transcript}" (${e.frames} frames) needs ${tooLong.length} positions, more than model.contextLength ${config.contextLength}`);
+  }
+  const bucketOf = (r: Row) => Math.min(config.contextLength, Math.ceil((r.length - 1) / 32) * 32);
+  // concatenations have their own buckets, so they do not crowd out the long clips in theirs
+  const bucketing = (xs: readonly Row[]) => {
+    const buckets = new Map<number, Row[]>();
+    for (const r of xs) buckets.set(bucketOf(r), [...(buckets.get(bucketOf(r)) ?? []), r]);
+    return buckets;
+  };
+  const [buckets, joinedBuckets] = [bucketing(rows), bucketing(joined)];
+  // the rng draws buckets and rows (the model's initialization has its own seed)
   const rng = hostRng(cfg.seed + 5);
-  const pick = <T>(xs: readonly T[], r: Rng): T => xs[Math.floor(r() * xs.length)]!;
-  const progress = new Progress({ label: "speech transformer", total: cfg.steps });
-  for (let step = 0; step < cfg.steps; step++) {
-    const length = bucketOf(pick(seqs, rng));
-    const pool = buckets.get(length)!;
-    const rows = Array.from({ length: cfg.batchSize }, () => {
-      const row = pick(pool, rng);
-      const twin = blank.get(row);
-      return twin && rng() < cfg.textDropout ? twin : row;
+  const byTranscript = new Map<string, Row[]>();
+  for (const r of rows) byTranscript.set(r.example.transcript, [...(byTranscript.get(r.example.transcript) ?? []), r]);
+  const groups = [...byTranscript.values()];
+  const first = cfg.balance === "transcripts" ? () => pick(pick(groups, rng), rng) : () => pick(rows, rng);
+  const params = await trainStreamModel(vocab, config, { initSeed: cfg.seed + 11, steps: cfg.steps, lr: cfg.lr, label: "speech transformer" }, () => {
+    const fromJoined = joined.length > 0 && rng() < cfg.concat;
+    const length = bucketOf(fromJoined ? pick(joined, rng) : first());
+    const pool = (fromJoined ? joinedBuckets : buckets).get(length)!;
+    const batch = Array.from({ length: cfg.batchSize }, () => {
+      const { seq, twin } = pick(pool, rng).draw(rng);
+      return twin && rng() < cfg.textDropout ? twin : seq;
     });
-    const r = await trainer.step(streamBatch(vocab, rows, length) as never, warmupCosine(step, { peak: cfg.lr, warmup: 50, total: cfg.steps }));
-    progress.tick(1, { loss: r.loss, ...(r.metrics.level1 !== undefined && { level1: r.metrics.level1 }) });
-  }
-  progress.done();
-  const params = trainer.params as TransformerParams;
-  trainer.params = {};
-  trainer.dispose();
+    return { rows: batch, length };
+  });
   return { params, config, vocab, levels: cfg.levels };
 }
 
@@ -213,11 +300,13 @@ export type SynthesisOptions = {
 export const DEFAULT_SYNTHESIS: SynthesisOptions = { sampling: { temperature: 0.8, topK: 40 }, seed: 0, maxFrames: 150, guidance: 2 };
 
 /**
- * Text ids → codes [F·K] (local ids, frame-major) per text, under the delay pattern: at block
+ * Text ids → codes [F·K] (local ids, frame-major) per text, in the voice of `voices[i]` if given
+ * (a prompt clip's codes, `cropFrames` to the training's voicePrompt), under the delay pattern: at block
  * step j, stream 0 draws level 0 of frame j or `<eoa>` (forced at `maxFrames`), stream k ≥ 1
  * level k of frame j − k while that frame exists; the rest are pads.
  */
-export async function synthesize(model: SpeechModel, texts: readonly (readonly number[])[], opts: SynthesisOptions = DEFAULT_SYNTHESIS): Promise<{ codes: Int32Array; frames: number }[]> {
+export async function synthesize(model: SpeechModel, texts: readonly (readonly number[])[], opts: SynthesisOptions = DEFAULT_SYNTHESIS, voices?: readonly { codes: Int32Array; frames: number }[]): Promise<{ codes: Int32Array; frames: number }[]> {
+  if (voices && voices.length !== texts.length) throw new Error(`synthesize: ${voices.length} voice prompts for ${texts.length} texts`);
   const { vocab, levels } = model;
   const eoa = vocab.special("<eoa>");
   const first = vocab.allowedMask({ modalities: [levelName(0)], specials: ["<eoa>"] });
@@ -232,7 +321,11 @@ export async function synthesize(model: SpeechModel, texts: readonly (readonly n
       const n = part.length;
       const guided = opts.guidance !== 1;
       // guidance: rows n..2n−1 decode each text's blank twin in lockstep with it
-      const prompts = [...part.map((t) => compileStreams(vocab, ttsSegments({ text: t })).ids), ...(guided ? part.map((t) => compileStreams(vocab, ttsSegments({ text: t }, { blank: true })).ids) : [])];
+      const promptOf = (t: readonly number[], i: number, blank: boolean) => {
+        const v = voices?.[at + i];
+        return compileStreams(vocab, v ? voiceSegments(v, { text: t }, { blank }) : ttsSegments({ text: t }, { blank })).ids;
+      };
+      const prompts = [...part.map((t, i) => promptOf(t, i, false)), ...(guided ? part.map((t, i) => promptOf(t, i, true)) : [])];
       const chosen: (Int32Array | null)[] = part.map(() => null);
       const longest = Math.max(...prompts.map((p) => p.length / levels));
       const maxFrames = Math.min(opts.maxFrames, model.config.contextLength - longest - levels);

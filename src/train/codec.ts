@@ -6,7 +6,7 @@
  * a window are padded with silence). Codebooks start from k-means of the first batch's residuals,
  * level by level, and codes left unused are re-seeded from current residuals (dead-code restart).
  */
-import { fromHost, jit, np, tree, type Array } from "../engine/index.ts";
+import { fromHost, jit, lax, np, tree, type Array } from "../engine/index.ts";
 import { hostRng, KeyStream } from "../engine/rng.ts";
 import type { Rng } from "../data/shuffle.ts";
 import { DEFAULT_ADAMW, warmupCosine } from "./optim.ts";
@@ -16,6 +16,9 @@ import { sampleActiveLevels } from "../tokenizers/quantizers/rvq.ts";
 import { DEFAULT_EMA } from "../tokenizers/quantizers/vq.ts";
 import { encodeWave, hopOf, initCodec, reconstruct, rvqOptions, type CodecConfig, type CodecParams } from "../tokenizers/audio/codec.ts";
 import { multiResolutionStftLoss } from "../tokenizers/audio/spectral-loss.ts";
+import { DEFAULT_SEMANTIC, encodeUnits, fitSemanticUnits } from "../tokenizers/audio/semantic.ts";
+import { initLinear, linear, type LinearParams } from "../nn/linear.ts";
+import { weightedCrossEntropy } from "./losses.ts";
 
 export type CodecTrainConfig = {
   readonly steps: number;
@@ -30,6 +33,15 @@ export type CodecTrainConfig = {
   readonly resolutions: readonly number[];
   /** Re-seed codes unused over this many steps; 0 = never. */
   readonly restartEvery: number;
+  /**
+   * Semantic distillation (SpeechTokenizer, Zhang et al. 2024; Mimi, Défossez et al. 2024): the
+   * weight of a cross-entropy that trains a linear head on RVQ level 0's codes to predict each
+   * frame's semantic unit (MFCC k-means, tokenizers/audio/semantic.ts), so that level 0 carries
+   * what is said and the later levels how. 0 = off.
+   */
+  readonly semanticWeight: number;
+  /** k-means units the distillation predicts. */
+  readonly semanticUnits: number;
 };
 
 /**
@@ -47,24 +59,52 @@ export const DEFAULT_CODEC_TRAIN: CodecTrainConfig = {
   spectralWeight: 0.005,
   resolutions: [128, 256, 512, 1024],
   restartEvery: 50,
+  semanticWeight: 0,
+  semanticUnits: 64,
 };
 
 export type CodecProgress = (step: number, fields: Record<string, number>) => void;
 
-/** Windows of `segment` samples at random places in random clips: [B·segment]. */
-function drawBatch(clips: readonly Float32Array[], batch: number, segment: number, rng: Rng): Float32Array {
+/**
+ * Windows of `segment` samples at random places in random clips: [B·segment]. Each row's clip and
+ * the sample of that clip where the window starts (negative: the clip starts inside the window,
+ * silence around it), both multiples of `align`.
+ */
+function drawBatch(clips: readonly Float32Array[], batch: number, segment: number, rng: Rng, align = 1): { wave: Float32Array; clip: Int32Array; at: Int32Array } {
   const out = new Float32Array(batch * segment);
+  const clip = new Int32Array(batch);
+  const at = new Int32Array(batch);
+  const place = (room: number) => align * Math.floor(rng() * (Math.floor(room / align) + 1));
   for (let b = 0; b < batch; b++) {
-    const clip = clips[Math.floor(rng() * clips.length)]!;
-    if (clip.length <= segment) {
-      const at = Math.floor(rng() * (segment - clip.length + 1)); // somewhere inside the window, silence around it
-      out.set(clip, b * segment + at);
+    clip[b] = Math.floor(rng() * clips.length);
+    const x = clips[clip[b]!]!;
+    if (x.length <= segment) {
+      const p = place(segment - x.length);
+      out.set(x, b * segment + p);
+      at[b] = -p;
     } else {
-      const at = Math.floor(rng() * (clip.length - segment + 1));
-      out.set(clip.subarray(at, at + segment), b * segment);
+      at[b] = place(x.length - segment);
+      out.set(x.subarray(at[b]!, at[b]! + segment), b * segment);
     }
   }
-  return out;
+  return { wave: out, clip, at };
+}
+
+/** Each window frame's unit (0 where the frame is outside its clip, with weight 0): targets and weights [B·F]. */
+function unitTargets(units: readonly Int32Array[], drawn: { clip: Int32Array; at: Int32Array }, frames: number, hop: number): { targets: Int32Array; weights: Float32Array } {
+  const n = drawn.clip.length;
+  const targets = new Int32Array(n * frames);
+  const weights = new Float32Array(n * frames);
+  for (let b = 0; b < n; b++) {
+    const u = units[drawn.clip[b]!]!;
+    for (let f = 0; f < frames; f++) {
+      const t = drawn.at[b]! / hop + f;
+      if (t < 0 || t >= u.length) continue;
+      targets[b * frames + f] = u[t]!;
+      weights[b * frames + f] = 1;
+    }
+  }
+  return { targets, weights };
 }
 
 /** The encoder's latents of `wave` ([rows·segment]), on the host: [rows·F, D], encoded `chunk` rows at a time. Borrows params. */
@@ -146,6 +186,13 @@ function residualsFromIds(z: Float32Array, ids: Int32Array, books: readonly Floa
   return out;
 }
 
+/** Semantic units of each clip, one per codec frame, from k-means fit on these clips. */
+async function clipUnits(clips: readonly Float32Array[], cfg: CodecConfig, units: number): Promise<Int32Array[]> {
+  const hop = hopOf(cfg);
+  const semantic = { ...DEFAULT_SEMANTIC, sampleRate: cfg.sampleRate, hop, nFft: 3 * hop, units };
+  return encodeUnits(await fitSemanticUnits(clips, semantic), clips);
+}
+
 /** Train a codec of `cfg` on `clips` (mono, at cfg.sampleRate); returns its params (the caller owns them). */
 export async function trainCodec(clips: readonly Float32Array[], cfg: CodecConfig, train: CodecTrainConfig = DEFAULT_CODEC_TRAIN, onProgress?: CodecProgress): Promise<CodecParams> {
   const hop = hopOf(cfg);
@@ -164,7 +211,7 @@ export async function trainCodec(clips: readonly Float32Array[], cfg: CodecConfi
   const books: Float32Array[] = [];
   {
     const rows = Math.max(train.batchSize, Math.ceil((2 * k * hop) / train.segment));
-    let residual = await latentRows(params, drawBatch(clips, rows, train.segment, rng), rows, cfg);
+    let residual = await latentRows(params, drawBatch(clips, rows, train.segment, rng).wave, rows, cfg);
     for (let i = 0; i < levels; i++) {
       books.push(kmeans(residual, d, k, { iters: 8, rng }));
       if (i + 1 < levels) residual = subtractNearest(residual, books[i]!, d);
@@ -173,28 +220,49 @@ export async function trainCodec(clips: readonly Float32Array[], cfg: CodecConfi
   const emas = books.map((b) => emaOf(b, k));
   tree.dispose(params.rvq);
 
+  // semantic distillation's targets: every training clip's units, the head on level 0's codes
+  const distill = train.semanticWeight > 0;
+  const units = distill ? await clipUnits(clips, cfg, train.semanticUnits) : [];
+  const frames = train.segment / hop;
+
   // The codebooks follow EMA updates on the host, so the optimizer trains encoder and decoder
-  // only; the codebooks ride in each batch.
+  // (and the distillation head) only; the codebooks ride in each batch.
   const opts = rvqOptions(cfg);
-  type Batch = { wave: Array; mask: Array; books: Array[] };
-  type Trainable = Omit<CodecParams, "rvq">;
+  type Batch = { wave: Array; mask: Array; books: Array[]; units?: Array; unitWeights?: Array };
+  type Trainable = Omit<CodecParams, "rvq"> & { head?: LinearParams };
   const loss = (p: Trainable, b: Batch): [Array, Record<string, Array>] => {
-    const r = reconstruct({ ...p, rvq: { levels: b.books.map((codebook) => ({ codebook })) } }, b.wave.ref, cfg, b.mask);
+    const { head, ...codec } = p;
+    const r = reconstruct({ ...codec, rvq: { levels: b.books.map((codebook) => ({ codebook })) } }, b.wave.ref, cfg, b.mask, { withFirstLevel: head !== undefined });
     const l1 = np.abs(r.recon.ref.sub(b.wave.ref)).mean();
     const spectral = multiResolutionStftLoss(b.wave, r.recon, train.resolutions);
     r.losses.codebook!.dispose(); // the EMA moves the codebooks
-    const total = l1.ref.add(spectral.ref.mul(train.spectralWeight)).add(r.losses.commitment!.ref);
-    return [total, { l1, spectral, commitment: r.losses.commitment!, ...r.stats, indices: r.indices, latents: r.latents }];
+    let total = l1.ref.add(spectral.ref.mul(train.spectralWeight)).add(r.losses.commitment!.ref);
+    const extra: Record<string, Array> = {};
+    if (head && r.firstLevel && b.units && b.unitWeights) {
+      const logits = linear(head, r.firstLevel); // [B, F, U]
+      const hit = np.argmax(lax.stopGradient(logits.ref), -1).equal(b.units.ref).astype(np.float32);
+      extra.unitAccuracy = hit.mul(b.unitWeights.ref).sum().div(b.unitWeights.ref.sum().add(1e-9));
+      extra.semantic = weightedCrossEntropy(logits, b.units, b.unitWeights);
+      total = total.add(extra.semantic.ref.mul(train.semanticWeight));
+    }
+    return [total, { l1, spectral, commitment: r.losses.commitment!, ...r.stats, ...extra, indices: r.indices, latents: r.latents }];
   };
-  const trainer = new Trainer<Batch>({ enc: params.enc, dec: params.dec } as never, (p, b) => loss(p as unknown as Trainable, b), { ...DEFAULT_ADAMW, weightDecay: 0 });
+  const init = { enc: params.enc, dec: params.dec, ...(distill ? { head: initLinear(new KeyStream(train.seed + 1), d, train.semanticUnits) } : {}) };
+  const trainer = new Trainer<Batch>(init as never, (p, b) => loss(p as unknown as Trainable, b), { ...DEFAULT_ADAMW, weightDecay: 0 });
   let counts = globalThis.Array.from({ length: levels }, () => new Int32Array(k));
   for (let step = 0; step < train.steps; step++) {
-    const wave = drawBatch(clips, train.batchSize, train.segment, rng);
+    const drawn = drawBatch(clips, train.batchSize, train.segment, rng, distill ? hop : 1);
     const active = sampleActiveLevels(opts, rng);
     const mask = Float32Array.from({ length: levels }, (_, i) => (i < active ? 1 : 0));
     const lr = warmupCosine(step, { peak: train.lr, warmup: Math.min(50, Math.ceil(train.steps / 10)), total: train.steps });
     const deviceBooks = books.map((b) => fromHost(b, [k, d]));
-    const r = await trainer.step({ wave: fromHost(wave, [train.batchSize, train.segment]), mask: fromHost(mask, [levels]), books: deviceBooks }, lr);
+    const batch: Batch = { wave: fromHost(drawn.wave, [train.batchSize, train.segment]), mask: fromHost(mask, [levels]), books: deviceBooks };
+    if (distill) {
+      const t = unitTargets(units, drawn, frames, hop);
+      batch.units = fromHost(t.targets, [train.batchSize, frames]);
+      batch.unitWeights = fromHost(t.weights, [train.batchSize, frames]);
+    }
+    const r = await trainer.step(batch, lr);
     const ids = r.outputs.indices as Int32Array; // [N·L], level fastest
     const residuals = residualsFromIds(r.outputs.latents as Float32Array, ids, books, d, active);
     for (let i = 0; i < active; i++) {
@@ -219,11 +287,12 @@ export async function trainCodec(clips: readonly Float32Array[], cfg: CodecConfi
     const power = z.reduce((a, v) => a + v * v, 0) / z.length;
     onProgress?.(step, { loss: r.loss, ...r.metrics, levels: active, usage, relResidual: (r.metrics.residual ?? 0) / power });
   }
-  const trained = trainer.params as unknown as Trainable;
+  const { head, ...trained } = trainer.params as unknown as Trainable;
+  if (head) tree.dispose(head);
   trainer.params = {};
   trainer.dispose();
   return { ...trained, rvq: { levels: books.map((b) => ({ codebook: fromHost(b, [k, d]) })) } };
 }
 
 
-export { drawBatch as drawCodecBatch };
+export { drawBatch as drawCodecBatch, unitTargets as codecUnitTargets };

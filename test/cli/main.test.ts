@@ -13,7 +13,7 @@ describe("mmntp CLI", () => {
   it("lists every command in --help, and each command has its own --help", () => {
     const top = mmntp("--help");
     expect(top.code).toBe(0);
-    for (const c of ["demo", "caption", "generate", "experiment", "evaluate", "export", "import", "codec", "speech", "asr", "tts"]) {
+    for (const c of ["demo", "caption", "generate", "experiment", "evaluate", "export", "import", "codec", "speech", "asr", "tts", "dialogue"]) {
       expect(top.out).toContain(`  ${c}`);
       const sub = mmntp(c, "--help");
       expect(sub.code).toBe(0);
@@ -22,7 +22,7 @@ describe("mmntp CLI", () => {
   });
 
   it.each([
-    [["train"], 'unknown command "train"; expected one of: demo, caption, generate, experiment, evaluate, export, import, codec, speech, asr, tts'],
+    [["train"], 'unknown command "train"; expected one of: demo, caption, generate, experiment, evaluate, export, import, codec, speech, asr, tts, dialogue'],
     [["export", "runs/does-not-exist"], "missing required option --out"],
     [["export", "runs/does-not-exist", "-o", "x", "--format", "onnx"], '--format must be torch, got "onnx"'],
     [["export", "runs/does-not-exist", "-o", "x"], "no run at runs/does-not-exist"],
@@ -65,6 +65,12 @@ describe("mmntp CLI", () => {
     [["speech", "fit"], 'unknown speech action "fit"; expected one of: train, eval'],
     [["speech", "train", "--set", "levels=0"], "--set: levels must be an integer ≥ 1, got 0"],
     [["speech", "train", "--set", "model.positions=rope2d"], '--set: model.positions must be "learned" or "rope"'],
+    [["speech", "train", "--set", "concat=1"], "--set: concat must be a number in [0, 1), got 1"],
+    [["speech", "train", "--set", "voicePrompt=-1"], "--set: voicePrompt must be an integer ≥ 0 (frames; 0 = off), got -1"],
+    [["dialogue", "talk"], 'unknown dialogue action "talk"; expected one of: train, reply'],
+    [["dialogue", "train", "--set", "gapFrames=200"], "--set: gapFrames (200) must be less than replyFrames (95)"],
+    [["dialogue", "reply", "none.wav", "-o", "x.wav"], "no such WAV file: none.wav"],
+    [["dialogue", "reply", "package.json", "-o", "x.wav", "--run", "runs/does-not-exist"], "runs/does-not-exist is not a dialogue run: runs/does-not-exist/dialogue.json is missing"],
   ])("fails clearly on %j", (args, message) => {
     const r = mmntp(...args);
     expect(r.code).toBe(1);

@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { readWav } from "../../src/io/wav.ts";
+import { readWav, writeWav } from "../../src/io/wav.ts";
 import { PNG } from "pngjs";
 
 const dir = mkdtempSync(join(tmpdir(), "mmntp-speech-"));
@@ -24,12 +24,13 @@ describe("mmntp speech, asr and tts", () => {
   it("trains a small speech model on a WAV folder, recognizes files and speaks a text into WAV + spectrogram", () => {
     mkdirSync(data);
     for (const f of SIX) copyFileSync(`data/speech/clips/${f}.wav`, join(data, `${f}.wav`));
-    writeFileSync(join(data, "transcript.tsv"), SIX.map((f) => `${f}.wav\t${f.split("_")[2]!.replace(/-/g, " ")}\n`).join(""));
+    // the third column names the speaker: en-us_m1 says "zero" and "a handwritten four"
+    writeFileSync(join(data, "transcript.tsv"), SIX.map((f) => `${f}.wav\t${f.split("_")[2]!.replace(/-/g, " ")}\t${f.split("_").slice(0, 2).join("_")}\n`).join(""));
     const c = mmntp("codec", "train", "--data", data, "-o", codec, "--steps", "2", "--set", "codec.channels=4", "--set", "codec.rvq.levels=2", "--set", "codec.rvq.codebookSize=16", "--set", "train.batchSize=4");
     expect(c.code).toBe(0);
 
     const small = ["--set", "levels=2", "--set", "batchSize=4", "--set", "model.dim=16", "--set", "model.heads=2", "--set", "model.layers=1", "--set", "model.mlpRatio=2"];
-    const t = mmntp("speech", "train", "--data", data, "--codec", codec, "-o", run, "--steps", "4", ...small, "--json");
+    const t = mmntp("speech", "train", "--data", data, "--codec", codec, "-o", run, "--steps", "4", ...small, "--set", "voicePrompt=4", "--json");
     expect(t.err).not.toMatch(/Error/);
     expect(t.code).toBe(0);
     const manifest = JSON.parse(readFileSync(join(run, "speech.json"), "utf8"));
@@ -61,9 +62,16 @@ describe("mmntp speech, asr and tts", () => {
       expect(existsSync(f.spectrogram)).toBe(true);
     }
 
+    // in the voice of a clip: its first 4 frames are the prompt
+    const v = mmntp("tts", "five", "-o", join(dir, "voiced.wav"), "--run", run, "--voice", clip, "--max-seconds", "0.2", "--json");
+    expect(v.err).not.toMatch(/Error/);
+    expect(JSON.parse(v.out).files[0].seconds).toBeGreaterThan(0);
+
     const ev = mmntp("speech", "eval", "--run", run, "--data", data, "--samples", "1", "--json");
     expect(ev.code).toBe(0);
-    const report = JSON.parse(ev.out) as { clips: number; synthesized: number; asrWordAccuracy: number; ttsRecognized: number };
+    const report = JSON.parse(ev.out) as { clips: number; synthesized: number; asrWordAccuracy: number; ttsRecognized: number; voice: { voices: number; requests: number; chance: number } };
+    // voices with two clips of different transcripts: en-us_m1 alone, one continuation
+    expect(report.voice).toMatchObject({ voices: 5, requests: 1, chance: 0.2 });
     expect(report.clips).toBe(6);
     expect(report.synthesized).toBe(6); // six distinct transcripts, one synthesis each
     expect(report.asrWordAccuracy).toBeLessThanOrEqual(1);
@@ -77,5 +85,15 @@ describe("mmntp speech, asr and tts", () => {
     expect(mmntp("asr", notWav, "--run", run).err).toContain(`${notWav} is not a WAV file: expected a RIFF/WAVE header`);
     expect(mmntp("speech", "train", "--codec", join(dir, "none"), "-o", join(dir, "r2")).err).toContain(`${join(dir, "none")} is not a codec folder`);
     expect(mmntp("speech", "train", "--data", data, "--codec", codec, "-o", join(dir, "r3"), "--set", "levels=3").err).toContain("levels 3 is more than the codec's 2");
+    expect(mmntp("speech", "train", "--data", data, "--codec", codec, "-o", join(dir, "r4"), "--set", "levels=2", "--set", "voicePrompt=400").err).toContain("voicePrompt is 400, but no clip has another clip of its voice with another transcript and at least 400 frames");
+    expect(mmntp("tts", "five", "-o", join(dir, "x.wav"), "--run", run, "--voice", join(dir, "none.wav")).err).toContain(`no such WAV file: ${join(dir, "none.wav")} (--voice)`);
+    const blip = join(dir, "blip.wav");
+    writeWav(blip, { samples: new Float32Array(16), sampleRate: 16000 });
+    expect(mmntp("tts", "five", "-o", join(dir, "x.wav"), "--run", run, "--voice", blip).err).toContain("the voice prompt is 0.00 s long; this run's prompts are 0.04 s (4 frames)");
+    const plain = join(dir, "plain-run");
+    cpSync(run, plain, { recursive: true });
+    const m = JSON.parse(readFileSync(join(plain, "speech.json"), "utf8"));
+    writeFileSync(join(plain, "speech.json"), JSON.stringify({ ...m, training: { ...m.training, voicePrompt: 0 } }));
+    expect(mmntp("tts", "five", "-o", join(dir, "x.wav"), "--run", plain, "--voice", blip).err).toContain("this speech run was trained without voice prompts");
   });
 });

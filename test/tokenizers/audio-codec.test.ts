@@ -5,7 +5,8 @@ import { siSnr } from "../../src/eval/audio.ts";
 import { initRVQ, quantize } from "../../src/tokenizers/quantizers/rvq.ts";
 import { bitrate, decodeWave, encodeWave, hopOf, initCodec, type CodecConfig } from "../../src/tokenizers/audio/codec.ts";
 import { checkCodecConfig, CodecTokenizer, DEFAULT_CODEC } from "../../src/tokenizers/audio/codec-tokenizer.ts";
-import { trainCodec } from "../../src/train/codec.ts";
+import { codecUnitTargets, drawCodecBatch, trainCodec } from "../../src/train/codec.ts";
+import { hostRng } from "../../src/engine/rng.ts";
 import { uniformValues } from "../helpers/values.ts";
 
 beforeAll(startEngine);
@@ -134,7 +135,7 @@ describe("trainCodec", () => {
     const before = await score(init);
     init.dispose();
     const losses: number[] = [];
-    const params = await trainCodec(train, cfg, { steps: 120, batchSize: 4, segment: 1200, lr: 3e-3, seed: 0, spectralWeight: 0.005, resolutions: [64, 128], restartEvery: 20 }, (_, f) => losses.push(f.l1!));
+    const params = await trainCodec(train, cfg, { steps: 120, batchSize: 4, segment: 1200, lr: 3e-3, seed: 0, spectralWeight: 0.005, resolutions: [64, 128], restartEvery: 20, semanticWeight: 0, semanticUnits: 64 }, (_, f) => losses.push(f.l1!));
     const trained = new CodecTokenizer(params, cfg);
     const after = await score(trained);
     trained.dispose();
@@ -142,5 +143,57 @@ describe("trainCodec", () => {
     expect(mean(losses.slice(-20))).toBeLessThan(0.5 * mean(losses.slice(0, 10)));
     expect(after).toBeGreaterThan(before + 6);
     expect(after).toBeGreaterThan(3);
+  });
+});
+
+describe("semantic distillation", () => {
+  const hop = hopOf(SMALL);
+  // clips of two sounds in turn (a low and a high vowel, then silence), so MFCC units change within a clip
+  const clip = (i: number) => {
+    const x = new Float32Array(2400 + 160 * (i % 5));
+    x.set(vowel(960, 110 + 7 * i), 0);
+    x.set(vowel(960, 420 + 5 * i), 960);
+    return x;
+  };
+
+  it("draws windows on frame boundaries, and each window frame's unit from its clip's frame", () => {
+    const clips = [clip(0), vowel(600, 200), clip(3)]; // the middle one is shorter than a window
+    const rng = hostRng(4);
+    const segment = 20 * hop;
+    const frames = segment / hop;
+    const drawn = drawCodecBatch(clips, 12, segment, rng, hop);
+    const units = clips.map((c, k) => Int32Array.from({ length: Math.ceil(c.length / hop) }, (_, t) => 100 * k + t));
+    const { targets, weights } = codecUnitTargets(units, drawn, frames, hop);
+    for (let b = 0; b < 12; b++) {
+      const c = clips[drawn.clip[b]!]!;
+      const at = drawn.at[b]!;
+      expect(Math.abs(at % hop)).toBe(0);
+      let wrong = 0;
+      for (let s = 0; s < segment; s++) if (drawn.wave[b * segment + s] !== (c[at + s] ?? 0)) wrong++;
+      expect(wrong).toBe(0);
+      for (let f = 0; f < frames; f++) {
+        const t = at / hop + f;
+        const inside = t >= 0 && t < units[drawn.clip[b]!]!.length;
+        expect(weights[b * frames + f]).toBe(inside ? 1 : 0);
+        if (inside) expect(targets[b * frames + f]).toBe(100 * drawn.clip[b]! + t);
+      }
+    }
+    expect(drawn.at.some((a) => a < 0)).toBe(true); // the short clip sat inside its window
+  });
+
+  it("trains level 0's codes to tell the units apart (a head on undistilled codes does worse)", async () => {
+    const cfg: CodecConfig = { ...SMALL, channels: 8, latentDim: 8, rvq: { ...SMALL.rvq, levels: 2, codebookSize: 16, dropout: 0 } };
+    const clips = Array.from({ length: 12 }, (_, i) => clip(i));
+    const headAccuracy = async (semanticWeight: number) => {
+      const acc: number[] = [];
+      const params = await trainCodec(clips, cfg, { steps: 150, batchSize: 4, segment: 1200, lr: 3e-3, seed: 0, spectralWeight: 0.005, resolutions: [64, 128], restartEvery: 20, semanticWeight, semanticUnits: 4 }, (_, f) => acc.push(f.unitAccuracy!));
+      tree.dispose(params);
+      return { first: mean(acc.slice(0, 10)), last: mean(acc.slice(-20)) };
+    };
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const distilled = await headAccuracy(1);
+    const probe = await headAccuracy(1e-6); // the head still learns (Adam), but barely moves the encoder
+    expect(distilled.last).toBeGreaterThan(distilled.first + 0.2);
+    expect(distilled.last).toBeGreaterThan(probe.last + 0.1);
   });
 });

@@ -151,12 +151,21 @@ export function decodeIds(p: CodecParams, ids: Array, cfg: CodecConfig): Array {
 /**
  * wave [B, T] → its reconstruction through the quantizer [B, T] (the straight-through path), the
  * quantizer's losses and stats, its ids [B, F, L] and the encoder's latents [B, F, D] (both out
- * of the gradient). Consumes p and wave.
+ * of the gradient). `withFirstLevel`: also level 0's codes [B, F, D] with the straight-through
+ * gradient to the encoder (what semantic distillation trains). Consumes p and wave.
  */
-export function reconstruct(p: CodecParams, wave: Array, cfg: CodecConfig, levelMask?: Array) {
+export function reconstruct(p: CodecParams, wave: Array, cfg: CodecConfig, levelMask?: Array, { withFirstLevel = false } = {}) {
   const z = encodeWave(p.enc, wave, cfg);
+  const first = withFirstLevel ? p.rvq.levels[0]!.codebook.ref : undefined;
   const r = quantize(p.rvq, z.ref, rvqOptions(cfg), cfg.rvq.levels, levelMask);
-  return { recon: decodeWave(p.dec, r.codes, cfg), losses: r.losses, stats: r.stats, indices: lax.stopGradient(r.indices), latents: lax.stopGradient(z) };
+  const indices = lax.stopGradient(r.indices);
+  let firstLevel: Array | undefined;
+  if (first) {
+    const idx0 = cfg.rvq.levels === 1 ? indices.ref : np.split(indices.ref, cfg.rvq.levels, -1)[0]!;
+    const e0 = indicesToCodes({ levels: [{ codebook: first }] }, idx0, { distance: "l2" });
+    firstLevel = z.ref.add(lax.stopGradient(e0.sub(z.ref))); // level 0's code, straight through to the encoder
+  }
+  return { recon: decodeWave(p.dec, r.codes, cfg), losses: r.losses, stats: r.stats, indices, latents: lax.stopGradient(z), firstLevel };
 }
 
 /** Silence appended so the length is a multiple of `hop` (at least one hop). */

@@ -81,3 +81,20 @@ export function mfcc(x: Array, opts: MelOptions & { readonly nMfcc: number }): A
   const d = dctMatrix(opts.nMfcc, opts.nMels);
   return np.matmul(logMelSpectrogram(x, opts), fromHost(d, [opts.nMels, opts.nMfcc]));
 }
+
+/** The pictures' and voice measures' log-mel: 64 bands of 25 ms windows every 6.25 ms (at 16 kHz; hop divides nFft, as the STFT requires). */
+export const spectrogramOptions = (sampleRate: number) => {
+  const hop = Math.round(sampleRate / 160);
+  return { sampleRate, nFft: 4 * hop, hop, nMels: 64 };
+};
+
+/** Log-mel [frames, bands] of each clip (natural log of power). */
+export async function logMels(clips: readonly Float32Array[], sampleRate: number): Promise<Float32Array[]> {
+  const opts = spectrogramOptions(sampleRate);
+  const out: Float32Array[] = [];
+  for (const c of clips) {
+    const x = c.length > opts.nFft / 2 ? c : Float32Array.from({ length: opts.nFft / 2 + 1 }, (_, i) => c[i] ?? 0);
+    out.push((await logMelSpectrogram(fromHost(x, [1, x.length]), opts).data()) as Float32Array);
+  }
+  return out;
+}

@@ -80,8 +80,16 @@ export async function mfccFrames(clips: readonly Float32Array[], cfg: SemanticUn
 
 /** Cluster the training clips' frames into `cfg.units` units. */
 export async function fitSemanticUnits(clips: readonly Float32Array[], cfg: SemanticUnitsConfig = DEFAULT_SEMANTIC): Promise<SemanticUnits> {
-  const d = 3 * cfg.nMfcc;
-  const feats = await mfccFrames(clips, cfg);
+  const { mean, std, centroids } = clusterFrames(await mfccFrames(clips, cfg), 3 * cfg.nMfcc, cfg);
+  return { config: cfg, mean, std, centroids };
+}
+
+/**
+ * k-means of frames [F_i, d] pooled over clips, each value standardized with the pooled frames'
+ * statistics first (any features: MFCCs here, a model's hidden states for HuBERT's later
+ * iterations).
+ */
+export function clusterFrames(feats: readonly Float32Array[], d: number, { units, iters, seed }: Pick<SemanticUnitsConfig, "units" | "iters" | "seed">): { mean: Float32Array; std: Float32Array; centroids: Float32Array } {
   const n = feats.reduce((a, f) => a + f.length / d, 0);
   const all = new Float32Array(n * d);
   let at = 0;
@@ -103,8 +111,7 @@ export async function fitSemanticUnits(clips: readonly Float32Array[], cfg: Sema
     std[j] = Math.sqrt(Math.max(s2 / n - (s / n) ** 2, 1e-12));
   }
   standardize(all, mean, std);
-  const centroids = kmeans(all, d, cfg.units, { iters: cfg.iters, rng: hostRng(cfg.seed) });
-  return { config: cfg, mean, std, centroids };
+  return { mean, std, centroids: kmeans(all, d, units, { iters, rng: hostRng(seed) }) };
 }
 
 function standardize(x: Float32Array, mean: Float32Array, std: Float32Array): void {
@@ -112,12 +119,17 @@ function standardize(x: Float32Array, mean: Float32Array, std: Float32Array): vo
   for (let i = 0; i < x.length; i++) x[i] = (x[i]! - mean[i % d]!) / std[i % d]!;
 }
 
+/** Each clip's nearest cluster per frame, for frames [F_i, d] (standardized here, in place). */
+export function assignFrames(clusters: { mean: Float32Array; std: Float32Array; centroids: Float32Array }, feats: readonly Float32Array[]): Int32Array[] {
+  const d = clusters.mean.length;
+  const k = clusters.centroids.length / d;
+  return feats.map((f) => {
+    standardize(f, clusters.mean, clusters.std);
+    return Int32Array.from({ length: f.length / d }, (_, t) => nearest(f, t, clusters.centroids, k, d));
+  });
+}
+
 /** Each clip's unit per frame: [⌈samples / hop⌉] ids in [0, units). */
 export async function encodeUnits(units: SemanticUnits, clips: readonly Float32Array[]): Promise<Int32Array[]> {
-  const d = units.mean.length;
-  const feats = await mfccFrames(clips, units.config);
-  return feats.map((f) => {
-    standardize(f, units.mean, units.std);
-    return Int32Array.from({ length: f.length / d }, (_, t) => nearest(f, t, units.centroids, units.config.units, d));
-  });
+  return assignFrames(units, await mfccFrames(clips, units.config));
 }

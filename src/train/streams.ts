@@ -1,0 +1,36 @@
+/**
+ * Next-position training of a multi-stream model (backbone/streams.ts) with `streamLoss`: the
+ * loop that the speech and dialogue pipelines share. The caller draws each step's rows (all of
+ * one length bucket); warm-up 50 steps, then cosine, AdamW.
+ */
+import { KeyStream } from "../engine/rng.ts";
+import { levelRanges, streamBatch, type StreamSequence } from "../backbone/streams.ts";
+import type { JointVocab } from "../backbone/sequence/vocab.ts";
+import { initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
+import { Progress } from "../io/progress.ts";
+import { streamLoss } from "./losses.ts";
+import { DEFAULT_ADAMW, warmupCosine } from "./optim.ts";
+import { Trainer } from "./step.ts";
+
+export async function trainStreamModel(
+  vocab: JointVocab,
+  config: TransformerConfig,
+  { initSeed, steps, lr, label }: { initSeed: number; steps: number; lr: number; label: string },
+  nextBatch: (step: number) => { rows: StreamSequence[]; length: number },
+): Promise<TransformerParams> {
+  const keys = new KeyStream(initSeed);
+  const ranges = levelRanges(vocab);
+  const trainer = new Trainer(initTransformer(keys, config), (p, b) => streamLoss(p as TransformerParams, b as never, config, ranges), DEFAULT_ADAMW);
+  keys.dispose();
+  const progress = new Progress({ label, total: steps });
+  for (let step = 0; step < steps; step++) {
+    const { rows, length } = nextBatch(step);
+    const r = await trainer.step(streamBatch(vocab, rows, length) as never, warmupCosine(step, { peak: lr, warmup: 50, total: steps }));
+    progress.tick(1, { loss: r.loss, ...(r.metrics.level1 !== undefined && { level1: r.metrics.level1 }) });
+  }
+  progress.done();
+  const params = trainer.params as TransformerParams;
+  trainer.params = {};
+  trainer.dispose();
+  return params;
+}
