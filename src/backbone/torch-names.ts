@@ -21,9 +21,8 @@
  * Browser-safe: host tensor records in, host tensor records out.
  */
 import { expectationsOfInit } from "../engine/params.ts";
-import { KeyStream } from "../engine/rng.ts";
 import { fitProblems, refuseMisfit, type TensorRecord } from "../io/safetensors.ts";
-import { initTransformer, type TransformerConfig } from "./transformer.ts";
+import { initTransformerForShapes, type TransformerConfig } from "./transformer.ts";
 
 /** One tensor's two names, and whether PyTorch stores it transposed (a linear weight). */
 export type TorchName = { readonly mmntp: string; readonly torch: string; readonly transpose: boolean };
@@ -57,14 +56,7 @@ export function torchNameOf(name: string): TorchName {
 
 /** What each tensor of `cfg`'s backbone is, under its PyTorch name, with its PyTorch shape (traced; nothing allocated). */
 export function torchExpectations(cfg: TransformerConfig): Map<string, { name: TorchName; shape: number[]; dtype: "F32" }> {
-  const expect = expectationsOfInit(() => {
-    const keys = new KeyStream(0);
-    try {
-      return initTransformer(keys, cfg);
-    } finally {
-      keys.dispose();
-    }
-  });
+  const expect = expectationsOfInit(() => initTransformerForShapes(cfg));
   const out = new Map<string, { name: TorchName; shape: number[]; dtype: "F32" }>();
   for (const [key, e] of Object.entries(expect)) {
     const name = torchNameOf(key);

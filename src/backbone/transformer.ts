@@ -1,5 +1,5 @@
 import { fromHost, np, tree, type Array } from "../engine/index.ts";
-import type { KeyStream } from "../engine/rng.ts";
+import { KeyStream } from "../engine/rng.ts";
 import { attention, attentionCached, initAttention, type AttentionParams, type FreshKV, type KVCache } from "../nn/attention.ts";
 import { embed, initEmbedding, type EmbeddingParams } from "../nn/embedding.ts";
 import { initLinear, linear, type LinearParams } from "../nn/linear.ts";
@@ -98,6 +98,19 @@ export function initTransformer(keys: KeyStream, cfg: TransformerConfig): Transf
     lnf: initLayerNorm(cfg.dim),
     head: initLinear(keys, cfg.dim, cfg.vocabSize, { bias: false, std: 0.02 }),
   };
+}
+
+/**
+ * `initTransformer` with a fixed key: what `paramsOfInit` / `expectationsOfInit` trace for the
+ * names and shapes of a saved model's tensors (the values are never used).
+ */
+export function initTransformerForShapes(cfg: TransformerConfig): TransformerParams {
+  const keys = new KeyStream(0);
+  try {
+    return initTransformer(keys, cfg);
+  } finally {
+    keys.dispose();
+  }
 }
 
 /** What enters the backbone: token ids, continuous embeddings, or ids with embeddings placed at some of their positions. */

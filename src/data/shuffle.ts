@@ -7,6 +7,9 @@ import { imageSize, type ImageSet } from "./types.ts";
 /** A source of uniform floats in [0, 1). */
 export type Rng = () => number;
 
+/** One element of `xs`, drawn uniformly with `rng`. */
+export const pick = <T>(xs: readonly T[], rng: Rng): T => xs[Math.floor(rng() * xs.length)]!;
+
 /** mulberry32 (Tommy Ettinger, 2017): 32-bit state, good enough for shuffles and template choice. */
 export function mulberry32(seed: number): Rng {
   if (!Number.isInteger(seed)) throw new Error(`seed must be an integer, got ${seed}`);

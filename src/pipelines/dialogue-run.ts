@@ -12,12 +12,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startEngine, tree } from "../engine/index.ts";
 import { paramsOfInit, paramsToTensors } from "../engine/params.ts";
-import { hostRng, KeyStream } from "../engine/rng.ts";
+import { hostRng } from "../engine/rng.ts";
 import { DIGIT_WORDS } from "../data/captions.ts";
 import { loadSpokenDigits, type DigitClip } from "../data/speech.ts";
+import { pick } from "../data/shuffle.ts";
 import { JointVocab, type VocabJSON } from "../backbone/sequence/vocab.ts";
 import { vocabLevels } from "../backbone/streams.ts";
-import { initTransformer, type TransformerConfig } from "../backbone/transformer.ts";
+import { initTransformerForShapes, type TransformerConfig } from "../backbone/transformer.ts";
 import { loadCheckpoint, replaceFolder, saveCheckpoint, writeAtomic } from "../io/checkpoint.ts";
 import { InputError, parseJson } from "../io/errors.ts";
 import type { CodecTokenizer } from "../tokenizers/audio/codec-tokenizer.ts";
@@ -71,7 +72,7 @@ export async function makeDialogues(codec: CodecTokenizer, clips: readonly Digit
   const pairs: { a: Float32Array; b: Float32Array; turn: number }[] = [];
   for (const a of words) {
     const answers = words.filter((b) => b.label === nextDigit(a.label) && b.speaker !== a.speaker);
-    for (let p = 0; p < cfg.partners && answers.length > 0; p++) pairs.push(conversation(a.samples, answers[Math.floor(rng() * answers.length)]!.samples, hop, cfg));
+    for (let p = 0; p < cfg.partners && answers.length > 0; p++) pairs.push(conversation(a.samples, pick(answers, rng).samples, hop, cfg));
   }
   const sr = codec.config.sampleRate;
   const [ia, ib] = [await codec.encode(pairs.map((p) => ({ samples: p.a, sampleRate: sr }))), await codec.encode(pairs.map((p) => ({ samples: p.b, sampleRate: sr })))];
@@ -157,13 +158,7 @@ export async function loadDialogueRun(dir: string): Promise<DialogueRun> {
   const cfg = config as TransformerConfig;
   if (cfg.vocabSize !== vocab.size) throw new InputError(`${join(dir, "model.json")}: vocabSize is ${cfg.vocabSize}, the joint vocabulary has ${vocab.size} ids`, { file: join(dir, "model.json"), field: "vocabSize" });
   const codec = await loadCodec(join(dir, "codec"), { levels });
-  const init = () => {
-    const keys = new KeyStream(0);
-    const p = initTransformer(keys, cfg);
-    keys.dispose();
-    return p;
-  };
-  return { model: { params: paramsOfInit(tensors, init, join(dir, "model.safetensors")), config: cfg, vocab, levels }, codec, manifest: m };
+  return { model: { params: paramsOfInit(tensors, () => initTransformerForShapes(cfg), join(dir, "model.safetensors")), config: cfg, vocab, levels }, codec, manifest: m };
 }
 
 export function disposeDialogueRun(r: DialogueRun): void {

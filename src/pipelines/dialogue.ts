@@ -12,14 +12,14 @@
  * for B's turn) and B's are sampled.
  */
 import { hostRng } from "../engine/rng.ts";
-import type { Rng } from "../data/shuffle.ts";
+import { pick } from "../data/shuffle.ts";
 import { compileStreams, levelName, streamVocab, type StreamSequence } from "../backbone/streams.ts";
 import type { JointVocab } from "../backbone/sequence/vocab.ts";
 import { asInputError, InputError } from "../io/errors.ts";
 import { checkTransformerConfig, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 import { StreamDecoder } from "../generate/streams.ts";
 import { sampleToken, type SamplingOptions } from "../generate/sampling.ts";
-import { trainStreamModel } from "../train/streams.ts";
+import { bucketLength, byBucket, trainStreamModel } from "../train/streams.ts";
 
 export type DialogueTrainConfig = {
   readonly seed: number;
@@ -94,13 +94,10 @@ export async function trainDialogue(dialogues: readonly Dialogue[], codebook: nu
   const seqs = dialogues.map((d) => compileDialogue(vocab, d, cfg.levels));
   const long = seqs.findIndex((s) => s.length > config.contextLength);
   if (long >= 0) throw new InputError(`dialogue ${long} (${dialogues[long]!.frames} frames) needs ${seqs[long]!.length} positions, more than model.contextLength ${config.contextLength}`);
-  const bucketOf = (s: StreamSequence) => Math.min(config.contextLength, Math.ceil((s.length - 1) / 32) * 32);
-  const buckets = new Map<number, StreamSequence[]>();
-  for (const s of seqs) buckets.set(bucketOf(s), [...(buckets.get(bucketOf(s)) ?? []), s]);
+  const buckets = byBucket(seqs, config.contextLength);
   const rng = hostRng(cfg.seed + 3);
-  const pick = <T>(xs: readonly T[], r: Rng): T => xs[Math.floor(r() * xs.length)]!;
   const params = await trainStreamModel(vocab, config, { initSeed: cfg.seed + 13, steps: cfg.steps, lr: cfg.lr, label: "dialogue transformer" }, () => {
-    const length = bucketOf(pick(seqs, rng));
+    const length = bucketLength(pick(seqs, rng).length, config.contextLength);
     const pool = buckets.get(length)!;
     return { rows: Array.from({ length: cfg.batchSize }, () => pick(pool, rng)), length };
   });
@@ -122,11 +119,12 @@ export async function reply(model: DialogueModel, listener: readonly { codes: In
   const eoa = vocab.special("<eoa>");
   const rng = hostRng(seed);
   const out: Int32Array[] = [];
+  // every row's prompt: <bos>, then <boa> (stream 0; pads elsewhere)
+  const prompt = Int32Array.from({ length: 2 * k2 }, (_, i) => (i === 0 ? vocab.special("<bos>") : i === k2 ? vocab.special("<boa>") : vocab.padId));
   const decoder = new StreamDecoder(model.params, model.config, k2, vocab.padId);
   try {
     for (let at = 0; at < listener.length; at += CHUNK) {
       const part = listener.slice(at, at + CHUNK);
-      const prompt = Int32Array.from({ length: 2 * k2 }, (_, i) => (i === 0 ? vocab.special("<bos>") : i === k2 ? vocab.special("<boa>") : vocab.padId));
       const longest = Math.max(...part.map((l) => l.frames));
       if (2 + longest + k2 - 1 > model.config.contextLength) throw new InputError(`a listener clip of ${longest} frames does not fit the model's context of ${model.config.contextLength} positions with the delays`);
       const b = part.map((l) => new Int32Array(l.frames * k));

@@ -10,11 +10,10 @@
 import { join } from "node:path";
 import { startEngine, tree } from "../engine/index.ts";
 import { paramsOfInit } from "../engine/params.ts";
-import { KeyStream } from "../engine/rng.ts";
 import { decodeSafetensorsAt, readRegularFile } from "../io/checkpoint.ts";
 import { asInputError, InputError, parseJson } from "../io/errors.ts";
 import { backboneFromTorch } from "../backbone/torch-names.ts";
-import { checkTransformerConfig, initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
+import { checkTransformerConfig, initTransformerForShapes, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 import { TORCH_FORMAT, TORCH_VERSION } from "./export.ts";
 import { disposeRun, loadRun, saveRun } from "./run.ts";
 
@@ -47,13 +46,7 @@ export async function importTorch(from: string, runDir: string, outDir: string):
     const config = readModelConfig(join(from, "config.json"), run.model.config);
     const file = join(from, "model.safetensors");
     const tensors = decodeSafetensorsAt(file);
-    const init = (): TransformerParams => {
-      const keys = new KeyStream(0);
-      const p = initTransformer(keys, config);
-      keys.dispose();
-      return p;
-    };
-    params = paramsOfInit(backboneFromTorch(tensors, config, file), init, file);
+    params = paramsOfInit(backboneFromTorch(tensors, config, file), () => initTransformerForShapes(config), file);
     const parameters = Object.values(tensors).reduce((n, t) => n + t.data.length, 0);
     const manifest = await saveRun(outDir, { ...run, model: { params, config } });
     return { dir: outDir, from, parameters, digest: manifest.digest };

@@ -13,12 +13,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startEngine, tree } from "../engine/index.ts";
 import { paramsOfInit, paramsToTensors } from "../engine/params.ts";
-import { KeyStream } from "../engine/rng.ts";
 import { loadSpokenDigits, loadSpeechFolder } from "../data/speech.ts";
 import { DIGIT_WORDS } from "../data/captions.ts";
 import { levelName, vocabLevels } from "../backbone/streams.ts";
 import { JointVocab, type VocabJSON } from "../backbone/sequence/vocab.ts";
-import { checkTransformerConfig, initTransformer, type TransformerConfig } from "../backbone/transformer.ts";
+import { checkTransformerConfig, initTransformerForShapes, type TransformerConfig } from "../backbone/transformer.ts";
 import { wordAccuracy } from "../eval/asr.ts";
 import { loadCheckpoint, replaceFolder, saveCheckpoint, writeAtomic } from "../io/checkpoint.ts";
 import { asInputError, InputError, parseJson } from "../io/errors.ts";
@@ -93,13 +92,7 @@ export async function loadSpeechRun(dir: string): Promise<SpeechRun> {
   try {
     const codes = vocab.modality(levelName(0)).size;
     if (codec.vocabSize !== codes) throw new InputError(`${file}: the codec has ${codec.vocabSize} codes per level, the vocabulary ${codes}`, { file, field: "vocab" });
-    const init = () => {
-      const keys = new KeyStream(0);
-      const p = initTransformer(keys, cfg);
-      keys.dispose();
-      return p;
-    };
-    const params = paramsOfInit(tensors, init, join(dir, "model.safetensors"));
+    const params = paramsOfInit(tensors, () => initTransformerForShapes(cfg), join(dir, "model.safetensors"));
     return { model: { params, config: cfg, vocab, levels }, text, codec, maxWords: m.maxWords!, manifest: m as SpeechManifest };
   } catch (e) {
     codec.dispose();

@@ -12,14 +12,14 @@
  * turns clips into ids and synthesized ids back into waveforms.
  */
 import { hostRng } from "../engine/rng.ts";
-import type { Rng } from "../data/shuffle.ts";
+import { pick, type Rng } from "../data/shuffle.ts";
 import { compileStreams, levelName, streamLength, streamVocab, type StreamSegment, type StreamSequence } from "../backbone/streams.ts";
 import type { JointVocab } from "../backbone/sequence/vocab.ts";
 import { asInputError, InputError } from "../io/errors.ts";
 import { checkTransformerConfig, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 import { StreamDecoder } from "../generate/streams.ts";
 import { GREEDY, sampleToken, type SamplingOptions } from "../generate/sampling.ts";
-import { trainStreamModel } from "../train/streams.ts";
+import { bucketLength, byBucket, trainStreamModel } from "../train/streams.ts";
 import type { CodecTokenizer } from "../tokenizers/audio/codec-tokenizer.ts";
 import type { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
 
@@ -160,8 +160,6 @@ type Row = { readonly length: number; readonly example: SpeechExample; readonly 
 
 const fixedRow = (seq: StreamSequence, example: SpeechExample, twin?: StreamSequence): Row => ({ length: seq.length, example, draw: () => ({ seq, ...(twin && { twin }) }) });
 
-const pick = <T>(xs: readonly T[], r: Rng): T => xs[Math.floor(r() * xs.length)]!;
-
 /**
  * Train on the tasks: recognition and synthesis of every example, and with `voicePrompt` > 0
  * continuation after a prompt drawn afresh each time from the voice's other clips. Batches are
@@ -210,7 +208,7 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
     for (const e of examples) {
       const others = examples.filter((o) => o !== e && o.voice === e.voice && o.frames + e.frames <= room);
       if (others.length === 0) continue;
-      const o = others[Math.floor(partner() * others.length)]!;
+      const o = pick(others, partner);
       const codes = new Int32Array(e.codes.length + o.codes.length);
       codes.set(e.codes);
       codes.set(o.codes, e.codes.length);
@@ -224,14 +222,8 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
     const e = tooLong.example;
     throw new Error(`trainSpeech: "${e.transcript}" (${e.frames} frames) needs ${tooLong.length} positions, more than model.contextLength ${config.contextLength}`);
   }
-  const bucketOf = (r: Row) => Math.min(config.contextLength, Math.ceil((r.length - 1) / 32) * 32);
   // concatenations have their own buckets, so they do not crowd out the long clips in theirs
-  const bucketing = (xs: readonly Row[]) => {
-    const buckets = new Map<number, Row[]>();
-    for (const r of xs) buckets.set(bucketOf(r), [...(buckets.get(bucketOf(r)) ?? []), r]);
-    return buckets;
-  };
-  const [buckets, joinedBuckets] = [bucketing(rows), bucketing(joined)];
+  const [buckets, joinedBuckets] = [byBucket(rows, config.contextLength), byBucket(joined, config.contextLength)];
   // the rng draws buckets and rows (the model's initialization has its own seed)
   const rng = hostRng(cfg.seed + 5);
   const byTranscript = new Map<string, Row[]>();
@@ -240,7 +232,7 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
   const first = cfg.balance === "transcripts" ? () => pick(pick(groups, rng), rng) : () => pick(rows, rng);
   const params = await trainStreamModel(vocab, config, { initSeed: cfg.seed + 11, steps: cfg.steps, lr: cfg.lr, label: "speech transformer" }, () => {
     const fromJoined = joined.length > 0 && rng() < cfg.concat;
-    const length = bucketOf(fromJoined ? pick(joined, rng) : first());
+    const length = bucketLength((fromJoined ? pick(joined, rng) : first()).length, config.contextLength);
     const pool = (fromJoined ? joinedBuckets : buckets).get(length)!;
     const batch = Array.from({ length: cfg.batchSize }, () => {
       const { seq, twin } = pick(pool, rng).draw(rng);

@@ -1,7 +1,7 @@
 /**
  * Next-position training of a multi-stream model (backbone/streams.ts) with `streamLoss`: the
  * loop that the speech and dialogue pipelines share. The caller draws each step's rows (all of
- * one length bucket); warm-up 50 steps, then cosine, AdamW.
+ * one length bucket, `byBucket`); warm-up 50 steps, then cosine, AdamW.
  */
 import { KeyStream } from "../engine/rng.ts";
 import { levelRanges, streamBatch, type StreamSequence } from "../backbone/streams.ts";
@@ -11,6 +11,19 @@ import { Progress } from "../io/progress.ts";
 import { streamLoss } from "./losses.ts";
 import { DEFAULT_ADAMW, warmupCosine } from "./optim.ts";
 import { Trainer } from "./step.ts";
+
+/** A sequence of `positions` trains in a batch of this length: rounded up to 32 (so a handful of compiled step shapes serve every length), at most the context. */
+export const bucketLength = (positions: number, contextLength: number): number => Math.min(contextLength, Math.ceil((positions - 1) / 32) * 32);
+
+/** `items` grouped by the bucket of their length. */
+export function byBucket<T extends { readonly length: number }>(items: readonly T[], contextLength: number): Map<number, T[]> {
+  const out = new Map<number, T[]>();
+  for (const x of items) {
+    const b = bucketLength(x.length, contextLength);
+    out.set(b, [...(out.get(b) ?? []), x]);
+  }
+  return out;
+}
 
 export async function trainStreamModel(
   vocab: JointVocab,
