@@ -30,6 +30,7 @@ export {
   type OwnedFunction,
 } from "./engine/index.ts";
 export { KeyStream, hostRng } from "./engine/rng.ts";
+export { EngineMemoryError, engineMemoryError, formatBytes, type EngineMemoryDetails } from "./engine/out-of-memory.ts";
 export { expectationsOfInit, paramsFromTensors, paramsOfInit, paramsToTensors } from "./engine/params.ts";
 // The error every reader and validator of user input throws (io/errors.ts).
 export { asInputError, InputError, isInputError, type InputErrorDetails } from "./io/errors.ts";

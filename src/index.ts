@@ -10,6 +10,7 @@ import "./engine/node.ts";
 export * from "./browser.ts";
 
 // ── engine in Node: native GEMM, worker pool, wasm-heap probe ──
+export { heapCapFromEnv } from "./engine/memory.ts";
 export { engineMemoryBytes, engineWorkerStats, nativeStats, shutdownEngineWorkers, threadsFromEnv, type NativeStats } from "./engine/node.ts";
 
 // ── tokenizers that touch Node ──

@@ -55,6 +55,9 @@ export function countParameters(cfg: TransformerConfig): number {
  * file or changed by `--set`) is a valid config: integers in range, dim divisible by heads, a head
  * width rotary embeddings can use, known enums, and a size that can be allocated at all.
  */
+/** A config in words, for logs and errors: "dim 128, 4 layers, 4 heads, context 192, vocab 1050". */
+export const describeTransformer = (c: TransformerConfig): string => `dim ${c.dim}, ${c.layers} layers, ${c.heads} heads, context ${c.contextLength}, vocab ${c.vocabSize}`;
+
 export function checkTransformerConfig(cfg: unknown, where = "model config"): asserts cfg is TransformerConfig {
   const c = cfg as Record<string, unknown> | null;
   if (typeof c !== "object" || c === null || globalThis.Array.isArray(c)) throw new Error(`${where}: expected an object, got ${JSON.stringify(cfg)}`);

@@ -3,6 +3,10 @@
  * the library's pipelines. Everything that trains or generates lives in src/pipelines/ and
  * src/experiments/; nothing here but argument handling and output.
  */
+// First of all: the worker-pool shim and the wasm-heap probe must be in place before anything
+// below loads jax-js (several of these modules do, at import time), or jax-js builds an unshared
+// memory without a pool and every command runs on one thread.
+import "../engine/node-preload.ts";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../io/errors.ts";

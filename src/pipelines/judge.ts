@@ -12,7 +12,7 @@ export const judgeConfigOf = (info: DatasetInfo): JudgeConfig => ({ height: info
 /** `steps` AdamW steps on random batches of 64 (warm-up 20, cosine, peak 3e-3). */
 export async function trainJudge(train: ImageSet, info: DatasetInfo, steps: number, seed: number): Promise<Judge> {
   const cfg = judgeConfigOf(info);
-  const trainer = new Trainer(initJudge(seed, cfg), (p, b) => judgeLoss(p as JudgeParams, b as never), DEFAULT_ADAMW);
+  const trainer = new Trainer(initJudge(seed, cfg), (p, b) => judgeLoss(p as JudgeParams, b as never), DEFAULT_ADAMW, { label: "the judge classifier" });
   const rng = hostRng(seed + 1);
   const progress = new Progress({ label: "judge classifier", total: steps });
   const bs = 64;

@@ -21,7 +21,7 @@ import { trainingRow, type TrainedOrder } from "../backbone/orders/training.ts";
 import { compileSequence } from "../backbone/sequence/compile.ts";
 import { textToImageDocument, type PairedLayout } from "../backbone/sequence/presets.ts";
 import { JointVocab } from "../backbone/sequence/vocab.ts";
-import { initTransformer, type TransformerConfig } from "../backbone/transformer.ts";
+import { describeTransformer, initTransformer, type TransformerConfig } from "../backbone/transformer.ts";
 import { encodeGrayGif, tileGray } from "../generate/gif.ts";
 import type { GuidanceSchedule } from "../generate/guidance.ts";
 import { orderLength, type DecodeOrder, type OrderDecoder, type OrderModel } from "../generate/order-decoder.ts";
@@ -81,7 +81,9 @@ export async function trainWithOrder(data: TokenizedSet, text: TextTokenizer, vo
   const params: OrderParams = initTransformer(keys, config);
   if (order.name === "random") params.target = initTargetPositions(keys, n, config.dim);
   keys.dispose();
-  const trainer = new Trainer<OrderBatch>(params, (p, b) => maskedTokenLoss(p as OrderParams, b, config), DEFAULT_ADAMW);
+  const trainer = new Trainer<OrderBatch>(params, (p, b) => maskedTokenLoss(p as OrderParams, b, config), DEFAULT_ADAMW, {
+    label: `the ${cfg.order} transformer (${describeTransformer(config)})`,
+  });
   const rng = hostRng(cfg.seed + 3);
   const offset = vocab.range("image").start;
   const maskId = vocab.hasSpecial(MASK_TOKEN) ? vocab.special(MASK_TOKEN) : undefined;

@@ -10,7 +10,7 @@ import { batchSequences, type SequenceBatch } from "../backbone/batch.ts";
 import { compileSequence } from "../backbone/sequence/compile.ts";
 import { imageToTextDocument, textToImageDocument, type PairedLayout } from "../backbone/sequence/presets.ts";
 import { JointVocab } from "../backbone/sequence/vocab.ts";
-import { initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
+import { describeTransformer, initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 import type { Decoder } from "../generate/decode.ts";
 import { blockCodes, fillHoles, textIds } from "../generate/layout.ts";
 import type { SamplingOptions } from "../generate/sampling.ts";
@@ -94,7 +94,9 @@ export function pairedBatch(
 export async function trainUnified(data: TokenizedSet, text: TextTokenizer, vocab: JointVocab, cfg: UnifiedTrainConfig): Promise<{ params: TransformerParams; config: TransformerConfig }> {
   const config: TransformerConfig = { ...cfg.model, vocabSize: vocab.size };
   const keys = new KeyStream(cfg.seed + 7);
-  const trainer = new Trainer<SequenceBatch>(initTransformer(keys, config), (p, b) => nextTokenLoss(p as TransformerParams, b, config), DEFAULT_ADAMW);
+  const trainer = new Trainer<SequenceBatch>(initTransformer(keys, config), (p, b) => nextTokenLoss(p as TransformerParams, b, config), DEFAULT_ADAMW, {
+    label: `the unified transformer (${describeTransformer(config)})`,
+  });
   keys.dispose();
   const rng = hostRng(cfg.seed + 3);
   const progress = new Progress({ label: "unified transformer", total: cfg.steps });

@@ -1,4 +1,5 @@
 import { fromHost, jit, tree, type Array, type JsTree } from "../engine/index.ts";
+import { during } from "../engine/out-of-memory.ts";
 import { hostRng, KeyStream } from "../engine/rng.ts";
 import { seededPermutation, subset } from "../data/shuffle.ts";
 import type { ImageSet } from "../data/types.ts";
@@ -63,7 +64,20 @@ function codebookOf<P extends JsTree<Array>>(q: QuantizerAdapter<P>, train: Auto
  * With an EMA codebook (`q.codebook.ema`) the codebook is kept out of the optimizer: it rides in
  * each batch, and after every step `emaUpdate` moves it to the means of the latents assigned to it.
  */
-export async function trainAutoencoder<P extends JsTree<Array>>(
+export function trainAutoencoder<P extends JsTree<Array>>(
+  set: ImageSet,
+  cfg: ConvAEConfig,
+  q: QuantizerAdapter<P>,
+  train: AutoencoderTrainConfig,
+  onProgress?: TrainProgress,
+): Promise<AutoencoderParams<P>> {
+  return during(`training ${autoencoderLabel(cfg, q)}`, () => autoencoderTraining(set, cfg, q, train, onProgress));
+}
+
+const autoencoderLabel = <P extends JsTree<Array>>(cfg: ConvAEConfig, q: QuantizerAdapter<P>): string =>
+  `the image auto-encoder (${cfg.height}×${cfg.width}, channels ${cfg.channels.join("/")}, ${q.name} quantizer of ${q.codebookSize} codes)`;
+
+async function autoencoderTraining<P extends JsTree<Array>>(
   set: ImageSet,
   cfg: ConvAEConfig,
   q: QuantizerAdapter<P>,
@@ -93,6 +107,7 @@ export async function trainAutoencoder<P extends JsTree<Array>>(
   // EMA: the optimizer trains everything but the codebook, which enters each step with the batch.
   const ema = book?.ema;
   let emaState: VQEmaState | undefined;
+  const label = autoencoderLabel(cfg, q);
   let codebook: Array | undefined;
   type Batch = { images: Array; codebook?: Array };
   let trainer: Trainer<Batch>;
@@ -103,9 +118,9 @@ export async function trainAutoencoder<P extends JsTree<Array>>(
     const trainable = { ...params, quantizer: book!.without(params.quantizer) };
     const loss = (p: typeof trainable, b: Batch) =>
       autoencoderLoss({ ...p, quantizer: book!.with(p.quantizer as P, b.codebook!) }, b.images, q, cfg, (qp, z) => ({ lookup: book!.toLookupSpace(qp, z) }));
-    trainer = new Trainer(trainable, (p, b) => loss(p as typeof trainable, b as Batch), { ...DEFAULT_ADAMW, weightDecay: 0 });
+    trainer = new Trainer(trainable, (p, b) => loss(p as typeof trainable, b as Batch), { ...DEFAULT_ADAMW, weightDecay: 0 }, { label });
   } else {
-    trainer = new Trainer(params, (p, b) => autoencoderLoss(p as AutoencoderParams<P>, (b as Batch).images, q, cfg), { ...DEFAULT_ADAMW, weightDecay: 0 });
+    trainer = new Trainer(params, (p, b) => autoencoderLoss(p as AutoencoderParams<P>, (b as Batch).images, q, cfg), { ...DEFAULT_ADAMW, weightDecay: 0 }, { label });
   }
   const current = () => {
     const p = trainer.params as AutoencoderParams<P>;

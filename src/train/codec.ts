@@ -7,6 +7,7 @@
  * level by level, and codes left unused are re-seeded from current residuals (dead-code restart).
  */
 import { fromHost, jit, lax, np, tree, type Array } from "../engine/index.ts";
+import { during } from "../engine/out-of-memory.ts";
 import { hostRng, KeyStream } from "../engine/rng.ts";
 import type { Rng } from "../data/shuffle.ts";
 import { DEFAULT_ADAMW, warmupCosine } from "./optim.ts";
@@ -194,7 +195,11 @@ async function clipUnits(clips: readonly Float32Array[], cfg: CodecConfig, units
 }
 
 /** Train a codec of `cfg` on `clips` (mono, at cfg.sampleRate); returns its params (the caller owns them). */
-export async function trainCodec(clips: readonly Float32Array[], cfg: CodecConfig, train: CodecTrainConfig = DEFAULT_CODEC_TRAIN, onProgress?: CodecProgress): Promise<CodecParams> {
+export function trainCodec(clips: readonly Float32Array[], cfg: CodecConfig, train: CodecTrainConfig = DEFAULT_CODEC_TRAIN, onProgress?: CodecProgress): Promise<CodecParams> {
+  return during(`training the audio codec (${cfg.rvq.levels} RVQ levels of ${cfg.rvq.codebookSize} codes, batch ${train.batchSize} × ${train.segment} samples)`, () => codecTraining(clips, cfg, train, onProgress));
+}
+
+async function codecTraining(clips: readonly Float32Array[], cfg: CodecConfig, train: CodecTrainConfig, onProgress?: CodecProgress): Promise<CodecParams> {
   const hop = hopOf(cfg);
   if (!Number.isInteger(train.segment) || train.segment < hop || train.segment % hop !== 0) {
     throw new Error(`trainCodec: segment must be a positive multiple of the hop (${hop} samples), got ${train.segment}`);
@@ -248,7 +253,9 @@ export async function trainCodec(clips: readonly Float32Array[], cfg: CodecConfi
     return [total, { l1, spectral, commitment: r.losses.commitment!, ...r.stats, ...extra, indices: r.indices, latents: r.latents }];
   };
   const init = { enc: params.enc, dec: params.dec, ...(distill ? { head: initLinear(new KeyStream(train.seed + 1), d, train.semanticUnits) } : {}) };
-  const trainer = new Trainer<Batch>(init as never, (p, b) => loss(p as unknown as Trainable, b), { ...DEFAULT_ADAMW, weightDecay: 0 });
+  const trainer = new Trainer<Batch>(init as never, (p, b) => loss(p as unknown as Trainable, b), { ...DEFAULT_ADAMW, weightDecay: 0 }, {
+    label: `the audio codec (${levels} RVQ levels of ${k} codes)`,
+  });
   let counts = globalThis.Array.from({ length: levels }, () => new Int32Array(k));
   for (let step = 0; step < train.steps; step++) {
     const drawn = drawBatch(clips, train.batchSize, train.segment, rng, distill ? hop : 1);

@@ -1,4 +1,5 @@
 import { blockUntilReady, jit, np, tree, valueAndGrad, type Array, type JsTree, type OwnedFunction } from "../engine/index.ts";
+import { engineMemoryError, formatCount } from "../engine/out-of-memory.ts";
 import { adamwUpdate, DEFAULT_ADAMW, initAdamW, type AdamWConfig, type AdamWState, type Params } from "./optim.ts";
 
 /**
@@ -24,8 +25,14 @@ export class Trainer<B extends JsTree<Array>> {
   opt: AdamWState;
   readonly #step: OwnedFunction<(p: Params, o: AdamWState, b: B, lr: Array) => JsTree<Array>>;
 
-  constructor(params: Params, lossFn: LossFn<B>, cfg: AdamWConfig = DEFAULT_ADAMW) {
+  /** What is trained, for errors: e.g. "speech transformer (dim 128, 4 layers, …)". */
+  readonly label: string;
+  readonly #parameters: number;
+
+  constructor(params: Params, lossFn: LossFn<B>, cfg: AdamWConfig = DEFAULT_ADAMW, { label = "a model" }: { label?: string } = {}) {
     this.params = params;
+    this.label = label;
+    this.#parameters = tree.leaves(params as unknown as JsTree<Array>).reduce((n, a) => n + a.size, 0);
     this.opt = initAdamW(params);
     const step = (p: Params, o: AdamWState, b: B, lr: Array) => {
       const [[loss, metrics], grads] = valueAndGrad(lossFn, { hasAux: true })(tree.ref(p), b as never) as unknown as [
@@ -46,6 +53,16 @@ export class Trainer<B extends JsTree<Array>> {
    * jax-js's "cannot dispatch synchronously with pending async work".
    */
   async step(batch: B, lr: number): Promise<StepResult> {
+    // the batch's shapes are read before the step consumes it, for the out-of-memory error
+    const shapes = tree.leaves(batch as JsTree<Array>).map((a) => a.shape.join("×"));
+    try {
+      return await this.#run(batch, lr);
+    } catch (e) {
+      throw engineMemoryError(e, () => `a training step of ${this.label}, with ${formatCount(this.#parameters)} parameters and a batch of ${[...new Set(shapes)].join(", ")}`);
+    }
+  }
+
+  async #run(batch: B, lr: number): Promise<StepResult> {
     const [update, loss, metrics] = this.#step(this.params, this.opt, batch, np.array(lr)) as unknown as [
       { params: Params; state: AdamWState; gradNorm: Array },
       Array,

@@ -3,10 +3,11 @@
  * loop that the speech and dialogue pipelines share. The caller draws each step's rows (all of
  * one length bucket, `byBucket`); warm-up 50 steps, then cosine, AdamW.
  */
+import { during } from "../engine/out-of-memory.ts";
 import { KeyStream } from "../engine/rng.ts";
 import { levelRanges, streamBatch, type StreamSequence } from "../backbone/streams.ts";
 import type { JointVocab } from "../backbone/sequence/vocab.ts";
-import { initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
+import { describeTransformer, initTransformer, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
 import { Progress } from "../io/progress.ts";
 import { streamLoss } from "./losses.ts";
 import { DEFAULT_ADAMW, warmupCosine } from "./optim.ts";
@@ -25,7 +26,16 @@ export function byBucket<T extends { readonly length: number }>(items: readonly 
   return out;
 }
 
-export async function trainStreamModel(
+export function trainStreamModel(
+  vocab: JointVocab,
+  config: TransformerConfig,
+  opts: { initSeed: number; steps: number; lr: number; label: string },
+  nextBatch: (step: number) => { rows: StreamSequence[]; length: number },
+): Promise<TransformerParams> {
+  return during(`training the ${opts.label} (${describeTransformer(config)})`, () => streamTraining(vocab, config, opts, nextBatch));
+}
+
+async function streamTraining(
   vocab: JointVocab,
   config: TransformerConfig,
   { initSeed, steps, lr, label }: { initSeed: number; steps: number; lr: number; label: string },
@@ -33,7 +43,7 @@ export async function trainStreamModel(
 ): Promise<TransformerParams> {
   const keys = new KeyStream(initSeed);
   const ranges = levelRanges(vocab);
-  const trainer = new Trainer(initTransformer(keys, config), (p, b) => streamLoss(p as TransformerParams, b as never, config, ranges), DEFAULT_ADAMW);
+  const trainer = new Trainer(initTransformer(keys, config), (p, b) => streamLoss(p as TransformerParams, b as never, config, ranges), DEFAULT_ADAMW, { label: `the ${label} (${describeTransformer(config)})` });
   keys.dispose();
   const progress = new Progress({ label, total: steps });
   for (let step = 0; step < steps; step++) {
