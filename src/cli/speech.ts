@@ -10,6 +10,14 @@ import { applyOverrides, JSON_OPTION, parseArgs, type ArgSpec } from "./args.ts"
 
 const RUN_OPTION = { name: "run", type: "string", default: join("runs", "speech"), placeholder: "DIR", help: "a speech run written by `mmntp speech train`" } as const;
 
+/** How synthesis draws codes (the defaults are DEFAULT_SYNTHESIS's), for `tts` and `speech eval`. */
+const SYNTHESIS_OPTIONS = [
+  { name: "temperature", type: "number", default: 0.8, help: "sampling temperature of the codes (0 = greedy)" },
+  { name: "top-k", type: "number", default: 40, help: "keep the k most likely codes per level" },
+  { name: "seed", type: "number", default: 0, help: "seed of the sampling" },
+  { name: "guidance", type: "number", default: 2, help: "classifier-free guidance scale (1 = off)" },
+] as const;
+
 const SPEECH_ACTIONS = {
   train: {
     usage: "mmntp speech train",
@@ -35,6 +43,7 @@ const SPEECH_ACTIONS = {
       RUN_OPTION,
       { name: "data", type: "string", placeholder: "DIR", help: "measure on a folder of WAV files with transcript.tsv instead" },
       { name: "samples", type: "number", default: 5, help: "syntheses per distinct transcript" },
+      ...SYNTHESIS_OPTIONS,
       JSON_OPTION,
     ],
   },
@@ -66,10 +75,7 @@ export const TTS = {
     RUN_OPTION,
     { name: "out", short: "o", type: "string", required: true, placeholder: "FILE.wav", help: "the WAV file to write (with --count N: FILE-1.wav … FILE-N.wav)" },
     { name: "count", type: "number", default: 1, help: "how many versions to draw" },
-    { name: "temperature", type: "number", default: 0.8, help: "sampling temperature of the codes (0 = greedy)" },
-    { name: "top-k", type: "number", default: 40, help: "keep the k most likely codes per level" },
-    { name: "seed", type: "number", default: 0, help: "seed of the sampling" },
-    { name: "guidance", type: "number", default: 2, help: "classifier-free guidance scale (1 = off)" },
+    ...SYNTHESIS_OPTIONS,
     { name: "max-seconds", type: "number", default: 1.5, help: "longest clip to draw" },
     { name: "voice", type: "string", placeholder: "FILE.wav", help: "speak in the voice of this clip (its start is the prompt; runs trained with voicePrompt > 0)" },
     JSON_OPTION,
@@ -87,6 +93,7 @@ function table(r: import("../pipelines/speech-run.ts").SpeechReport, v?: import(
   return [
     `recognition: word accuracy ${pct(r.asrWordAccuracy)}, digit ${pct(r.asrDigitAccuracy)} on ${r.clips} clips (${r.data}); ${(1 / r.rtf.recognize).toFixed(0)}× real time`,
     `synthesis:   ${pct(r.ttsRecognized)} of ${r.synthesized} clips recognized as the digit asked for (word accuracy ${pct(r.ttsWordAccuracy)}); drawing ${(1 / r.rtf.synthesize).toFixed(1)}× and decoding ${(1 / r.rtf.decode).toFixed(0)}× real time`,
+    `  by text:   ${Object.entries(r.ttsByTranscript).map(([t, x]) => `${t} ${pct(x)}`).join(", ")}`,
     ...(v ? [voiceTable(v)] : []),
   ].join("\n");
 }
@@ -119,6 +126,7 @@ export async function speechCommand(rest: string[], print: Print, loadEngine: ()
   if (args.kind === "help") return void console.log(args.text);
   await loadEngine();
   const { loadSpeechRun, evaluateSpeech, evaluateVoice, disposeSpeechRun } = await import("../pipelines/speech-run.ts");
+  const { DEFAULT_SYNTHESIS } = await import("../pipelines/speech.ts");
   const { loadSpokenDigits, loadSpeechFolder } = await import("../data/speech.ts");
   const run = await loadSpeechRun(args.values.run);
   try {
@@ -126,7 +134,7 @@ export async function speechCommand(rest: string[], print: Print, loadEngine: ()
     const digits = args.values.data === undefined ? loadSpokenDigits().test.clips : undefined;
     const clips = digits ?? loadSpeechFolder(args.values.data!, { sampleRate: sr }).clips;
     const data = args.values.data ?? "spoken-digits (held-out speakers)";
-    const report = await evaluateSpeech(run, clips, { samples: args.values.samples, data });
+    const report = await evaluateSpeech(run, clips, { samples: args.values.samples, data, synthesis: { ...DEFAULT_SYNTHESIS, ...synthesisOf(args.values) } });
     const promptFrames = run.manifest.training?.voicePrompt ?? 0;
     // the spoken digits' voices are told apart by speaker; a folder's by its transcript's third column
     const voiced = digits ? digits.map((c) => ({ ...c, voice: c.speaker })) : clips.every((c) => c.voice !== undefined) ? clips.map((c) => ({ ...c, voice: c.voice! })) : undefined;
@@ -172,17 +180,25 @@ export async function asrCommand(rest: string[], print: Print, loadEngine: () =>
   }
 }
 
+/** The synthesis flags, checked: how codes are drawn (without the clip length). */
+function synthesisOf(v: { temperature: number; "top-k": number; seed: number; guidance: number }) {
+  const { temperature, seed, guidance } = v;
+  const topK = v["top-k"];
+  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new InputError(`--temperature must be a finite number ≥ 0, got ${temperature}`, { field: "temperature", value: temperature });
+  if (!Number.isInteger(topK) || topK < 0) throw new InputError(`--top-k must be an integer ≥ 0 (0 = all codes), got ${topK}`, { field: "top-k", value: topK });
+  if (!(guidance >= 0) || !Number.isFinite(guidance)) throw new InputError(`--guidance must be a finite number ≥ 0 (1 = off), got ${guidance}`, { field: "guidance", value: guidance });
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new InputError(`--seed must be an integer in [0, 4294967295], got ${seed}`, { field: "seed", value: seed });
+  return { sampling: { temperature, topK }, seed, guidance };
+}
+
 /** Runs `mmntp tts …`. */
 export async function ttsCommand(rest: string[], print: Print, loadEngine: () => Promise<unknown>): Promise<void> {
   const args = parseArgs(rest, TTS);
   if (args.kind === "help") return void console.log(args.text);
-  const { count, temperature, seed, out, guidance } = args.values;
-  const topK = args.values["top-k"];
+  const { count, out } = args.values;
+  const drawing = synthesisOf(args.values);
   const maxSeconds = args.values["max-seconds"];
   if (!Number.isInteger(count) || count < 1 || count > 64) throw new InputError(`--count must be an integer in [1, 64], got ${count}`, { field: "count", value: count });
-  if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new InputError(`--temperature must be a finite number ≥ 0, got ${temperature}`, { field: "temperature", value: temperature });
-  if (!Number.isInteger(topK) || topK < 0) throw new InputError(`--top-k must be an integer ≥ 0 (0 = all codes), got ${topK}`, { field: "top-k", value: topK });
-  if (!(guidance >= 0) || !Number.isFinite(guidance)) throw new InputError(`--guidance must be a finite number ≥ 0 (1 = off), got ${guidance}`, { field: "guidance", value: guidance });
   if (!(maxSeconds > 0)) throw new InputError(`--max-seconds must be a positive number, got ${maxSeconds}`, { field: "max-seconds", value: maxSeconds });
   if (!/\.wav$/i.test(out)) throw new InputError(`--out must name a .wav file, got ${out}`, { field: "out", value: out });
   const outs = count === 1 ? [out] : Array.from({ length: count }, (_, i) => out.replace(/\.wav$/i, `-${i + 1}.wav`));
@@ -199,7 +215,7 @@ export async function ttsCommand(rest: string[], print: Print, loadEngine: () =>
     const sr = run.codec.config.sampleRate;
     const maxFrames = Math.max(1, Math.round(maxSeconds * run.codec.frameRate));
     const voice = voiceFile === undefined ? undefined : readWav(voiceFile, { sampleRate: sr }).samples;
-    const { clips, rtf } = await speak(run, outs.map(() => args.positionals.text), { sampling: { temperature, topK }, seed, maxFrames, guidance }, voice);
+    const { clips, rtf } = await speak(run, outs.map(() => args.positionals.text), { ...drawing, maxFrames }, voice);
     const heard = (await transcribe(run, clips.map((samples) => ({ samples })))).texts;
     const files = [];
     for (const [i, f] of outs.entries()) {

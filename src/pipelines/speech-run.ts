@@ -114,6 +114,8 @@ export type SpeechReport = {
   ttsRecognized: number;
   /** word accuracy of those recognitions against the requested transcripts */
   ttsWordAccuracy: number;
+  /** per requested transcript, the share of its syntheses whose digit word came back */
+  ttsByTranscript: Record<string, number>;
   /** seconds of work per second of audio */
   rtf: { recognize: number; synthesize: number; decode: number };
 };
@@ -165,6 +167,8 @@ export async function evaluateSpeech(run: Omit<SpeechRun, "manifest">, clips: re
   const requests = transcripts.flatMap((t) => Array.from({ length: samples }, () => t));
   const made = await drawAndDecode(run, requests.map((t) => run.text.encodeText(t)), synthesis);
   const back = (await transcribe(run, made.clips.map((samples) => ({ samples })))).texts;
+  const heardAsAsked = requests.map((r, i) => digitOf(r) !== undefined && digitOf(r) === digitOf(back[i]!));
+  const ttsByTranscript = Object.fromEntries(transcripts.map((t) => [t, heardAsAsked.filter((ok, i) => ok && requests[i] === t).length / samples]));
   return {
     data,
     clips: clips.length,
@@ -172,7 +176,8 @@ export async function evaluateSpeech(run: Omit<SpeechRun, "manifest">, clips: re
     asrDigitAccuracy: refs.filter((r, i) => digitOf(r) === digitOf(heard[i]!)).length / refs.length,
     synthesized: requests.length,
     ttsWordAccuracy: wordAccuracy(requests, back),
-    ttsRecognized: requests.filter((r, i) => digitOf(r) !== undefined && digitOf(r) === digitOf(back[i]!)).length / requests.length,
+    ttsRecognized: heardAsAsked.filter(Boolean).length / requests.length,
+    ttsByTranscript,
     rtf: { recognize: recognizeRtf, ...made.rtf },
   };
 }

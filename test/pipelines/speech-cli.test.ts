@@ -69,13 +69,20 @@ describe("mmntp speech, asr and tts", () => {
 
     const ev = mmntp("speech", "eval", "--run", run, "--data", data, "--samples", "1", "--json");
     expect(ev.code).toBe(0);
-    const report = JSON.parse(ev.out) as { clips: number; synthesized: number; asrWordAccuracy: number; ttsRecognized: number; voice: { voices: number; requests: number; chance: number } };
+    const report = JSON.parse(ev.out) as { clips: number; synthesized: number; asrWordAccuracy: number; ttsRecognized: number; ttsByTranscript: Record<string, number>; voice: { voices: number; requests: number; chance: number } };
     // voices with two clips of different transcripts: en-us_m1 alone, one continuation
     expect(report.voice).toMatchObject({ voices: 5, requests: 1, chance: 0.2 });
     expect(report.clips).toBe(6);
     expect(report.synthesized).toBe(6); // six distinct transcripts, one synthesis each
     expect(report.asrWordAccuracy).toBeLessThanOrEqual(1);
     expect(report.ttsRecognized).toBeGreaterThanOrEqual(0);
+    // per transcript: the six texts, whose shares average to the whole
+    const shares = Object.values(report.ttsByTranscript);
+    expect(shares).toHaveLength(6);
+    expect(shares.reduce((a, x) => a + x, 0) / 6).toBeCloseTo(report.ttsRecognized, 12);
+    // the synthesis flags reach the evaluation, and are checked
+    expect(mmntp("speech", "eval", "--run", run, "--data", data, "--guidance", "-1").err).toContain("--guidance must be a finite number ≥ 0 (1 = off), got -1");
+    expect(mmntp("speech", "eval", "--run", run, "--data", data, "--seed", "1.5").err).toContain("--seed must be an integer in [0, 4294967295], got 1.5");
   });
 
   it("refuses bad input naming the file or word and what was expected", () => {
