@@ -54,7 +54,7 @@ function checkGroupParams(p: GroupVQParams, opts: GroupVQOptions, what: string):
 
 /**
  * x: [..., D] → codes [..., D], indices [..., G] int32 (group g in column g), losses, stats {}.
- * Each group is VQ (vq.ts): codes = z + sg(e − z) per group, concatenated; losses.codebook and
+ * Each group is VQ (vq.ts): codes = sg(e) + z − sg(z) per group, concatenated; losses.codebook and
  * losses.commitment are means over all N·D elements, i.e. the mean of the per-group VQ losses.
  * Consumes params and x.
  */

@@ -1,5 +1,6 @@
 import { lax, nn, np, type Array, type DType } from "../../engine/index.ts";
 import { checkDeviceIds, checkQuantizerInput } from "./checks.ts";
+import { entropy } from "./entropy.ts";
 import type { QuantizeResult } from "./types.ts";
 
 /**
@@ -8,7 +9,7 @@ import type { QuantizeResult } from "./types.ts";
  * and parameter-free. An entropy penalty keeps every code confident (low per-sample entropy) and
  * the batch spread over the codebook (high codebook entropy). Losses follow vector-quantize-pytorch's
  * `LFQ`: distance −2·x·c over the implicit codebook, softmax at an inverse temperature, log clamped
- * at 1e-5.
+ * at 1e-5 (entropy.ts, which also keeps the log accurate for confident codes, p near 1).
  */
 export type LFQOptions = {
   /** d, the bits per token; K = 2^d. */
@@ -76,11 +77,6 @@ function implicitCodebook(d: number, dtype: DType): Array {
   const data = dtype === np.float64 ? new Float64Array(k * d) : new Float32Array(k * d);
   for (let j = 0; j < k; j++) for (let i = 0; i < d; i++) data[j * d + i] = (j >> (d - 1 - i)) & 1 ? 1 : -1;
   return np.array(data as Float32Array<ArrayBuffer>, { dtype }).reshape([k, d]);
-}
-
-/** H(p) = −Σ p·log(max(p, 1e-5)) over the last axis (vq-pytorch's clamped log). p: [..., K] → [...]. */
-function entropy(p: Array): Array {
-  return p.ref.mul(np.log(np.maximum(p, 1e-5))).sum(-1).neg();
 }
 
 /**

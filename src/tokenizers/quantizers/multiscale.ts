@@ -26,7 +26,7 @@ import type { KeyStream } from "../../engine/rng.ts";
 import { fmt } from "../../nn/shapes.ts";
 import { checkDeviceIds, checkQuantizerInput } from "./checks.ts";
 import type { QuantizeResult } from "./types.ts";
-import { initVQ } from "./vq.ts";
+import { initVQ, l2normalize, straightThrough } from "./vq.ts";
 
 export type MultiScaleOptions = {
   /** Number of codes K, shared by all scales. */
@@ -150,7 +150,7 @@ export function splitScales(indices: Array, scales: readonly number[]): Array[] 
 // ---------------------------------------------------------------- quantize / decode
 
 /**
- * f: [B, H, W, D] → codes [B, H, W, D] (f̂ with straight-through gradients: f + sg(f̂ − f)),
+ * f: [B, H, W, D] → codes [B, H, W, D] (f̂ with straight-through gradients: sg(f̂) + f − sg(f)),
  * indices [B, Σ s²] int32 (the scales' token maps, each flattened row-major, concatenated from
  * the smallest scale up; `splitScales` undoes this).
  * Losses as VAR's reference, on the running reconstruction f̂_≤s after every scale, averaged:
@@ -186,8 +186,8 @@ export function quantize(params: MultiScaleParams, f: Array, opts: MultiScaleOpt
   frozen.dispose();
   params.codebook.dispose();
   const S = opts.scales.length;
-  const residual = mse(lax.stopGradient(fhat.ref), target.ref);
-  const codes = x.add(lax.stopGradient(fhat.sub(target))); // straight-through: d codes / d f = I
+  const residual = mse(lax.stopGradient(fhat.ref), target);
+  const codes = straightThrough(x, fhat); // value f̂, d codes / d f = I
   return {
     codes: codes.reshape([b, h, w, d]),
     indices: ids.length === 1 ? ids[0]! : np.concatenate(ids, 1),
@@ -228,10 +228,6 @@ export function indicesToCodes(params: MultiScaleParams, indices: Array, opts: P
 
 function mse(a: Array, b: Array): Array {
   return np.square(a.sub(b)).mean();
-}
-
-function l2normalize(x: Array): Array {
-  return x.ref.mul(np.reciprocal(np.sqrt(np.square(x).sum(-1, { keepdims: true }).add(1e-12))));
 }
 
 /** z: [N, D], codebook: [K, D] (no gradient) → ids [N]: least ‖z − c‖², or largest cosine. */

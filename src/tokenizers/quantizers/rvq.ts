@@ -4,7 +4,7 @@ import { normal } from "../../nn/init.ts";
 import { fmt } from "../../nn/shapes.ts";
 import { checkDeviceIds, checkQuantizerInput } from "./checks.ts";
 import type { QuantizeResult } from "./types.ts";
-import { checkPositiveInt, l2normalize, nearestCode, vqLosses, type Distance, type VQParams } from "./vq.ts";
+import { checkPositiveInt, l2normalize, nearestCode, straightThrough, vqLosses, type Distance, type VQParams } from "./vq.ts";
 
 /**
  * Residual vector quantization (SoundStream, Zeghidour et al. 2021, Algorithm 1; EnCodec,
@@ -74,7 +74,7 @@ function checkRVQParams(p: RVQParams, opts: RVQOptions, what: string): void {
  * Only the first n = activeLevels levels run (quantizer dropout); the rest contribute nothing
  * and get no gradient.
  *
- * Gradients: one straight-through over the sum, codes = x + sg(Σ e_i − x), so d codes / dx = I.
+ * Gradients: one straight-through over the sum, codes = sg(Σ e_i) + x − sg(x), so d codes / dx = I.
  * (vector-quantize-pytorch's per-level straight-through adds up to L·I; EnCodec fixed this the
  * same way, facebookresearch/encodec#25.) Level i's losses are VQ's on its residual
  * r_i = x − sg(Σ_{j<i} e_j): codebook_i = mean ‖sg(r_i) − e_i‖², commitment_i = β·mean ‖r_i − sg(e_i)‖²;
@@ -116,7 +116,7 @@ export function quantize(params: RVQParams, x: Array, opts: RVQOptions, activeLe
     sum = sum ? sum.add(eSg) : eSg;
     ids.push(indices);
   });
-  const codes = flat.ref.add(lax.stopGradient(sum!.sub(flat))); // x + sg(Σ e_i − x)
+  const codes = straightThrough(flat, sum!); // value Σ e_i, d codes / dx = I
   const left = np.square(lax.stopGradient(residual)).mean();
   return {
     codes: codes.reshape([...lead, opts.dim]),

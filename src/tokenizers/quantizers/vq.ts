@@ -67,8 +67,14 @@ function checkVQParams(p: VQParams, opts: VQOptions, what: string): void {
   }
 }
 
+/**
+ * x / max(‖x‖, 1e-12) over the last axis, as torch's F.normalize (used by vq-pytorch and VAR), so
+ * tiny inputs (‖x‖ ~ 1e-7) still become unit vectors; an ε added under the root would shrink them.
+ * The clamp sits on ‖x‖² (at 1e-24, the same value) so that x = 0 gets a finite gradient, not
+ * sqrt's ∞ times 0. x: [..., C] → [..., C]. Consumes x.
+ */
 export function l2normalize(x: Array): Array {
-  return x.ref.mul(np.reciprocal(np.sqrt(np.square(x).sum(-1, { keepdims: true }).add(1e-12))));
+  return x.ref.div(np.sqrt(np.maximum(np.square(x).sum(-1, { keepdims: true }), 1e-24)));
 }
 
 function swapLastTwo(a: Array): Array {
@@ -114,9 +120,13 @@ export function vqLosses(z: Array, e: Array, beta: number, codebook = true): Rec
   return { codebook: np.square(lax.stopGradient(z).sub(e)).mean(), commitment };
 }
 
-/** Straight-through estimator: the value of e, the gradient of z (VQ-VAE §3.2). Consumes both. */
+/**
+ * Straight-through estimator (VQ-VAE §3.2), sg(e) + (z − sg(z)): the value is exactly e, the
+ * gradient w.r.t. z the identity, and e (the codebook) gets none: it learns from the codebook loss
+ * only. (z + sg(e − z) rounds in float32: e = 0.3, z = 1000 gives 0.2999878.) Consumes both.
+ */
 export function straightThrough(z: Array, e: Array): Array {
-  return z.ref.add(lax.stopGradient(e.sub(z)));
+  return lax.stopGradient(e).add(z.ref.sub(lax.stopGradient(z)));
 }
 
 /** x: [N, D] → [N, C]: projIn when factorized. Consumes projIn and x. */
@@ -131,7 +141,7 @@ function projectOut(p: VQParams, y: Array): Array {
 
 /**
  * x: [..., D] → codes [..., D], indices [...] int32, losses {codebook?, commitment}, stats {}.
- * Factorized: z = projIn(x) [..., C] is quantized and codes = projOut(z + sg(e − z)), so the losses
+ * Factorized: z = projIn(x) [..., C] is quantized and codes = projOut(straightThrough(z, e)), so the losses
  * live in the lookup space (as in vector-quantize-pytorch). Consumes params and x.
  */
 export function quantize(params: VQParams, x: Array, opts: VQOptions): QuantizeResult {

@@ -109,6 +109,19 @@ describe.each([
   });
 });
 
+describe("group VQ codes", () => {
+  it("are exactly the chosen codebook rows, even for inputs far from them", () => {
+    // z + sg(e − z) rounds in float32: 1000 + (0.3 − 1000) gave 0.2999878.
+    const opts: GroupVQOptions = { ...DEFAULT_GROUP_VQ, groups: 2, codebookSize: 1, dim: 2 };
+    const p: GroupVQParams = { codebooks: f32([0.3, -0.7], [2, 1, 1]) };
+    const q = quantize(tree.ref(p), f32([1000, -1000], [1, 2]), opts);
+    const want = [0.3, -0.7].map(Math.fround);
+    expect(flat(q.codes)).toEqual(want);
+    expect(flat(indicesToCodes(p, q.indices, opts))).toEqual(want);
+    tree.dispose(q.losses);
+  });
+});
+
 describe("group VQ bad input", () => {
   const opts: GroupVQOptions = { ...DEFAULT_GROUP_VQ, groups: 2, codebookSize: 3, dim: 4 };
   const p = () => ({ codebooks: f32(Array.from({ length: 2 * 3 * 2 }, (_, i) => i / 10), [2, 3, 2]) });

@@ -110,6 +110,36 @@ describe.each([1, 3, 5, 10])("LFQ with d = %i", (d) => {
   });
 });
 
+describe("LFQ entropy of confident codes", () => {
+  // Host oracle in float64 (Math.log): q(c|x) = softmax_c(2·invT·x·c) over the 2^d codes, then
+  // H = −Σ q·log max(q, 1e-5), as vq-pytorch.
+  const hostEntropy = (x: number[], opts: LFQOptions) => {
+    const logits = Array.from({ length: 2 ** opts.dim }, (_, j) => 2 * opts.invTemperature * x.reduce((s, v, i) => s + ((j >> (opts.dim - 1 - i)) & 1 ? v : -v), 0));
+    const top = Math.max(...logits);
+    const e = logits.map((l) => Math.exp(l - top));
+    const z = e.reduce((s, v) => s + v, 0);
+    return -e.reduce((s, v) => s + (v / z) * Math.log(Math.max(v / z, 1e-5)), 0);
+  };
+
+  // x = ±0.04 alternating, d = 10: the best code holds q ≈ 1 − 1.1e-6 and the entropy is 1.41e-5
+  // (PyTorch, float32 and float64); jax-js's own log, off by 1.2e-5 near 1, gave 2.65e-5. In
+  // float32, q's own rounding (1 ulp = 6e-8 of the 1.1e-6) leaves ~0.5%.
+  it.each([
+    { dtype: "float32", make: f32, round: Math.fround, rel: 1e-2 },
+    { dtype: "float64", make: f64, round: (v: number) => v, rel: 1e-5 },
+  ] as const)("per-sample and codebook entropy match the float64 host oracle ($dtype)", ({ make, round, rel }) => {
+    const row = Array.from({ length: DEFAULT_LFQ.dim }, (_, i) => round(i % 2 ? -0.04 : 0.04));
+    const want = hostEntropy(row, DEFAULT_LFQ);
+    expect(want).toBeCloseTo(1.41e-5, 7);
+    const q = quantize({}, make([...row, ...row, ...row, ...row], [4, DEFAULT_LFQ.dim]), DEFAULT_LFQ);
+    for (const key of ["perSampleEntropy", "codebookEntropy"]) {
+      const got = scalar(q.stats[key]!);
+      if (!(Math.abs(got - want) <= rel * want)) expect.fail(`${key}: got ${got}, expected ${want}`);
+    }
+    tree.dispose([q.codes, q.indices, q.losses]);
+  });
+});
+
 describe("LFQ without the entropy loss", () => {
   it("skips the 2^d enumeration: zero entropy loss, no entropy stats, large d allowed", () => {
     const d = 24;

@@ -183,6 +183,19 @@ describe("multi-scale residual quantizer (VAR)", () => {
     tree.dispose(p);
   });
 
+  it("codes are exactly f̂ (the summed code maps), even for inputs far from it", () => {
+    // f + sg(f̂ − f) rounds in float32: 1000 + (0.3 − 1000) gave 0.2999878.
+    const p = { codebook: f32([0.3, -0.2], [2, 1]) };
+    const one = { codebookSize: 2, dim: 1, beta: 0.25, distance: "l2" as const, scales: [1] };
+    const q1 = quantize(tree.ref(p), f32([1000], [1, 1, 1, 1]), one);
+    expect(flat(q1.codes)).toEqual([Math.fround(0.3)]);
+    tree.dispose([q1.indices, q1.losses, q1.stats]);
+    const two = { ...one, scales: [1, 2] };
+    const q2 = quantize(tree.ref(p), f32([1000, 1001, 999, 1000.5], [1, 2, 2, 1]), two);
+    expect(flat(q2.codes)).toEqual(flat(indicesToCodes(p, q2.indices, two)));
+    tree.dispose([q2.losses, q2.stats]);
+  });
+
   it("defaults to VAR-style scales 1..7 for the 7×7 VQ-VAE grid", () => {
     expect(DEFAULT_MULTISCALE.scales).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(scaleOffsets(DEFAULT_MULTISCALE.scales)).toEqual([0, 1, 5, 14, 30, 55, 91, 140]);

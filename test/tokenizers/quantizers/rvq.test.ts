@@ -119,6 +119,19 @@ describe.each([
   });
 });
 
+describe("RVQ codes", () => {
+  it("are exactly the sum of the chosen codes, even for inputs far from them", () => {
+    // x + sg(Σ e − x) rounds in float32 (1000 + (0.35 − 1000) ≠ 0.35).
+    const opts: RVQOptions = { ...DEFAULT_RVQ, levels: 2, codebookSize: 1, dim: 1 };
+    const p: RVQParams = { levels: [{ codebook: f32([0.3], [1, 1]) }, { codebook: f32([0.05], [1, 1]) }] };
+    const q = quantize(tree.ref(p), f32([1000, -1000], [2, 1]), opts);
+    const sum = Math.fround(Math.fround(0.3) + Math.fround(0.05));
+    expect(flat(q.codes)).toEqual([sum, sum]);
+    expect(flat(indicesToCodes(p, q.indices, opts))).toEqual([sum, sum]);
+    tree.dispose([q.losses, q.stats]);
+  });
+});
+
 describe("RVQ refinement", () => {
   it("with a zero code in every level, the error left ‖x − codes‖² never grows as levels are added", () => {
     const opts: RVQOptions = { ...DEFAULT_RVQ, levels: 4, codebookSize: 8, dim: 4 };
