@@ -145,5 +145,6 @@ export { imageSize, type DatasetInfo, type ImageSet } from "./data/types.ts";
 
 // Evaluation: reconstruction and classification figures, the judge classifier, Fréchet distance.
 export { accuracy, psnr } from "./eval/metrics.ts";
+export { ssim, ssimPerImage, type ImageShape, type SsimOptions } from "./eval/ssim.ts";
 export { checkJudgeConfig, initJudge, Judge, judgeFeatures, judgeLogits, judgeLoss, type JudgeConfig, type JudgeParams } from "./eval/judge.ts";
 export { frechetDistance, frechetDistanceOf, gaussianOf, symmetricEigen, symmetricSqrt, type Gaussian } from "./eval/frechet.ts";

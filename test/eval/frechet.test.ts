@@ -1,6 +1,11 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { mulberry32 as rng } from "../../src/data/shuffle.ts";
 import { frechetDistance, frechetDistanceOf, gaussianOf, symmetricEigen, symmetricSqrt, type Gaussian } from "../../src/eval/frechet.ts";
+
+/** reference/image_metrics.py: pytorch-fid's formula (np.cov with n − 1, scipy.linalg.sqrtm) in float64. */
+type FeatureCase = { readonly name: string; readonly dim: number; readonly na: number; readonly nb: number; readonly a: readonly number[]; readonly b: readonly number[]; readonly distance: number };
+const fx = JSON.parse(readFileSync(new URL("../fixtures/image-metrics.json", import.meta.url), "utf8")) as { readonly features: readonly FeatureCase[] };
 
 const g = (mean: number[], cov: number[]): Gaussian => ({ mean: Float64Array.from(mean), cov: Float64Array.from(cov), dim: mean.length, n: 100 });
 
@@ -69,5 +74,10 @@ describe("Fréchet distance", () => {
     const shifted = feats.map((v, i) => v + (i % 5 === 2 ? 0.5 : 0));
     expect(frechetDistanceOf(feats, 200, shifted, 200, 5)).toBeCloseTo(0.25, 8);
     expect(() => gaussianOf([1, 2, 3], 2, 2)).toThrow("gaussianOf: expected n ≥ 2 rows of dim ≥ 1 (n·dim values), got n 2, dim 2 and 3 values");
+  });
+
+  it.each(fx.features.map((c) => [c.name, c] as const))("matches pytorch-fid's formula with scipy's sqrtm: %s", (_, c) => {
+    const got = frechetDistanceOf(Float32Array.from(c.a), c.na, Float32Array.from(c.b), c.nb, c.dim);
+    expect(Math.abs(got - c.distance) / c.distance).toBeLessThan(1e-6);
   });
 });
