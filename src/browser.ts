@@ -148,3 +148,12 @@ export { accuracy, psnr } from "./eval/metrics.ts";
 export { ssim, ssimPerImage, type ImageShape, type SsimOptions } from "./eval/ssim.ts";
 export { checkJudgeConfig, initJudge, Judge, judgeFeatures, judgeLogits, judgeLoss, type JudgeConfig, type JudgeParams } from "./eval/judge.ts";
 export { frechetDistance, frechetDistanceOf, gaussianOf, symmetricEigen, symmetricSqrt, type Gaussian } from "./eval/frechet.ts";
+
+// ── continuous tokens: encoders, projectors, resampler, freezing ──
+export { patchGrid, patchify, unpatchify, type PatchGrid } from "./tokenizers/continuous/patches.ts";
+export { checkViTConfig, initViT, meanPool, vitEncode, vitTokens, type ViTBlockParams, type ViTConfig, type ViTParams } from "./tokenizers/continuous/vit.ts";
+export { checkCNNEncoderConfig, CNN_ACTIVATIONS, cnnEncode, cnnGrid, initCNNEncoder, type CNNEncoderConfig, type CNNEncoderParams } from "./tokenizers/continuous/cnn.ts";
+export { crossAttention, initCrossAttention, type CrossAttentionOptions, type CrossAttentionParams } from "./nn/cross-attention.ts";
+export { checkProjectorConfig, initProjector, projectFeatures, PROJECTOR_KINDS, type ProjectorConfig, type ProjectorKind, type ProjectorParams } from "./backbone/adapters/projector.ts";
+export { checkResamplerConfig, checkResamplerSlots, initResampler, resample, type ResamplerConfig, type ResamplerLayerParams, type ResamplerParams } from "./backbone/adapters/resampler.ts";
+export { FrozenTrainer, matchesPattern, splitParams, type ParamSplit, type SplitOptions } from "./train/freeze.ts";
