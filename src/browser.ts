@@ -157,3 +157,12 @@ export { crossAttention, initCrossAttention, type CrossAttentionOptions, type Cr
 export { checkProjectorConfig, initProjector, projectFeatures, PROJECTOR_KINDS, type ProjectorConfig, type ProjectorKind, type ProjectorParams } from "./backbone/adapters/projector.ts";
 export { checkResamplerConfig, checkResamplerSlots, initResampler, resample, type ResamplerConfig, type ResamplerLayerParams, type ResamplerParams } from "./backbone/adapters/resampler.ts";
 export { FrozenTrainer, matchesPattern, splitParams, type ParamSplit, type SplitOptions } from "./train/freeze.ts";
+
+// ── continuous outputs: diffusion and regression heads ──
+// MAR's per-token diffusion head (cosine schedule, DDIM), its loss and sampler; Emu's regression head.
+export { alphaBar, checkDiffusionSteps, cosineSchedule, qSample, qSampleAt, type DiffusionSchedule } from "./backbone/heads/diffusion-schedule.ts";
+export { ddimCoefficients, ddimScalars, ddimStep, ddimUpdate, samplingTimesteps, type DdimCoefficients } from "./backbone/heads/ddim.ts";
+export { checkDiffusionHeadConfig, initDiffusionHead, predictNoise, timestepEmbedding, type AdaLNBlockParams, type DiffusionHeadConfig, type DiffusionHeadParams } from "./backbone/heads/diffusion-head.ts";
+export { checkRegressionHeadConfig, initRegressionHead, regress, regressionErrors, regressionLoss, REGRESSION_LOSSES, type RegressionHeadConfig, type RegressionHeadParams, type RegressionLossKind } from "./backbone/heads/regression.ts";
+export { checkDiffusionMultiplier, diffusionDraws, diffusionLoss, type DiffusionBatch, type DiffusionLossOptions } from "./train/diffusion-loss.ts";
+export { checkDiffusionSampling, ddimSample, sampleDiffusion, type DiffusionSample, type DiffusionSampling, type NoisePredictor } from "./generate/diffusion.ts";
