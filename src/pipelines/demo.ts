@@ -19,6 +19,7 @@ import { checkPairedLayout, DEFAULT_PAIRED, type PairedLayout } from "../backbon
 import { checkTransformerConfig, type TransformerConfig } from "../backbone/transformer.ts";
 import { Decoder } from "../generate/decode.ts";
 import { accuracy, psnr } from "../eval/metrics.ts";
+import { ssim } from "../eval/ssim.ts";
 import { autoencoderExpectations, checkAutoencoderConfig, latentGrid, type AutoencoderTokenizer, type AutoencoderTokenizerConfig } from "../tokenizers/image/autoencoder.ts";
 import { makeQuantizer } from "../tokenizers/quantizers/registry.ts";
 import { MNIST_VQVAE } from "../tokenizers/image/presets.ts";
@@ -106,6 +107,8 @@ export function checkDemoConfig(cfg: DemoConfig): void {
 export type DemoMetrics = {
   /** Image tokenizer reconstruction PSNR on the held-out digits, dB. */
   readonly tokenizer_psnr_db: number;
+  /** Its SSIM (Wang et al. 2004, scikit-image's Gaussian-window settings) on the same digits. */
+  readonly tokenizer_ssim: number;
   /** Share of the codebook the held-out digits use, and its perplexity. */
   readonly codebook_usage: number;
   readonly codebook_perplexity: number;
@@ -181,6 +184,7 @@ export async function runDemo(dir: string, cfg: DemoConfig = DEFAULT_DEMO): Prom
 
   const metrics: DemoMetrics = {
     tokenizer_psnr_db: psnr(test.images, recon),
+    tokenizer_ssim: ssim(test.images, recon, test),
     codebook_usage: health.usage,
     codebook_perplexity: health.perplexity,
     judge_accuracy: judgeAccuracy,

@@ -56,12 +56,14 @@ describe("the demo pipeline, toy size", () => {
   it("writes its pictures, metrics.json naming each figure, and a committed run", () => {
     for (const f of ["recon.png", "samples.png", "metrics.json", "run.json"]) expect(existsSync(join(run, f)), f).toBe(true);
     const saved = JSON.parse(readFileSync(join(run, "metrics.json"), "utf8")) as Record<string, unknown>;
-    for (const key of ["tokenizer_psnr_db", "codebook_usage", "codebook_perplexity", "judge_accuracy", "caption_accuracy", "generation_accuracy", "seconds"]) {
+    for (const key of ["tokenizer_psnr_db", "tokenizer_ssim", "codebook_usage", "codebook_perplexity", "judge_accuracy", "caption_accuracy", "generation_accuracy", "seconds"]) {
       expect(typeof saved[key], key).toBe("number");
       expect(saved[key]).toBe(metrics[key as keyof DemoMetrics]);
     }
     expect(metrics.generation_accuracy_by_digit).toHaveLength(10);
     expect(metrics.tokenizer_psnr_db).toBeGreaterThan(5); // 4 steps already beat a blank image (≈ 4.5 dB)
+    expect(metrics.tokenizer_ssim).toBeGreaterThan(0);
+    expect(metrics.tokenizer_ssim).toBeLessThan(1);
   });
 
   it("saveRun → loadRun gives the same tokenizers, vocabulary and weights", async () => {

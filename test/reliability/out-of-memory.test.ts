@@ -1,4 +1,6 @@
 import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { during, EngineMemoryError, engineMemoryError, formatBytes, WASM32_LIMIT_BYTES } from "../../src/engine/out-of-memory.ts";
 import { heapCapFromEnv } from "../../src/engine/memory.ts";
@@ -34,7 +36,9 @@ describe("out of engine memory", () => {
   });
 
   it("the CLI prints it as the user's error (exit 1, no stack), naming the stage that ran out", () => {
-    const r = child({ MMNTP_MAX_HEAP: "16MiB" }, ["bin/mmntp.js", "demo", "--quick", "--name", `oom-${process.pid}`]);
+    const name = `oom-test-${process.pid}`;
+    const r = child({ MMNTP_MAX_HEAP: "16MiB" }, ["bin/mmntp.js", "demo", "--quick", "--name", name]);
+    rmSync(join(ROOT, "runs", name), { recursive: true, force: true }); // the run folder it made before failing
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/mmntp: out of engine memory in training the image auto-encoder \(28×28, channels 32\/64, vq quantizer of 256 codes\): it needed the heap to grow from [\d.]+ MiB to at least [\d.]+ MiB, past the 16\.0 MiB cap set by MMNTP_MAX_HEAP/);
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
