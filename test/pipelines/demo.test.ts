@@ -62,8 +62,8 @@ describe("the demo pipeline, toy size", () => {
     }
     expect(metrics.generation_accuracy_by_digit).toHaveLength(10);
     expect(metrics.tokenizer_psnr_db).toBeGreaterThan(5); // 4 steps already beat a blank image (≈ 4.5 dB)
-    expect(metrics.tokenizer_ssim).toBeGreaterThan(0);
-    expect(metrics.tokenizer_ssim).toBeLessThan(1);
+    // SSIM lies in [−1, 1]; a 4-step tokenizer's reconstructions are far from their originals
+    expect(Math.abs(metrics.tokenizer_ssim)).toBeLessThan(0.9);
   });
 
   it("saveRun → loadRun gives the same tokenizers, vocabulary and weights", async () => {
