@@ -5,10 +5,9 @@ import { initProjector, projectFeatures, type ProjectorParams } from "../../../s
 import { conv2d } from "../../../src/nn/conv.ts";
 import { checkCNNEncoderConfig, cnnEncode, cnnGrid, initCNNEncoder, type CNNEncoderConfig, type CNNEncoderParams } from "../../../src/tokenizers/continuous/cnn.ts";
 import { meanPool } from "../../../src/tokenizers/continuous/vit.ts";
-import { DEFAULT_ADAMW } from "../../../src/train/optim.ts";
-import { Trainer } from "../../../src/train/step.ts";
 import { gradCheck, probe, toF64 } from "../../helpers/gradcheck.ts";
-import { expectClose, f32, flat, ints } from "../../helpers/fixtures.ts";
+import { overfitLabels } from "../../helpers/overfit.ts";
+import { expectClose, f32, flat } from "../../helpers/fixtures.ts";
 import { uniformValues } from "../../helpers/values.ts";
 
 beforeAll(startEngine);
@@ -60,23 +59,7 @@ describe("CNN encoder", () => {
     const params: P = { cnn: initCNNEncoder(keys, c), proj: initProjector(keys, { kind: "linear", inputDim: 32, dim: 4 }) };
     keys.dispose();
     const logitsOf = (p: P, x: JaxArray) => projectFeatures(p.proj, meanPool(cnnEncode(p.cnn, x, c)));
-    const loss = (p: P, b: { images: JaxArray; labels: JaxArray }): [JaxArray, Record<string, JaxArray>] => {
-      const logp = nn.logSoftmax(logitsOf(p, b.images), -1);
-      return [logp.mul(nn.oneHot(b.labels, 4).astype(np.float32)).sum(-1).mean().mul(-1), {}];
-    };
-    const trainer = new Trainer(params, (p, b) => loss(p as P, b as never), { ...DEFAULT_ADAMW, weightDecay: 0 });
-    let [first, last, steps, acc] = [0, 0, 0, 0];
-    for (; steps < 300 && acc < 1; steps++) {
-      const r = await trainer.step({ images: images.ref, labels: ints(labels, [n]) }, 3e-3);
-      if (steps === 0) first = r.loss;
-      last = r.loss;
-      if (steps % 25 === 24) {
-        const pred = flat(np.argmax(logitsOf(tree.ref(trainer.params) as P, images.ref), -1));
-        acc = pred.filter((u, i) => u === labels[i]).length / n;
-      }
-    }
-    images.dispose();
-    trainer.dispose();
+    const { acc, steps, first, last } = await overfitLabels(params, logitsOf, images, labels, 4);
     expect(acc, `accuracy ${acc} after ${steps} steps, loss ${first.toFixed(3)} → ${last.toFixed(3)}`).toBe(1);
     expect(last).toBeLessThan(first / 4);
   });

@@ -1,12 +1,11 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { nn, np, random, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
+import { np, random, startEngine, tree, type Array as JaxArray } from "../../../src/engine/index.ts";
 import { KeyStream } from "../../../src/engine/rng.ts";
 import { initProjector, projectFeatures, type ProjectorParams } from "../../../src/backbone/adapters/projector.ts";
 import { checkViTConfig, initViT, meanPool, vitEncode, vitTokens, type ViTConfig, type ViTParams } from "../../../src/tokenizers/continuous/vit.ts";
-import { DEFAULT_ADAMW } from "../../../src/train/optim.ts";
-import { Trainer } from "../../../src/train/step.ts";
 import { gradCheck, probe, toF64 } from "../../helpers/gradcheck.ts";
-import { expectClose, f32, flat, ints } from "../../helpers/fixtures.ts";
+import { overfitLabels } from "../../helpers/overfit.ts";
+import { expectClose, f32, flat } from "../../helpers/fixtures.ts";
 import { uniformValues } from "../../helpers/values.ts";
 
 beforeAll(startEngine);
@@ -68,26 +67,7 @@ describe("ViT encoder", () => {
     const params: P = { vit: initViT(keys, cfg), proj: initProjector(keys, { kind: "mlp", inputDim: 16, dim: 4 }) };
     keys.dispose();
     const logitsOf = (p: P, x: JaxArray) => projectFeatures(p.proj, meanPool(vitEncode(p.vit, x, cfg))); // [B, 4]
-    const loss = (p: P, b: { images: JaxArray; labels: JaxArray }): [JaxArray, Record<string, JaxArray>] => {
-      const logp = nn.logSoftmax(logitsOf(p, b.images), -1);
-      return [logp.mul(nn.oneHot(b.labels, 4).astype(np.float32)).sum(-1).mean().mul(-1), {}];
-    };
-    const trainer = new Trainer(params, (p, b) => loss(p as P, b as never), { ...DEFAULT_ADAMW, weightDecay: 0 });
-    let first = 0;
-    let last = 0;
-    let steps = 0;
-    let acc = 0;
-    for (; steps < 300 && acc < 1; steps++) {
-      const r = await trainer.step({ images: images.ref, labels: ints(labels, [n]) }, 3e-3);
-      if (steps === 0) first = r.loss;
-      last = r.loss;
-      if (steps % 25 === 24) {
-        const pred = flat(np.argmax(logitsOf(tree.ref(trainer.params) as P, images.ref), -1));
-        acc = pred.filter((c, i) => c === labels[i]).length / n;
-      }
-    }
-    images.dispose();
-    trainer.dispose();
+    const { acc, steps, first, last } = await overfitLabels(params, logitsOf, images, labels, 4);
     expect(acc, `accuracy ${acc} after ${steps} steps, loss ${first.toFixed(3)} → ${last.toFixed(3)}`).toBe(1);
     expect(last).toBeLessThan(first / 4);
   });
