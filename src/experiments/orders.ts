@@ -263,7 +263,7 @@ export function passesOf(decode: DecodeOrder, tokens: number, order?: TrainedOrd
 }
 
 /** `per` real test images of each class, class-major, from index `from` on. */
-function byClass(test: ImageSet, per: number, classes: number, from: number): Float32Array {
+export function byClass(test: ImageSet, per: number, classes: number, from: number): Float32Array {
   const px = 784;
   const out = new Float32Array(per * classes * px);
   const filled = new Array<number>(classes).fill(0);

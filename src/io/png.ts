@@ -74,6 +74,27 @@ export function writeGrayGrid(path: string, images: Float32Array, opts: GridOpti
   return { width: outW, height: outH };
 }
 
+/**
+ * The images of a grid written by `writeGrayGrid` with the same options, back as [count, H*W]
+ * in [0, 1] (8-bit: within 1/510 of what was written). Lets a sample grid be scored again later,
+ * e.g. by another evaluator, without keeping the raw samples. Throws (InputError) if the PNG's
+ * size is not the grid's.
+ */
+export function readGrayGrid(path: string, opts: GridOptions & { count: number; cols: number }): Float32Array {
+  const { height: h, width: w, count, cols, pad = 2, scale = 2 } = opts;
+  const rows = Math.ceil(count / cols);
+  const outW = cols * w * scale + (cols + 1) * pad;
+  const outH = rows * h * scale + (rows + 1) * pad;
+  const pixels = readGrayImage(path, { height: outH, width: outW });
+  const out = new Float32Array(count * h * w);
+  for (let k = 0; k < count; k++) {
+    const y0 = pad + Math.floor(k / cols) * (h * scale + pad);
+    const x0 = pad + (k % cols) * (w * scale + pad);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[k * h * w + y * w + x] = pixels[(y0 + y * scale) * outW + x0 + x * scale]!;
+  }
+  return out;
+}
+
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PNG } from "pngjs";
 import { afterAll, describe, expect, it } from "vitest";
-import { encodeGrayPng, readGrayImage, writeGrayGrid } from "../../src/io/png.ts";
+import { encodeGrayPng, readGrayGrid, readGrayImage, writeGrayGrid } from "../../src/io/png.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmntp-png-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,6 +49,18 @@ describe("png", () => {
     expect(at(59, 70)).toBeCloseTo(128 / 255, 6); // gap between cols 0 and 1
     expect(at(x0 + 58 + 10, y0 + 10)).toBeCloseTo(128 / 255, 6); // empty 6th cell
     expect(readdirSync(join(dir, "sub"))).toEqual(["grid.png"]); // temp file renamed away
+  });
+
+  it("readGrayGrid gives back every image of a grid to within 1/255, and refuses the wrong layout", () => {
+    const count = 7;
+    const images = new Float32Array(count * 784);
+    for (let k = 0; k < count; k++) images.set(ramp(31 * k), k * 784);
+    const path = join(dir, "back.png");
+    writeGrayGrid(path, images, { height: 28, width: 28, cols: 3 });
+    const back = readGrayGrid(path, { height: 28, width: 28, cols: 3, count });
+    expect(back.length).toBe(count * 784);
+    back.forEach((v, i) => expect(Math.abs(v - clamp01(images[i]!))).toBeLessThan(1 / 255));
+    expect(() => readGrayGrid(path, { height: 28, width: 28, cols: 4, count })).toThrow(/is 176×176 \(width×height\), expected 234×118/);
   });
 
   it("reads colour PNGs as luminance composited over black", () => {

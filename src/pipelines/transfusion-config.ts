@@ -1,0 +1,104 @@
+/**
+ * The configuration of a Transfusion-style model (Zhou et al. 2024, "Transfusion: Predict the
+ * Next Token and Diffuse Images with One Multi-Modal Model"): one transformer reads text tokens
+ * and continuous image patches in one sequence, predicts the next text token (LM loss) and the
+ * noise added to the image patches (the diffusion loss, under a mask that is causal except
+ * bidirectional within each image, §3.2), trained together as L = L_LM + λ·L_DDPM (§3.3, eq. 4).
+ * `transfusionShapes` validates every field before anything is allocated (InputError, naming
+ * the field, the value and what is allowed).
+ */
+import { CAPTION_TEMPLATES } from "../data/captions.ts";
+import { asInputError, InputError } from "../io/errors.ts";
+import { checkTransformerConfig, type TransformerConfig } from "../backbone/transformer.ts";
+import { checkDiffusionSteps, cosineSchedule } from "../backbone/heads/diffusion-schedule.ts";
+import { patchGrid, type PatchGrid } from "../tokenizers/continuous/patches.ts";
+import { checkDiffusionSampling, type DiffusionSampling } from "../generate/diffusion.ts";
+
+export type TransfusionConfig = {
+  readonly seed: number;
+  /** the images' C×H×W (MNIST: 1×28×28) */
+  readonly image: { readonly channels: number; readonly height: number; readonly width: number };
+  /** p: each image position holds one p×p patch, C·p² pixel values scaled to [−1, 1] */
+  readonly patch: number;
+  readonly backbone: Omit<TransformerConfig, "vocabSize">;
+  /** T, the diffusion steps of the cosine schedule (Transfusion §3.2: 1000) */
+  readonly diffusionSteps: number;
+  /** F, the width of the timestep's sinusoid before its MLP (even) */
+  readonly timeDim: number;
+  /** λ, the weight of the diffusion loss (Transfusion §4.1: 5) */
+  readonly lambda: number;
+  /** rows of each batch that are image → caption sequences; the rest are caption → image */
+  readonly captionRows: number;
+  /**
+   * Images before a caption are noised with t ~ U{0, …, captionNoise − 1} (0 = clean): Transfusion
+   * §4.3 ("Image Noising") caps it at T/2 so the caption still sees the image, while those images
+   * still train the (unconditional) diffusion loss.
+   */
+  readonly captionNoise: number;
+  /** captions drawn from the first `templates` of `CAPTION_TEMPLATES` (the demo's 8) */
+  readonly templates: number;
+  /** share of caption → image rows whose caption is dropped (all pads), for classifier-free guidance */
+  readonly dropCaption: number;
+  readonly steps: number;
+  readonly lr: number;
+  readonly batch: number;
+  /** how images are drawn (DDIM over the whole image block, generate/diffusion.ts) */
+  readonly sampling: DiffusionSampling;
+};
+
+/**
+ * 49 patches of 4×4 and a backbone the width of the demo's unified model. λ = 5 is the paper's:
+ * the diffusion loss (≈ 0.05–0.1 once trained) and the LM loss (≈ 0.1) are then of one order.
+ */
+export const DEFAULT_TRANSFUSION: TransfusionConfig = {
+  seed: 0,
+  image: { channels: 1, height: 28, width: 28 },
+  patch: 4,
+  backbone: { contextLength: 64, dim: 128, layers: 4, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "learned" },
+  diffusionSteps: 1000,
+  timeDim: 64,
+  lambda: 5,
+  captionRows: 8,
+  captionNoise: 500,
+  templates: 8,
+  dropCaption: 0.1,
+  steps: 3000,
+  lr: 1e-3,
+  batch: 32,
+  sampling: { steps: 50, eta: 0, guidance: 3 },
+};
+
+const fail = (msg: string): never => {
+  throw new InputError(`transfusion config: ${msg}`);
+};
+
+/** What follows from a config: the patch grid (N image positions of Dx values each). Throws (InputError) unless `cfg` is valid. */
+export function transfusionShapes(cfg: TransfusionConfig): PatchGrid {
+  const int = (what: string, v: unknown, lo: number, hi: number) => {
+    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) fail(`${what} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
+  };
+  int("seed", cfg.seed, 0, 2 ** 31 - 1);
+  int("image.channels", cfg.image?.channels, 1, 64);
+  int("image.height", cfg.image?.height, 1, 1 << 14);
+  int("image.width", cfg.image?.width, 1, 1 << 14);
+  int("steps", cfg.steps, 1, 1e7);
+  int("batch", cfg.batch, 1, 4096);
+  int("templates", cfg.templates, 1, CAPTION_TEMPLATES.length);
+  asInputError(() => checkDiffusionSteps(cfg.diffusionSteps, "transfusion config: diffusionSteps"));
+  int("captionRows", cfg.captionRows, 0, cfg.batch - 1); // at least one caption → image row
+  int("captionNoise", cfg.captionNoise, 0, cfg.diffusionSteps);
+  if (!Number.isInteger(cfg.timeDim) || cfg.timeDim < 2 || cfg.timeDim % 2 !== 0 || cfg.timeDim > 1 << 14) fail(`timeDim must be an even integer in [2, ${1 << 14}] (cos and sin halves), got ${JSON.stringify(cfg.timeDim)}`);
+  if (!(cfg.lr > 0 && cfg.lr < 1)) fail(`lr must be in (0, 1), got ${JSON.stringify(cfg.lr)}`);
+  if (!(cfg.lambda >= 0 && Number.isFinite(cfg.lambda))) fail(`lambda must be a finite number ≥ 0 (the diffusion loss's weight), got ${JSON.stringify(cfg.lambda)}`);
+  if (!(cfg.dropCaption >= 0 && cfg.dropCaption < 1)) fail(`dropCaption must be in [0, 1), got ${JSON.stringify(cfg.dropCaption)}`);
+  asInputError(() => checkTransformerConfig({ ...cfg.backbone, vocabSize: 1 }, "transfusion config: backbone"));
+  if (cfg.backbone.dim % 4 !== 0) fail(`backbone.dim must be a multiple of 4 (the patches' 2-D sin-cos positions: a sin and a cos half each for rows and columns), got ${JSON.stringify(cfg.backbone.dim)}`);
+  const grid = asInputError(() => patchGrid(cfg.image.channels, cfg.image.height, cfg.image.width, cfg.patch, "transfusion config: patch"));
+  asInputError(() => checkDiffusionSampling(cfg.sampling ?? ({} as DiffusionSampling), cosineSchedule(cfg.diffusionSteps), "transfusion config: sampling"));
+  return grid;
+}
+
+/** `transfusionShapes` for its checks alone. */
+export function checkTransfusionConfig(cfg: TransfusionConfig): void {
+  transfusionShapes(cfg);
+}
