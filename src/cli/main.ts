@@ -7,7 +7,6 @@
 // below loads jax-js (several of these modules do, at import time), or jax-js builds an unshared
 // memory without a pool and every command runs on one thread.
 import "../engine/node-preload.ts";
-import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../io/errors.ts";
 import { applyOverrides, JSON_OPTION, parseArgs, type ArgSpec } from "./args.ts";
@@ -15,10 +14,11 @@ import { describeFailure } from "./failure.ts";
 import { codecCommand } from "./codec.ts";
 import { ASR, asrCommand, speechCommand, TTS, ttsCommand } from "./speech.ts";
 import { dialogueCommand } from "./dialogue.ts";
+import { trainCommand, TRAIN } from "./train.ts";
+import { CAPTION, captionCommand, GENERATE, generateCommand } from "./use.ts";
 import { checkExperimentConfig, DEFAULT_QUANTIZER_EXPERIMENT, parseQuantizerList, QUANTIZER_NAMES } from "../experiments/quantizers-config.ts";
 import { checkOrdersExperimentConfig, DEFAULT_ORDERS_EXPERIMENT, parseOrderList } from "../experiments/orders-config.ts";
-import { ORDER_NAMES, type OrderName } from "../backbone/orders/training.ts";
-import { GUIDANCE_SCHEDULES, type GuidanceSchedule } from "../generate/guidance.ts";
+import { ORDER_NAMES } from "../backbone/orders/training.ts";
 
 const RUN_OPTION = { name: "run", type: "string", default: join("runs", "demo"), help: "a run written by `mmntp demo`" } as const;
 
@@ -32,38 +32,6 @@ const DEMO = {
     { name: "name", type: "string", default: "demo", help: "run directory under runs/" },
     { name: "quick", type: "boolean", help: "a much shorter training (smoke test; metrics will be low)" },
     { name: "set", type: "string", multiple: true, placeholder: "key=value", help: "override a config value by dotted path, e.g. --set modelSteps=600 --set model.layers=3" },
-    JSON_OPTION,
-  ],
-} as const satisfies ArgSpec;
-
-const CAPTION = {
-  usage: "mmntp caption",
-  description: "Prints a caption for each PNG (one line per file: path, a tab, the caption), using a saved run.\nA folder stands for the PNG files in it.",
-  positionals: [{ name: "images", help: "PNG files or folders of PNG files, of the run's image size (28×28 for the demo)", rest: true }],
-  options: [RUN_OPTION, JSON_OPTION],
-} as const satisfies ArgSpec;
-
-const GENERATE = {
-  usage: "mmntp generate",
-  description:
-    'Writes a grid of images generated from a caption, e.g. "a handwritten 7", using a saved run.\n' +
-    "A run decodes in the order its model was trained in: the demo's in raster order; `mmntp experiment orders`\n" +
-    "trains one per order (runs/orders/raster, maskgit, random, next-scale), e.g.\n" +
-    '  mmntp generate "a handwritten 7" -o 7.png --run runs/orders/maskgit --steps 8 --preview steps/',
-  positionals: [{ name: "prompt", help: "the caption to draw" }],
-  options: [
-    { name: "out", short: "o", type: "string", required: true, placeholder: "out.png", help: "PNG grid to write" },
-    RUN_OPTION,
-    { name: "count", type: "number", default: 8, help: "images to generate (1..256)" },
-    { name: "temperature", type: "number", default: 0.8, help: "sampling temperature (0 = greedy)" },
-    { name: "top-k", type: "number", default: 0, help: "sample from the k most likely tokens only (0 = all)" },
-    { name: "seed", type: "number", default: 0, help: "sampling seed (an integer in [0, 2^32))" },
-    { name: "guidance", type: "number", default: 3, help: "classifier-free guidance scale (1 = off)" },
-    { name: "guidance-schedule", type: "string", default: "constant", placeholder: "constant|linear", help: "guidance over the steps: constant, or linear from 1 up to the scale" },
-    { name: "top-p", type: "number", default: 1, help: "nucleus sampling: keep the smallest set of tokens whose probability reaches p (1 = all)" },
-    { name: "order", type: "string", placeholder: ORDER_NAMES.join("|"), help: "decoding order (default: the one the run's model was trained in)" },
-    { name: "steps", type: "number", help: "MaskGIT passes per image, 1..tokens (default 8; maskgit order only)" },
-    { name: "preview", type: "string", placeholder: "DIR", help: "also write the partial images after every step (step-NN.png) and steps.gif into DIR" },
     JSON_OPTION,
   ],
 } as const satisfies ArgSpec;
@@ -128,6 +96,7 @@ const EVALUATE = {
 
 const COMMANDS: Record<string, { spec: ArgSpec; summary: string }> = {
   demo: { spec: DEMO, summary: "train tokenizers + unified model on embedded MNIST, write runs/NAME/" },
+  train: { spec: TRAIN, summary: "train a continuous-token design (--preset llava-mnist | mar-mnist | transfusion-mnist)" },
   caption: { spec: CAPTION, summary: "caption digit images (files or folders) with a saved run" },
   generate: { spec: GENERATE, summary: 'generate images for a caption, e.g. "a handwritten 7"' },
   experiment: { spec: EXPERIMENT, summary: "run an experiment, e.g. `experiment quantizers`; write runs/NAME/" },
@@ -154,31 +123,6 @@ const HELP = [
 
 /** The engine as Node runs it (worker pool, native GEMM); loaded before any module that uses jax-js. */
 const loadEngine = () => import("../engine/node.ts");
-
-/** PNG paths: files as given, folders expanded to their *.png files (sorted). */
-function imageFiles(args: readonly string[]): string[] {
-  const files: string[] = [];
-  for (const a of args) {
-    if (!existsSync(a)) throw new InputError(`no such file or folder: ${a}`);
-    if (statSync(a).isDirectory()) {
-      const pngs = readdirSync(a).filter((f) => f.toLowerCase().endsWith(".png")).sort();
-      if (pngs.length === 0) throw new InputError(`folder ${a} holds no .png files`);
-      files.push(...pngs.map((f) => join(a, f)));
-    } else files.push(a);
-  }
-  return files;
-}
-
-function checkGenerateOptions(v: { count: number; temperature: number; "top-k": number; "top-p": number; seed: number; guidance: number; "guidance-schedule": string; order?: string | undefined }): void {
-  if (!(v["top-p"] > 0 && v["top-p"] <= 1)) throw new InputError(`--top-p must be in (0, 1] (1 = all tokens), got ${v["top-p"]}`);
-  if (!(GUIDANCE_SCHEDULES as readonly string[]).includes(v["guidance-schedule"])) throw new InputError(`--guidance-schedule must be one of ${GUIDANCE_SCHEDULES.join(", ")}, got ${JSON.stringify(v["guidance-schedule"])}`);
-  if (v.order !== undefined && !(ORDER_NAMES as readonly string[]).includes(v.order)) throw new InputError(`--order must be one of ${ORDER_NAMES.join(", ")}, got ${JSON.stringify(v.order)}`);
-  if (!Number.isInteger(v.count) || v.count < 1 || v.count > 256) throw new InputError(`--count must be an integer in [1, 256], got ${v.count}`);
-  if (!(v.temperature >= 0 && v.temperature <= 10)) throw new InputError(`--temperature must be in [0, 10] (0 = greedy), got ${v.temperature}`);
-  if (!Number.isInteger(v["top-k"]) || v["top-k"] < 0) throw new InputError(`--top-k must be a non-negative integer (0 = all), got ${v["top-k"]}`);
-  if (!Number.isInteger(v.seed) || v.seed < 0 || v.seed >= 2 ** 32) throw new InputError(`--seed must be an integer in [0, 4294967295], got ${v.seed}`);
-  if (!(v.guidance >= 1 && v.guidance <= 100)) throw new InputError(`--guidance must be in [1, 100] (1 = off), got ${v.guidance}`);
-}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
@@ -227,17 +171,6 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  if (command === "caption") {
-    const args = parseArgs(rest, CAPTION);
-    if (args.kind === "help") return void console.log(args.text);
-    const files = imageFiles(args.positionals.images);
-    await loadEngine();
-    const { caption } = await import("../pipelines/use-run.ts");
-    const out = await caption(args.values.run, files);
-    print(args.values.json, { run: args.values.run, captions: out }, out.map((c) => (files.length === 1 ? c.caption : `${c.file}\t${c.caption}`)).join("\n"));
-    return;
-  }
-
   if (command === "export") {
     const args = parseArgs(rest, EXPORT);
     if (args.kind === "help") return void console.log(args.text);
@@ -276,29 +209,9 @@ async function main(argv: string[]): Promise<void> {
   if (command === "tts") return ttsCommand(rest, print, loadEngine);
   if (command === "dialogue") return dialogueCommand(rest, print, loadEngine);
 
-  const args = parseArgs(rest, GENERATE);
-  if (args.kind === "help") return void console.log(args.text);
-  checkGenerateOptions(args.values);
-  const { count, temperature, seed, guidance, out } = args.values;
-  const { checkOutputPath, checkOutputFolder } = await import("../io/checkpoint.ts");
-  checkOutputPath(out);
-  await loadEngine();
-  const { generate } = await import("../pipelines/use-run.ts");
-  const { order, steps, preview } = args.values;
-  if (preview !== undefined) checkOutputFolder(preview);
-  const r = await generate(args.values.run, args.positionals.prompt, out, {
-    count,
-    temperature,
-    topK: args.values["top-k"],
-    topP: args.values["top-p"],
-    seed,
-    guidance,
-    guidanceSchedule: args.values["guidance-schedule"] as GuidanceSchedule,
-    ...(order === undefined ? {} : { order: order as OrderName }),
-    ...(steps === undefined ? {} : { steps }),
-    ...(preview === undefined ? {} : { preview }),
-  });
-  print(args.values.json, { run: args.values.run, prompt: args.positionals.prompt, ...r }, `wrote ${out}`);
+  if (command === "train") return trainCommand(rest, print, loadEngine);
+  if (command === "caption") return captionCommand(rest, print, loadEngine);
+  return generateCommand(rest, print, loadEngine);
 }
 
 main(process.argv.slice(2)).then(

@@ -33,6 +33,8 @@ export type DiffusionSampling = {
   readonly temperature?: number;
   /** s, the classifier-free guidance scale; default 1 (no guidance; needs `uncond` otherwise) */
   readonly guidance?: number;
+  /** c: clip every step's x̂_0 to [−c, c] (ddimUpdate); for data in a known range, e.g. 1 for pixels in [−1, 1]; default none */
+  readonly clip?: number;
 };
 
 /** Throws, naming the field, the value and what is allowed, unless `opts` is valid for `schedule`. */
@@ -42,6 +44,7 @@ export function checkDiffusionSampling(opts: DiffusionSampling, schedule: Diffus
   if (opts.eta !== undefined && !(opts.eta >= 0 && opts.eta <= 1)) throw new Error(`${where}.eta: expected a number in [0, 1] (0 = DDIM, 1 = DDPM), got ${JSON.stringify(opts.eta)}`);
   if (opts.temperature !== undefined && !(opts.temperature > 0 && Number.isFinite(opts.temperature))) throw new Error(`${where}.temperature: expected a finite number > 0, got ${JSON.stringify(opts.temperature)}`);
   if (opts.guidance !== undefined && !Number.isFinite(opts.guidance)) throw new Error(`${where}.guidance: expected a finite number (1 = off), got ${JSON.stringify(opts.guidance)}`);
+  if (opts.clip !== undefined && !(opts.clip > 0 && Number.isFinite(opts.clip))) throw new Error(`${where}.clip: expected a finite number > 0 (x̂_0 is clipped to [−clip, clip]), got ${JSON.stringify(opts.clip)}`);
 }
 
 /** What one sampling run returns. */
@@ -71,7 +74,7 @@ export function ddimSample<C extends JsTree<Array>>(predict: NoisePredictor<C>, 
   const timesteps = samplingTimesteps(schedule, opts.steps);
   // one trace serves every step: the timestep, the DDIM scalars and the noise are arguments
   const step = jit((ctx: C, x: Array, t: Array, k: Array, noise: Array): Array => {
-    const { prev, x0 } = ddimUpdate(x.ref, predict(ctx, x, t), k, noise);
+    const { prev, x0 } = ddimUpdate(x.ref, predict(ctx, x, t), k, noise, opts.clip);
     x0.dispose();
     return prev;
   });

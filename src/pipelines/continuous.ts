@@ -239,17 +239,33 @@ export type ContinuousCaptionReport = {
 };
 
 /**
- * Trains `cfg` on the embedded MNIST digits outside the demo's held-out split, with the demo's
- * caption tokenizer (trained on every caption template), and scores the held-out digits.
+ * `runContinuousCaptioning` keeping the captioner (the caller disposes it): trains `cfg` on the
+ * embedded MNIST digits outside the demo's held-out split, with the demo's caption tokenizer
+ * (trained on every caption template), and scores the first `captionImages` held-out digits (default all).
  */
-export async function runContinuousCaptioning(cfg: ContinuousCaptionConfig = DEFAULT_CONTINUOUS): Promise<ContinuousCaptionReport> {
+export async function trainAndScoreContinuous(cfg: ContinuousCaptionConfig, { captionImages: count }: { captionImages?: number } = {}): Promise<{ model: ContinuousCaptioner; report: ContinuousCaptionReport }> {
   continuousShapes(cfg);
   await startEngine();
   const started = performance.now();
   const { train, test } = splitTrainTest(loadMnist(), DEMO_SPLIT);
   const text = TextTokenizer.fromJSON(await trainTextTokenizer(allCaptions()));
   const model = await trainContinuousCaptioner(train, text, cfg);
-  const { captionAccuracy, captions } = await evaluateContinuousCaptioner(model, test);
+  try {
+    const { captionAccuracy, captions } = await evaluateContinuousCaptioner(model, test, count === undefined ? {} : { count });
+    const report = { caption_accuracy: captionAccuracy, steps: stagesOf(cfg).reduce((n, s) => n + s.steps, 0), seconds: (performance.now() - started) / 1000, captions_sample: captions.slice(0, 10), config: cfg };
+    return { model, report };
+  } catch (e) {
+    disposeContinuousCaptioner(model);
+    throw e;
+  }
+}
+
+/**
+ * Trains `cfg` on the embedded MNIST digits outside the demo's held-out split, with the demo's
+ * caption tokenizer (trained on every caption template), and scores the held-out digits.
+ */
+export async function runContinuousCaptioning(cfg: ContinuousCaptionConfig = DEFAULT_CONTINUOUS): Promise<ContinuousCaptionReport> {
+  const { model, report } = await trainAndScoreContinuous(cfg);
   disposeContinuousCaptioner(model);
-  return { caption_accuracy: captionAccuracy, steps: stagesOf(cfg).reduce((n, s) => n + s.steps, 0), seconds: (performance.now() - started) / 1000, captions_sample: captions.slice(0, 10), config: cfg };
+  return report;
 }

@@ -159,42 +159,54 @@ export type MarReport = {
   readonly config: MarConfig;
 };
 
+export type MarRunOptions = { readonly samplesPerClass?: number; readonly judgeSteps?: number };
+
 /**
  * Trains `cfg` on the embedded MNIST digits outside the demo's held-out split, samples
  * `samplesPerClass` digits for each caption "a handwritten d", and scores them with a judge
  * trained on the same training digits (accuracy reported on the held-out ones). Returns the
  * report and the samples as a grid (one column per digit).
  */
-export async function runMarGeneration(cfg: MarConfig = DEFAULT_MAR, { samplesPerClass = 16, judgeSteps = 500 }: { samplesPerClass?: number; judgeSteps?: number } = {}): Promise<{ report: MarReport; grid: Float32Array }> {
+export async function runMarGeneration(cfg: MarConfig = DEFAULT_MAR, opts: MarRunOptions = {}): Promise<{ report: MarReport; grid: Float32Array }> {
+  const { model, ...out } = await trainAndScoreMar(cfg, opts);
+  disposeMar(model);
+  return out;
+}
+
+/** `runMarGeneration` keeping the generator (the caller disposes it). */
+export async function trainAndScoreMar(cfg: MarConfig, { samplesPerClass = 16, judgeSteps = 500 }: MarRunOptions = {}): Promise<{ model: MarGenerator; report: MarReport; grid: Float32Array }> {
   marShapes(cfg);
   await startEngine();
   const started = performance.now();
   const { train, test } = splitTrainTest(loadMnist(), DEMO_SPLIT);
   const text = TextTokenizer.fromJSON(await trainTextTokenizer(allCaptions()));
   const model = await trainMar(train, text, cfg);
-  const trained = performance.now();
-  const classes = MNIST_INFO.classes.length;
-  const prompts = globalThis.Array.from({ length: classes * samplesPerClass }, (_, i) => text.encodeText(caption(Math.floor(i / samplesPerClass), 0)));
-  const samples = await sampleMar(model, prompts, { seed: cfg.seed, progress: true });
-  const sampled = performance.now();
-  const parameters = parameterCount(model.params);
-  disposeMar(model);
-  const judge = await trainJudge(train, MNIST_INFO, judgeSteps, cfg.seed);
-  const judgeAccuracy = accuracy(await judge.predict(test.images, test.n), test.labels);
-  const judged = await judge.predict(samples, prompts.length);
-  judge.dispose();
-  const wanted = Int32Array.from(prompts, (_, i) => Math.floor(i / samplesPerClass));
-  const byDigit = globalThis.Array.from({ length: classes }, (_, d) => accuracy(judged.subarray(d * samplesPerClass, (d + 1) * samplesPerClass), wanted.subarray(d * samplesPerClass, (d + 1) * samplesPerClass)));
-  const report: MarReport = {
-    generation_accuracy: accuracy(judged, wanted),
-    generation_accuracy_by_digit: byDigit,
-    judge_accuracy: judgeAccuracy,
-    parameters,
-    steps: cfg.steps,
-    train_seconds: (trained - started) / 1000,
-    sample_seconds: (sampled - trained) / 1000,
-    seconds: (performance.now() - started) / 1000,
-    config: cfg,
-  };
-  return { report, grid: classGrid(samples, classes, samplesPerClass, imageSize(test)) };
+  try {
+    const trained = performance.now();
+    const classes = MNIST_INFO.classes.length;
+    const prompts = globalThis.Array.from({ length: classes * samplesPerClass }, (_, i) => text.encodeText(caption(Math.floor(i / samplesPerClass), 0)));
+    const samples = await sampleMar(model, prompts, { seed: cfg.seed, progress: true });
+    const sampled = performance.now();
+    const judge = await trainJudge(train, MNIST_INFO, judgeSteps, cfg.seed);
+    const judgeAccuracy = accuracy(await judge.predict(test.images, test.n), test.labels);
+    const judged = await judge.predict(samples, prompts.length);
+    judge.dispose();
+    const wanted = Int32Array.from(prompts, (_, i) => Math.floor(i / samplesPerClass));
+    const byDigit = globalThis.Array.from({ length: classes }, (_, d) => accuracy(judged.subarray(d * samplesPerClass, (d + 1) * samplesPerClass), wanted.subarray(d * samplesPerClass, (d + 1) * samplesPerClass)));
+    const report: MarReport = {
+      generation_accuracy: accuracy(judged, wanted),
+      generation_accuracy_by_digit: byDigit,
+      judge_accuracy: judgeAccuracy,
+      parameters: parameterCount(model.params),
+      steps: cfg.steps,
+      train_seconds: (trained - started) / 1000,
+      sample_seconds: (sampled - trained) / 1000,
+      seconds: (performance.now() - started) / 1000,
+      config: cfg,
+    };
+    return { model, report, grid: classGrid(samples, classes, samplesPerClass, imageSize(test)) };
+  } catch (e) {
+    disposeMar(model);
+    throw e;
+  }
 }

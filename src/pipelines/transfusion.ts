@@ -154,7 +154,7 @@ export async function ddimSampleAwaited<C extends JsTree<Array>>(predict: NoiseP
   const [n, dx] = shape;
   const timesteps = samplingTimesteps(schedule, opts.steps);
   const step = jit((ctx: C, x: Array, t: Array, k: Array, noise: Array): Array => {
-    const { prev, x0 } = ddimUpdate(x.ref, predict(ctx, x, t), k, noise);
+    const { prev, x0 } = ddimUpdate(x.ref, predict(ctx, x, t), k, noise, opts.clip);
     x0.dispose();
     return prev;
   });
@@ -295,7 +295,14 @@ export type TransfusionRunOptions = { readonly samplesPerClass?: number; readonl
  * training digits) and captions the first `captionImages` held-out digits. Returns the report and
  * the samples as a grid (one column per digit, one row per sample).
  */
-export async function runTransfusion(cfg: TransfusionConfig = DEFAULT_TRANSFUSION, { samplesPerClass = 16, captionImages = 500, judgeSteps = 500 }: TransfusionRunOptions = {}): Promise<{ report: TransfusionReport; grid: Float32Array }> {
+export async function runTransfusion(cfg: TransfusionConfig = DEFAULT_TRANSFUSION, opts: TransfusionRunOptions = {}): Promise<{ report: TransfusionReport; grid: Float32Array }> {
+  const { model, ...out } = await trainAndScoreTransfusion(cfg, opts);
+  disposeTransfusion(model);
+  return out;
+}
+
+/** `runTransfusion` keeping the model (the caller disposes it). */
+export async function trainAndScoreTransfusion(cfg: TransfusionConfig, { samplesPerClass = 16, captionImages = 500, judgeSteps = 500 }: TransfusionRunOptions = {}): Promise<{ model: TransfusionModel; report: TransfusionReport; grid: Float32Array }> {
   transfusionShapes(cfg);
   await startEngine();
   const started = performance.now();
@@ -304,37 +311,40 @@ export async function runTransfusion(cfg: TransfusionConfig = DEFAULT_TRANSFUSIO
   const tail: { lm: number; diffusion: number }[] = [];
   const t0 = performance.now();
   const model = await trainTransfusion(train, text, cfg, { onStep: (_, r) => void (tail.push({ lm: r.metrics.lm!, diffusion: r.metrics.diffusion! }), tail.length > 100 && tail.shift()) });
-  const trained = performance.now();
-  const classes = MNIST_INFO.classes.length;
-  const prompts = globalThis.Array.from({ length: classes * samplesPerClass }, (_, i) => text.encodeText(caption(Math.floor(i / samplesPerClass), 0)));
-  const samples = await sampleTransfusion(model, prompts, { seed: cfg.seed });
-  const sampled = performance.now();
-  const held = subset(test, globalThis.Array.from({ length: Math.min(captionImages, test.n) }, (_, i) => i));
-  const captions = (await captionTransfusion(model, held)).map((ids) => text.decodeText(ids));
-  const parameters = transfusionParameterCount(model.params);
-  disposeTransfusion(model);
-  const judge = await trainJudge(train, MNIST_INFO, judgeSteps, cfg.seed);
-  const judgeAccuracy = accuracy(await judge.predict(test.images, test.n), test.labels);
-  const judged = await judge.predict(samples, prompts.length);
-  judge.dispose();
-  const wanted = Int32Array.from(prompts, (_, i) => Math.floor(i / samplesPerClass));
-  const per = (d: number) => accuracy(judged.subarray(d * samplesPerClass, (d + 1) * samplesPerClass), wanted.subarray(d * samplesPerClass, (d + 1) * samplesPerClass));
-  const mean = (f: (x: { lm: number; diffusion: number }) => number) => tail.reduce((a, x) => a + f(x), 0) / Math.max(1, tail.length);
-  const report: TransfusionReport = {
-    generation_accuracy: accuracy(judged, wanted),
-    generation_accuracy_by_digit: globalThis.Array.from({ length: classes }, (_, d) => per(d)),
-    caption_accuracy: accuracy(captions.map(parseDigitFromCaption), held.labels),
-    caption_images: held.n,
-    judge_accuracy: judgeAccuracy,
-    parameters,
-    steps: cfg.steps,
-    train_seconds: (trained - t0) / 1000,
-    steps_per_second: cfg.steps / ((trained - t0) / 1000),
-    sample_seconds: (sampled - trained) / 1000,
-    seconds: (performance.now() - started) / 1000,
-    final_lm_loss: mean((x) => x.lm),
-    final_diffusion_loss: mean((x) => x.diffusion),
-    config: cfg,
-  };
-  return { report, grid: classGrid(samples, classes, samplesPerClass, imageSize(test)) };
+  try {
+    const trained = performance.now();
+    const classes = MNIST_INFO.classes.length;
+    const prompts = globalThis.Array.from({ length: classes * samplesPerClass }, (_, i) => text.encodeText(caption(Math.floor(i / samplesPerClass), 0)));
+    const samples = await sampleTransfusion(model, prompts, { seed: cfg.seed });
+    const sampled = performance.now();
+    const held = subset(test, globalThis.Array.from({ length: Math.min(captionImages, test.n) }, (_, i) => i));
+    const captions = (await captionTransfusion(model, held)).map((ids) => text.decodeText(ids));
+    const judge = await trainJudge(train, MNIST_INFO, judgeSteps, cfg.seed);
+    const judgeAccuracy = accuracy(await judge.predict(test.images, test.n), test.labels);
+    const judged = await judge.predict(samples, prompts.length);
+    judge.dispose();
+    const wanted = Int32Array.from(prompts, (_, i) => Math.floor(i / samplesPerClass));
+    const per = (d: number) => accuracy(judged.subarray(d * samplesPerClass, (d + 1) * samplesPerClass), wanted.subarray(d * samplesPerClass, (d + 1) * samplesPerClass));
+    const mean = (f: (x: { lm: number; diffusion: number }) => number) => tail.reduce((a, x) => a + f(x), 0) / Math.max(1, tail.length);
+    const report: TransfusionReport = {
+      generation_accuracy: accuracy(judged, wanted),
+      generation_accuracy_by_digit: globalThis.Array.from({ length: classes }, (_, d) => per(d)),
+      caption_accuracy: accuracy(captions.map(parseDigitFromCaption), held.labels),
+      caption_images: held.n,
+      judge_accuracy: judgeAccuracy,
+      parameters: transfusionParameterCount(model.params),
+      steps: cfg.steps,
+      train_seconds: (trained - t0) / 1000,
+      steps_per_second: cfg.steps / ((trained - t0) / 1000),
+      sample_seconds: (sampled - trained) / 1000,
+      seconds: (performance.now() - started) / 1000,
+      final_lm_loss: mean((x) => x.lm),
+      final_diffusion_loss: mean((x) => x.diffusion),
+      config: cfg,
+    };
+    return { model, report, grid: classGrid(samples, classes, samplesPerClass, imageSize(test)) };
+  } catch (e) {
+    disposeTransfusion(model);
+    throw e;
+  }
 }

@@ -13,7 +13,7 @@ describe("mmntp CLI", () => {
   it("lists every command in --help, and each command has its own --help", () => {
     const top = mmntp("--help");
     expect(top.code).toBe(0);
-    for (const c of ["demo", "caption", "generate", "experiment", "evaluate", "export", "import", "codec", "speech", "asr", "tts", "dialogue"]) {
+    for (const c of ["demo", "train", "caption", "generate", "experiment", "evaluate", "export", "import", "codec", "speech", "asr", "tts", "dialogue"]) {
       expect(top.out).toContain(`  ${c}`);
       const sub = mmntp(c, "--help");
       expect(sub.code).toBe(0);
@@ -22,7 +22,7 @@ describe("mmntp CLI", () => {
   });
 
   it.each([
-    [["train"], 'unknown command "train"; expected one of: demo, caption, generate, experiment, evaluate, export, import, codec, speech, asr, tts, dialogue'],
+    [["fit"], 'unknown command "fit"; expected one of: demo, train, caption, generate, experiment, evaluate, export, import, codec, speech, asr, tts, dialogue'],
     [["export", "runs/does-not-exist"], "missing required option --out"],
     [["export", "runs/does-not-exist", "-o", "x", "--format", "onnx"], '--format must be torch, got "onnx"'],
     [["export", "runs/does-not-exist", "-o", "x"], "no run at runs/does-not-exist"],

@@ -68,10 +68,20 @@ export function ddimScalars(c: DdimCoefficients, dtype: DType = np.float32, nois
  * One DDIM step (eq. 12) from the scalars k [5] (`ddimScalars`); traceable. xt, epsHat, noise:
  * [..., D] alike (noise is multiplied by λ·σ_t: zeros, or absent, when σ_t = 0). Returns x_prev and
  * x̂_0. Consumes all.
+ *
+ * `clip` c: x̂_0 is clipped to [−c, c] and ε̂ recomputed from it, ε̂ = (x_t − √ᾱ_t·x̂_0)/√(1 − ᾱ_t)
+ * (diffusers' `clip_sample`). Data known to lie in [−1, 1], as pixels do, then cannot leave it: at
+ * the noisiest steps 1/√ᾱ_t multiplies ε̂'s error (and guidance's extrapolation) many times over,
+ * and without the clip a whole-image denoiser saturates its samples to black and white.
  */
-export function ddimUpdate(xt: Array, epsHat: Array, k: Array, noise?: Array): { prev: Array; x0: Array } {
+export function ddimUpdate(xt: Array, epsHat: Array, k: Array, noise?: Array, clip?: number): { prev: Array; x0: Array } {
   const at = (i: number) => k.ref.slice(i);
-  const x0 = xt.sub(epsHat.ref.mul(at(1))).mul(at(0)); // x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t
+  let x0 = xt.ref.sub(epsHat.ref.mul(at(1))).mul(at(0)); // x̂_0 = (x_t − √(1 − ᾱ_t)·ε̂)/√ᾱ_t
+  if (clip !== undefined) {
+    x0 = np.clip(x0, -clip, clip);
+    epsHat.dispose();
+    epsHat = xt.sub(x0.ref.div(at(0))).div(at(1));
+  } else xt.dispose();
   let prev = x0.ref.mul(at(2)).add(epsHat.mul(at(3)));
   if (noise) prev = prev.add(noise.mul(at(4)));
   k.dispose();
@@ -82,9 +92,9 @@ export function ddimUpdate(xt: Array, epsHat: Array, k: Array, noise?: Array): {
  * One DDIM step with host coefficients. xt, epsHat: [..., D] alike; noise: z of the same shape,
  * required when σ_t > 0. Returns x_prev and x̂_0. Consumes xt, epsHat and noise.
  */
-export function ddimStep(xt: Array, epsHat: Array, c: DdimCoefficients, noise?: Array): { prev: Array; x0: Array } {
+export function ddimStep(xt: Array, epsHat: Array, c: DdimCoefficients, noise?: Array, clip?: number): { prev: Array; x0: Array } {
   if (fmt(xt.shape) !== fmt(epsHat.shape)) throw new Error(`ddimStep: x_t ${fmt(xt.shape)} and ε̂ ${fmt(epsHat.shape)} differ in shape`);
   if (noise && fmt(noise.shape) !== fmt(xt.shape)) throw new Error(`ddimStep: noise ${fmt(noise.shape)} must match x_t ${fmt(xt.shape)}`);
   if (c.sigma > 0 && !noise) throw new Error(`ddimStep: σ_t = ${c.sigma} > 0 (η > 0) needs noise`);
-  return ddimUpdate(xt, epsHat, ddimScalars(c, xt.dtype), noise);
+  return ddimUpdate(xt, epsHat, ddimScalars(c, xt.dtype), noise, clip);
 }

@@ -44,6 +44,31 @@ describe("DDIM (Song et al. 2021, eq. 12) against diffusers' DDIMScheduler.step 
     }
   });
 
+  it("clip: x̂_0 clipped to [−c, c] and ε̂ recomputed from it (diffusers' clip_sample), the rest untouched", () => {
+    const xt = [2.5, -0.2, 0.9, -3];
+    const eps = [-1.4, 0.3, 0.1, 1.6];
+    for (const [t, tPrev, eta] of [[900, 850, 0], [400, 300, 1]] as const) {
+      const c = ddimCoefficients(schedule, t, tPrev, eta);
+      const noise = [0.5, -0.25, 1, 0];
+      const { prev, x0 } = ddimStep(f64(xt, [1, 4]), f64(eps, [1, 4]), c, f64(noise, [1, 4]), 1);
+      // the oracle, on the host in float64
+      const [sa, s1a] = [Math.sqrt(c.alphaBar), Math.sqrt(1 - c.alphaBar)];
+      const x0c = xt.map((x, i) => Math.min(1, Math.max(-1, (x - s1a * eps[i]!) / sa)));
+      const e2 = xt.map((x, i) => (x - sa * x0c[i]!) / s1a);
+      const want = x0c.map((v, i) => Math.sqrt(c.alphaBarPrev) * v + c.direction * e2[i]! + c.sigma * noise[i]!);
+      const got = flat(x0);
+      expect(maxRelDiff(got, x0c)).toBeLessThan(1e-9);
+      expect(maxRelDiff(flat(prev), want)).toBeLessThan(1e-9);
+      expect(Math.max(...got.map(Math.abs))).toBeLessThanOrEqual(1);
+      expect(x0c.some((v) => Math.abs(v) === 1)).toBe(true); // the case does clip
+      // an x̂_0 already inside [−c, c] is not changed by the clip
+      const inside = flat(qSampleAt(schedule, f64([0.3, -0.5, 0.9, 0], [1, 4]), f64(eps, [1, 4]), t));
+      const a = ddimStep(f64(inside, [1, 4]), f64(eps, [1, 4]), c, f64(noise, [1, 4]), 1);
+      const b = ddimStep(f64(inside, [1, 4]), f64(eps, [1, 4]), c, f64(noise, [1, 4]));
+      expect(maxRelDiff(flat(a.prev), flat(b.prev))).toBeLessThan(1e-9);
+    }
+  });
+
   it("bad steps give clear errors", () => {
     expect(() => ddimCoefficients(schedule, 10, 20, 0)).toThrow("ddim: expected −1 ≤ tPrev < t, t ≥ 0 (a step toward x_0), got t = 10, tPrev = 20");
     expect(() => ddimCoefficients(schedule, 10, 5, 1.5)).toThrow("ddim: eta must be in [0, 1] (0 = deterministic DDIM, 1 = DDPM), got 1.5");
