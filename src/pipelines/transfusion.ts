@@ -133,7 +133,7 @@ export function disposeTransfusion(model: TransfusionModel): void {
 }
 
 /** The generation prompts' ids [B·L] (`null` = the caption-dropped prompt), row-major. */
-function generationIds(model: TransfusionModel, captions: readonly (readonly number[] | null)[]): Int32Array {
+export function generationIds(model: TransfusionModel, captions: readonly (readonly number[] | null)[]): Int32Array {
   const { layout, vocab } = model;
   const l = layout.generation.length;
   const out = new Int32Array(captions.length * l);
