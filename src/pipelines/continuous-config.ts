@@ -12,6 +12,7 @@ import { checkResamplerConfig, checkResamplerSlots } from "../backbone/adapters/
 import { cnnGrid, checkCNNEncoderConfig, type CNNEncoderConfig } from "../tokenizers/continuous/cnn.ts";
 import { patchGrid } from "../tokenizers/continuous/patches.ts";
 import { checkViTConfig, vitTokens, type ViTConfig } from "../tokenizers/continuous/vit.ts";
+import { checkImageTraining, intChecker } from "./config-checks.ts";
 
 /**
  * "cnn": stride-2 convolutions (tokenizers/continuous/cnn.ts); "vit": a small ViT (vit.ts);
@@ -130,15 +131,8 @@ function encoderShapes(cfg: ContinuousCaptionConfig): { features: number; featur
 
 /** Throws (InputError), naming the setting, the value and what is allowed, unless `cfg` is valid; returns its shapes. */
 export function continuousShapes(cfg: ContinuousCaptionConfig): ContinuousShapes {
-  const int = (what: string, v: unknown, lo: number, hi: number) => {
-    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) fail(`${what} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
-  };
-  int("seed", cfg.seed, 0, 2 ** 31 - 1);
-  int("image.channels", cfg.image?.channels, 1, 64);
-  int("image.height", cfg.image?.height, 1, 1 << 14);
-  int("image.width", cfg.image?.width, 1, 1 << 14);
-  int("steps", cfg.steps, 1, 1e7);
-  int("batch", cfg.batch, 1, 4096);
+  const int = intChecker(fail);
+  checkImageTraining(cfg, int);
   int("slots", cfg.slots, 0, 1 << 14);
   int("templates", cfg.templates, 1, CAPTION_TEMPLATES.length);
   if (!(cfg.lr > 0 && cfg.lr < 1)) fail(`lr must be in (0, 1), got ${JSON.stringify(cfg.lr)}`);

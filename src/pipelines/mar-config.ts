@@ -14,6 +14,7 @@ import { patchGrid, type PatchGrid } from "../tokenizers/continuous/patches.ts";
 import { checkDiffusionSampling, type DiffusionSampling } from "../generate/diffusion.ts";
 import { cosineSchedule } from "../backbone/heads/diffusion-schedule.ts";
 import { checkDiffusionMultiplier } from "../train/diffusion-loss.ts";
+import { checkImageTraining, intChecker } from "./config-checks.ts";
 
 export type MarConfig = {
   readonly seed: number;
@@ -63,15 +64,8 @@ const fail = (msg: string): never => {
 
 /** What follows from a config: the patch grid (N tokens of Dx values each). */
 export function marShapes(cfg: MarConfig): PatchGrid {
-  const int = (what: string, v: unknown, lo: number, hi: number) => {
-    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) fail(`${what} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
-  };
-  int("seed", cfg.seed, 0, 2 ** 31 - 1);
-  int("image.channels", cfg.image?.channels, 1, 64);
-  int("image.height", cfg.image?.height, 1, 1 << 14);
-  int("image.width", cfg.image?.width, 1, 1 << 14);
-  int("steps", cfg.steps, 1, 1e7);
-  int("batch", cfg.batch, 1, 4096);
+  const int = intChecker(fail);
+  checkImageTraining(cfg, int);
   int("templates", cfg.templates, 1, CAPTION_TEMPLATES.length);
   if (!(cfg.lr > 0 && cfg.lr < 1)) fail(`lr must be in (0, 1), got ${JSON.stringify(cfg.lr)}`);
   if (!(cfg.dropCaption >= 0 && cfg.dropCaption < 1)) fail(`dropCaption must be in [0, 1), got ${JSON.stringify(cfg.dropCaption)}`);

@@ -13,6 +13,7 @@ import { checkTransformerConfig, type TransformerConfig } from "../backbone/tran
 import { checkDiffusionSteps, cosineSchedule } from "../backbone/heads/diffusion-schedule.ts";
 import { patchGrid, type PatchGrid } from "../tokenizers/continuous/patches.ts";
 import { checkDiffusionSampling, type DiffusionSampling } from "../generate/diffusion.ts";
+import { checkImageTraining, intChecker } from "./config-checks.ts";
 
 export type TransfusionConfig = {
   readonly seed: number;
@@ -27,6 +28,11 @@ export type TransfusionConfig = {
   readonly timeDim: number;
   /** λ, the weight of the diffusion loss (Transfusion §4.1: 5) */
   readonly lambda: number;
+  /**
+   * γ of Min-SNR-γ loss weighting (Hang et al. 2023): each image's ε loss × min(SNR_t, γ)/SNR_t,
+   * SNR_t = ᾱ_t/(1 − ᾱ_t), so the nearly clean timesteps stop dominating the loss; absent or 0: off.
+   */
+  readonly minSnr?: number;
   /** rows of each batch that are image → caption sequences; the rest are caption → image */
   readonly captionRows: number;
   /**
@@ -61,6 +67,7 @@ export const DEFAULT_TRANSFUSION: TransfusionConfig = {
   diffusionSteps: 1000,
   timeDim: 64,
   lambda: 5,
+  minSnr: 0,
   captionRows: 16,
   captionNoise: 250,
   templates: 8,
@@ -77,21 +84,15 @@ const fail = (msg: string): never => {
 
 /** What follows from a config: the patch grid (N image positions of Dx values each). Throws (InputError) unless `cfg` is valid. */
 export function transfusionShapes(cfg: TransfusionConfig): PatchGrid {
-  const int = (what: string, v: unknown, lo: number, hi: number) => {
-    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) fail(`${what} must be an integer in [${lo}, ${hi}], got ${JSON.stringify(v)}`);
-  };
-  int("seed", cfg.seed, 0, 2 ** 31 - 1);
-  int("image.channels", cfg.image?.channels, 1, 64);
-  int("image.height", cfg.image?.height, 1, 1 << 14);
-  int("image.width", cfg.image?.width, 1, 1 << 14);
-  int("steps", cfg.steps, 1, 1e7);
-  int("batch", cfg.batch, 1, 4096);
+  const int = intChecker(fail);
+  checkImageTraining(cfg, int);
   int("templates", cfg.templates, 1, CAPTION_TEMPLATES.length);
   asInputError(() => checkDiffusionSteps(cfg.diffusionSteps, "transfusion config: diffusionSteps"));
   int("captionRows", cfg.captionRows, 0, cfg.batch - 1); // at least one caption → image row
   int("captionNoise", cfg.captionNoise, 0, cfg.diffusionSteps);
   if (!Number.isInteger(cfg.timeDim) || cfg.timeDim < 2 || cfg.timeDim % 2 !== 0 || cfg.timeDim > 1 << 14) fail(`timeDim must be an even integer in [2, ${1 << 14}] (cos and sin halves), got ${JSON.stringify(cfg.timeDim)}`);
   if (!(cfg.lr > 0 && cfg.lr < 1)) fail(`lr must be in (0, 1), got ${JSON.stringify(cfg.lr)}`);
+  if (cfg.minSnr !== undefined && !(cfg.minSnr >= 0 && Number.isFinite(cfg.minSnr))) fail(`minSnr must be a finite number ≥ 0 (0 = no Min-SNR weighting), got ${JSON.stringify(cfg.minSnr)}`);
   if (!(cfg.lambda >= 0 && Number.isFinite(cfg.lambda))) fail(`lambda must be a finite number ≥ 0 (the diffusion loss's weight), got ${JSON.stringify(cfg.lambda)}`);
   if (!(cfg.dropCaption >= 0 && cfg.dropCaption < 1)) fail(`dropCaption must be in [0, 1), got ${JSON.stringify(cfg.dropCaption)}`);
   asInputError(() => checkTransformerConfig({ ...cfg.backbone, vocabSize: 1 }, "transfusion config: backbone"));

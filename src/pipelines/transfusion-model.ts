@@ -205,6 +205,10 @@ export type TransfusionBatch = { gen: KindBatch; cap?: KindBatch; key: Array };
 /** Σ w·log p, Σ w, Σ over images of the mean squared ε error, and the image count, of one kind. */
 type KindTerms = { logp: Array; w: Array; sqerr: Array; images: number };
 
+/** min(SNR_t, γ)/SNR_t for every t [T] (Min-SNR-γ for ε-prediction). */
+const minSnrWeights = (schedule: DiffusionSchedule, gamma: number): Array =>
+  fromHost(Float32Array.from(schedule.alphasCumprod, (a) => Math.min(a / (1 - a), gamma) / (a / (1 - a))), [schedule.steps]);
+
 function kindTerms(p: TransfusionParams, b: KindBatch, seq: SequenceLayout, maxT: number, key: Array, cfg: TransfusionConfig, bcfg: TransformerConfig, schedule: DiffusionSchedule): KindTerms {
   const x0 = imagePatches(b.images, cfg.patch); // [B, N, Dx]
   const [rows, n, dx] = x0.shape;
@@ -218,11 +222,16 @@ function kindTerms(p: TransfusionParams, b: KindBatch, seq: SequenceLayout, maxT
     [t, eps] = [draws.t, draws.eps];
     xt = qSample(schedule, x0.reshape([rows, n * dx]), eps.ref, t.ref).reshape([rows, n, dx]);
   }
-  const h = transfusionHidden({ ...p, backbone }, b.ids, xt, t, seq, bcfg); // [B, L, D]
+  const h = transfusionHidden({ ...p, backbone }, b.ids, xt, t.ref, seq, bcfg); // [B, L, D]
   const picked = tokenLogProbs(lmHead(head, h.ref), b.targets); // [B, L]
   const logp = picked.mul(b.weights.ref).sum();
   const epsHat = predictPatchNoise(p.patchOut, h, seq).reshape([rows, n * dx]);
-  const sqerr = eps === undefined ? (epsHat.dispose(), np.zeros([])) : np.square(epsHat.sub(eps)).mean(-1).sum();
+  let sqerr: Array;
+  if (eps === undefined) sqerr = (epsHat.dispose(), t.dispose(), np.zeros([]));
+  else {
+    const perImage = np.square(epsHat.sub(eps)).mean(-1); // [B]
+    sqerr = cfg.minSnr ? perImage.mul(np.take(minSnrWeights(schedule, cfg.minSnr), t.astype(np.int32), 0)).sum() : (t.dispose(), perImage.sum());
+  }
   return { logp, w: b.weights.sum(), sqerr, images: eps === undefined ? 0 : rows };
 }
 

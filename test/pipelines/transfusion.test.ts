@@ -73,6 +73,7 @@ describe("config errors name the field, the value and what is allowed", () => {
 
   it("bad values", () => {
     refuse({ ...TOY, lambda: -1 }, "transfusion config: lambda must be a finite number ≥ 0 (the diffusion loss's weight), got -1");
+    refuse({ ...TOY, minSnr: -5 }, "transfusion config: minSnr must be a finite number ≥ 0 (0 = no Min-SNR weighting), got -5");
     refuse({ ...TOY, captionRows: 8 }, "transfusion config: captionRows must be an integer in [0, 7], got 8");
     refuse({ ...TOY, captionNoise: 1001 }, "transfusion config: captionNoise must be an integer in [0, 1000], got 1001");
     refuse({ ...TOY, dropCaption: 1 }, "transfusion config: dropCaption must be in [0, 1), got 1");
@@ -145,6 +146,24 @@ describe("training", () => {
     expect(mean(last, (l) => l.diffusion)).toBeLessThan(0.8 * mean(first, (l) => l.diffusion));
     // L = L_LM + λ·L_DDPM
     for (const l of losses.slice(0, 3)) expect(l.loss).toBeCloseTo(l.lm + TOY.lambda * l.diffusion, 3);
+  });
+
+  it("Min-SNR-γ: a γ above every SNR weighs nothing, a small γ only shrinks the nearly clean timesteps' terms", () => {
+    const vocab = transfusionVocab(text);
+    const layout = layoutOf(TOY);
+    const bcfg = transfusionBackboneConfig(TOY, vocab);
+    const schedule = cosineSchedule(TOY.diffusionSteps);
+    const p = initTransfusionParams(TOY, vocab);
+    const diffusionAt = (minSnr: number) => {
+      const [loss, { lm, diffusion }] = transfusionLoss(tree.ref(p), batchOf(vocab, layout, [0, 1, 2, 3, 4, 5, 6, 7]), { ...TOY, minSnr }, layout, bcfg, schedule);
+      tree.dispose([loss, lm!]);
+      return diffusion!.js() as number;
+    };
+    const [off, huge, small] = [diffusionAt(0), diffusionAt(1e12), diffusionAt(1)];
+    tree.dispose(p as never);
+    expect(huge).toBeCloseTo(off, 5);
+    expect(small).toBeLessThan(0.999 * off);
+    expect(small).toBeGreaterThan(0);
   });
 
   it("overfits four digits: the denoising loss at fixed (t, ε) falls far below its start", async () => {
