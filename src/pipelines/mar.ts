@@ -93,9 +93,7 @@ export async function trainMar(train: ImageSet, text: TextTokenizer, cfg: MarCon
     keys.dispose();
   }
   bar?.done();
-  const params = trainer.params as unknown as MarParams;
-  trainer.params = {};
-  trainer.dispose();
+  const params = trainer.release() as unknown as MarParams;
   return { config: cfg, backbone, vocab, text, layout, schedule, params };
 }
 

@@ -121,9 +121,7 @@ export async function trainTransfusion(train: ImageSet, text: TextTokenizer, cfg
     keys.dispose();
   }
   bar?.done();
-  const params = trainer.params as unknown as TransfusionParams;
-  trainer.params = {};
-  trainer.dispose();
+  const params = trainer.release() as unknown as TransfusionParams;
   return { config: cfg, backbone, vocab, text, layout, schedule, params };
 }
 

@@ -82,6 +82,14 @@ export class Trainer<B extends JsTree<Array>> {
     return result;
   }
 
+  /** Ends training: frees the optimizer state and the compiled step, and hands the parameters to the caller. */
+  release(): Params {
+    const params = this.params;
+    this.params = {};
+    this.dispose();
+    return params;
+  }
+
   dispose(): void {
     this.#step.dispose();
     tree.dispose([this.params, this.opt as unknown as JsTree<Array>]);
