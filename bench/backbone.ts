@@ -1,8 +1,10 @@
 /**
- * Tiny-GPT throughput, mmntp vs PyTorch in the same run: training tokens/s (jitted
- * `Trainer.step`, AdamW) and KV-cached batch-1 greedy decoding tokens/s (`Decoder`), for
- * reference/torch_gpt_bench.py's shape, built from mmntp's `initTransformer` / `nextTokenLoss` /
- * `Trainer` / `Decoder`.
+ * Tiny-GPT throughput, mmntp vs PyTorch and ONNX Runtime in the same run: training tokens/s
+ * (jitted `Trainer.step`, AdamW) and KV-cached greedy decoding tokens/s (`Decoder`) at batch 1 and
+ * batch 8, for reference/torch_gpt_bench.py's shape, built from mmntp's `initTransformer` /
+ * `nextTokenLoss` / `Trainer` / `Decoder`. The ONNX Runtime anchor (bench/lib/onnx.ts) decodes the
+ * same shape exported by reference/torch_gpt_onnx.py, whose weights mmntp also loads to show that
+ * the three engines' greedy tokens agree.
  *
  *   npm run bench:backbone                         # wasm and native, 1 and 2 threads + PyTorch twice, ~8 min
  *   npm run bench:backbone -- --steps 3 --no-reference --engines native
@@ -11,24 +13,28 @@
  * src/engine/native.ts) and thread count runs in a child process (MMNTP_NATIVE and
  * MMNTP_THREADS are read when the engine loads). The
  * PyTorch reference (when /usr/bin/python3 imports torch) runs before and after the mmntp
- * children, so the machine's load is sampled on both sides; ratios use the mean of the two.
+ * children, so the machine's load is sampled on both sides; ratios use the mean of the two. So
+ * does ONNX Runtime (onnxruntime-node, a devDependency), one child per intra-op thread count.
  * Prints one JSON object on stdout; progress goes to stderr.
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { engineMemoryBytes as wasmMemoryBytes, startEngine } from "../src/engine/node.ts";
+import { tree } from "../src/engine/index.ts";
 import { KeyStream } from "../src/engine/rng.ts";
 import { nativeStats, type NativeStats } from "../src/engine/native.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
 import { initTransformer, type TransformerParams } from "../src/backbone/transformer.ts";
 import { nextTokenLoss, type NextTokenBatch } from "../src/train/losses.ts";
 import { Decoder } from "../src/generate/decode.ts";
+import { NativeDecoder, nativeDecoderMissing } from "../src/generate/native-decoder.ts";
 import { GREEDY } from "../src/generate/sampling.ts";
 import { Trainer } from "../src/train/step.ts";
 import { benchArgs, ENGINE_ENV, engineList, positiveInt, printReport, threadList, type EngineName } from "./lib/cli.ts";
 import { lastJsonLine, runThreadsChild, torchMissing } from "./lib/child.ts";
+import { DECODE_CALLS, DECODE_WARMUP_CALLS, exportOnnx, greedyVsTorch, onnxSection, ortChild, runOrtChild, timeBatchDecode, type BatchDecode, type GreedyCheck, type OrtResult, type OrtSection } from "./lib/onnx.ts";
 import { BATCH, countParams, deviceBatch, flopsPerToken, GPT, LR, peakGflops, syntheticTokens, TORCH_ADAMW, type ParamCounts } from "./lib/gpt.ts";
-import { childrenCpuSeconds, loadAverage, machineInfo, median, round, threadCpuSeconds, threadCpuSplit, today, versions } from "./lib/machine.ts";
+import { childrenCpuSeconds, loadAverage, machineInfo, mean, median, round, threadCpuSeconds, threadCpuSplit, today, versions } from "./lib/machine.ts";
 
 const SPEC = {
   usage: "npm run bench:backbone --",
@@ -40,13 +46,18 @@ const SPEC = {
     { name: "threads", type: "string", default: "1,2", help: "MMNTP_THREADS values, one child process each" },
     { name: "engines", type: "string", default: "wasm,native", help: "wasm (jax-js kernels) and/or native (matmuls on mmntp's native GEMM), one child each" },
     { name: "reference", type: "boolean", default: true, help: "run reference/torch_gpt_bench.py before and after (--no-reference skips it)" },
+    { name: "batches", type: "string", default: "8", help: "batch sizes decoded besides batch 1 (every row greedy from token 0), by mmntp and ONNX Runtime" },
+    { name: "onnx", type: "boolean", default: true, help: "export the model to ONNX and time ONNX Runtime before and after (needs torch; --no-onnx skips it)" },
     { name: "python", type: "string", default: "/usr/bin/python3", help: "interpreter with torch for the reference" },
     { name: "peak-gflops", type: "number", help: "machine fp32 peak for % of peak (else MMNTP_PEAK_GFLOPS, else 256, nominal)" },
     { name: "child", type: "boolean", help: "internal: measure in this process and print its JSON" },
+    { name: "ort-child", type: "boolean", help: "internal: time ONNX Runtime in this process and print its JSON" },
+    { name: "ort-threads", type: "number", default: 1, help: "internal: the ONNX Runtime child's intra-op threads" },
+    { name: "onnx-dir", type: "string", help: "internal: the export the children read" },
   ],
 } as const;
 
-type Options = { steps: number; warmup: number; decode: number };
+type Options = { steps: number; warmup: number; decode: number; batches: number[]; onnxDir?: string };
 
 type ChildResult = {
   engine: EngineName;
@@ -66,6 +77,11 @@ type ChildResult = {
     loss_first: number;
     loss_last: number;
   };
+  decode_batched: BatchDecode[];
+  /** Greedy decoding of the ONNX export's weights against PyTorch's tokens (when there is an export). */
+  greedy_vs_torch?: GreedyCheck;
+  /** The native engine's NativeDecoder (one native call per step): batch 1, then --batches; why not, where it cannot run. */
+  native_step?: { decode: BatchDecode[]; greedy_vs_torch?: GreedyCheck } | { skipped: string };
   decode: { tokens: number; tokens_per_s: number; tokens_per_cpu_s: number; ms_per_token: number; calls_s: number[]; warmup_calls_s: number[]; first_call_s: number; compile_s: number; cpu_cores_busy: number; thread_cpu: ReturnType<typeof threadCpuSplit>; sample: number[] };
   memory: { peak_rss_mib: number; wasm_mib_after_warmup: number; wasm_mib_after_train: number; wasm_mib_end: number };
 };
@@ -83,10 +99,6 @@ type ReferenceRun = Omit<ReferenceOutput, "train_cpu_s" | "decode_cpu_s"> & {
 const MIB = 2 ** 20;
 const log = (msg: string) => process.stderr.write(`[bench:backbone] ${msg}\n`);
 
-const DECODE_CALLS = 5; // timed generate calls (~0.1 s each); the median counts
-// Untimed full-length calls first: right after training, the first few 128-token calls ran up to
-// 2× slower than the rest (V8 re-optimizing the decode path, GC of the training's garbage).
-const DECODE_WARMUP_CALLS = 2;
 
 /** Seconds and process CPU seconds (all threads) taken by `run`. */
 async function measure<T>(run: () => Promise<T>): Promise<{ value: T; s: number; cpu_s: number }> {
@@ -140,8 +152,16 @@ async function child(opts: Options): Promise<void> {
   const decoded = [...calls].sort((a, b) => a.s - b.s)[DECODE_CALLS >> 1];
   const msPerToken = (decoded.s * 1000) / opts.decode;
   log(`  decode: ${opts.decode} tokens in ${calls.map((c) => c.s.toFixed(2)).join(", ")} s (untimed warm-up: ${warmupCalls.map((s) => s.toFixed(2)).join(", ")} s)`);
+  const batched: BatchDecode[] = [];
+  for (const b of opts.batches) {
+    const prompts = Array.from({ length: b }, () => [0]);
+    batched.push(await timeBatchDecode(b, opts.decode, () => decoder.generate(prompts, opts.decode, { sampling: GREEDY })));
+    log(`  decode at batch ${b}: ${batched.at(-1)!.tokens_per_s_per_sequence} tokens/s per sequence`);
+  }
   decoder.dispose();
+  const nativeStep = nativeStats().enabled ? await timeNativeStep(trainer.params as TransformerParams, opts) : undefined;
   trainer.dispose();
+  const greedy = opts.onnxDir === undefined ? undefined : await greedyVsTorch(opts.onnxDir, opts.decode, (p) => new Decoder(p, GPT));
 
   const stats = engineWorkerStats();
   const result: ChildResult = {
@@ -150,6 +170,9 @@ async function child(opts: Options): Promise<void> {
     threads: stats.threads || 1,
     pool: { workers_spawned: stats.spawned, requests_answered: stats.answered },
     params: counts,
+    decode_batched: batched,
+    ...(greedy === undefined ? {} : { greedy_vs_torch: greedy }),
+    ...(nativeStep === undefined ? {} : { native_step: nativeStep }),
     train: {
       tokens_per_s: round((opts.steps * BATCH * GPT.contextLength) / timed.s, 1),
       tokens_per_s_median_step: round((BATCH * GPT.contextLength) / (stepMs / 1000), 1),
@@ -185,8 +208,25 @@ async function child(opts: Options): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
+/** NativeDecoder on the trained params at batch 1 and each of --batches, and its greedy tokens against PyTorch's. */
+async function timeNativeStep(params: TransformerParams, opts: Options): Promise<NonNullable<ChildResult["native_step"]>> {
+  const missing = nativeDecoderMissing();
+  if (missing) return { skipped: missing };
+  const decoder = await NativeDecoder.create(params, GPT);
+  const decode: BatchDecode[] = [];
+  for (const b of [1, ...opts.batches]) {
+    const prompts = Array.from({ length: b }, () => [0]);
+    decode.push(await timeBatchDecode(b, opts.decode, () => decoder.generate(prompts, opts.decode, { sampling: GREEDY })));
+    log(`  NativeDecoder at batch ${b}: ${decode.at(-1)!.tokens_per_s_per_sequence} tokens/s per sequence`);
+  }
+  decoder.dispose();
+  const greedy = opts.onnxDir === undefined ? undefined : await greedyVsTorch(opts.onnxDir, opts.decode, (p) => NativeDecoder.create(p, GPT));
+  return { decode, ...(greedy === undefined ? {} : { greedy_vs_torch: greedy }) };
+}
+
 function runChild(engine: EngineName, threads: number, opts: Options): ChildResult {
-  const flags = ["--steps", opts.steps, "--warmup", opts.warmup, "--decode", opts.decode].map(String);
+  const flags = ["--steps", opts.steps, "--warmup", opts.warmup, "--decode", opts.decode, "--batches", opts.batches.join(",")].map(String);
+  if (opts.onnxDir !== undefined) flags.push("--onnx-dir", opts.onnxDir);
   const result = runThreadsChild<ChildResult>(fileURLToPath(import.meta.url), threads, flags, ENGINE_ENV[engine]);
   if (result.engine !== engine) throw new Error(`asked for the ${engine} engine, the child ran ${result.engine}: ${result.native.reason ?? ""}`);
   return result;
@@ -220,29 +260,56 @@ function runReference(python: string, opts: Options): ReferenceRun {
   return run;
 }
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 /** (max − min) / mean, in %: how far apart repeated runs landed. */
 const spreadPct = (xs: number[]) => round((100 * (Math.max(...xs) - Math.min(...xs))) / mean(xs), 1);
 
-function parent(opts: Options & { engines: EngineName[]; threads: number[]; reference: boolean; python: string; peak: number | undefined }): void {
+function parent(opts: Options & { engines: EngineName[]; threads: number[]; reference: boolean; onnx: boolean; python: string; peak: number | undefined }): void {
   const peak = peakGflops(opts.peak);
   const loadStart = loadAverage();
-  const missing = opts.reference ? torchMissing(opts.python) : "--no-reference";
+  const torchWhy = torchMissing(opts.python);
+  const missing = opts.reference ? torchWhy : "--no-reference";
+  const onnxMissing = opts.onnx ? torchWhy : "--no-onnx";
   const refRuns: ReferenceRun[] = [];
-  if (missing === undefined) {
-    log("reference (before)");
-    refRuns.push(runReference(opts.python, opts));
+  const ortRuns: OrtResult[] = [];
+  const exp = onnxMissing === undefined ? exportOnnx(opts.python, opts.decode + 1) : undefined;
+  const ortAll = (when: string) => {
+    for (const t of exp ? opts.threads : []) {
+      log(`ONNX Runtime (${when}), ${t} intra-op threads`);
+      ortRuns.push(runOrtChild(fileURLToPath(import.meta.url), exp!.dir, t, opts.decode, [1, ...opts.batches]));
+    }
+  };
+  try {
+    if (missing === undefined) {
+      log("reference (before)");
+      refRuns.push(runReference(opts.python, opts));
+    }
+    ortAll("before");
+    const runs = opts.engines.flatMap((engine) =>
+      opts.threads.map((t) => {
+        log(`mmntp, ${engine}, MMNTP_THREADS=${t}`);
+        return runChild(engine, t, { ...opts, onnxDir: exp?.dir });
+      }),
+    );
+    ortAll("after");
+    if (missing === undefined) {
+      log("reference (after)");
+      refRuns.push(runReference(opts.python, opts));
+    }
+    report(opts, peak, loadStart, runs, refRuns, missing, exp === undefined ? { skipped: onnxMissing! } : { runs: ortRuns, torchTokens: exp.torchTokens.length });
+  } finally {
+    exp?.dispose();
   }
-  const runs = opts.engines.flatMap((engine) =>
-    opts.threads.map((t) => {
-      log(`mmntp, ${engine}, MMNTP_THREADS=${t}`);
-      return runChild(engine, t, opts);
-    }),
-  );
-  if (missing === undefined) {
-    log("reference (after)");
-    refRuns.push(runReference(opts.python, opts));
-  }
+}
+
+function report(
+  opts: Options & { engines: EngineName[]; threads: number[] },
+  peak: ReturnType<typeof peakGflops>,
+  loadStart: ReturnType<typeof loadAverage>,
+  runs: ChildResult[],
+  refRuns: ReferenceRun[],
+  missing: string | undefined,
+  ort: OrtSection,
+): void {
 
   const counts = runs[0].params;
   const flops = flopsPerToken(counts);
@@ -308,6 +375,7 @@ function parent(opts: Options & { engines: EngineName[]; threads: number[]; refe
     mmntp: runs.map((r) => ({ ...r, params: undefined, train: { ...r.train, ...pct(r.train.tokens_per_s, flops.train) }, decode: { ...r.decode, ...pct(r.decode.tokens_per_s, flops.decode) } })),
     reference,
     ratios_mmntp_over_torch: ratios,
+    ...(({ onnxruntime, ratios }) => ({ onnxruntime, ratios_mmntp_over_onnxruntime: ratios }))(onnxSection(ort, runs)),
     method: [
       "training tokens/s = steps·batch·ctx / wall time of the timed steps (each Trainer.step awaits loss and grad norm); compile_s = first step − median step",
       "decode tokens/s = tokens / wall time of Decoder.generate([[0]], tokens, greedy), median of 5 calls after a 2-token call (which compiles) and 2 untimed full-length calls (warm-up); each token is one jitted [1,1] step over the full 256-slot cache plus a host readback; the reference times 127 steps over a growing cache",
@@ -322,11 +390,13 @@ function parent(opts: Options & { engines: EngineName[]; threads: number[]; refe
 function main(): Promise<void> | void {
   const v = benchArgs(SPEC);
   if (!v) return;
-  const opts: Options = { steps: positiveInt("steps", v.steps), warmup: positiveInt("warmup", v.warmup), decode: positiveInt("decode", v.decode, 2) };
+  const batches = v.batches.split(",").map((s) => positiveInt("batches", Number(s)));
+  const opts: Options = { steps: positiveInt("steps", v.steps), warmup: positiveInt("warmup", v.warmup), decode: positiveInt("decode", v.decode, 2), batches, onnxDir: v["onnx-dir"] };
   if (opts.decode + 1 > GPT.contextLength) throw new Error(`--decode must be < ${GPT.contextLength} (the context), got ${opts.decode}`);
+  if (v["ort-child"]) return ortChild(v["onnx-dir"]!, positiveInt("ort-threads", v["ort-threads"]), opts.decode, batches).then((r) => console.log(JSON.stringify(r)));
   if (v.child) return child(opts);
   const threads = threadList(v.threads);
-  parent({ ...opts, engines: engineList(v.engines), threads, reference: v.reference, python: v.python, peak: v["peak-gflops"] });
+  parent({ ...opts, engines: engineList(v.engines), threads, reference: v.reference, onnx: v.onnx, python: v.python, peak: v["peak-gflops"] });
 }
 
 await main();

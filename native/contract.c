@@ -117,7 +117,7 @@ static napi_value contract(napi_env env, napi_callback_info info) {
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "contract", NAPI_AUTO_LENGTH, contract, NULL, &fn) != napi_ok ||
-      napi_set_named_property(env, exports, "contract", fn) != napi_ok)
+      napi_set_named_property(env, exports, "contract", fn) != napi_ok || !register_decode(env, exports))
     return NULL;
   return exports;
 }

@@ -7,6 +7,7 @@
  *   pool.c      Problem -> shares on threads; batches; the pool   calls gemm_one()
  *   gemm.c      one Mat3: packing, microkernel, blocked loops, small-M paths;
  *               dots along a unit-stride batch
+ *   decode.c    decodeStep: one KV-cached step of the backbone, the N-API glue      calls run()
  */
 #ifndef MMNTP_NATIVE_H
 #define MMNTP_NATIVE_H
@@ -32,6 +33,21 @@
 #define MAX_BATCH_DIMS 8
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/* ---- vectors of VW floats (GCC vector extensions; loads and stores need no alignment) -- */
+
+#include <string.h>
+typedef float vf __attribute__((vector_size(VW * 4)));
+static inline vf vload(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+/* x - 0 (unlike 0 + x) folds to a plain broadcast without -ffast-math: -0 - 0 = -0 */
+static inline vf vsplat(float x) { return x - (vf){0}; }
+static inline float vsum(vf v) {
+  float s = 0;
+  for (int l = 0; l < VW; l++) s += v[l];
+  return s;
+}
+#define INLINE static inline __attribute__((always_inline))
 
 /* One GEMM with element strides: C[M x N] = A[M x K] . B[K x N]. */
 typedef struct {
@@ -62,6 +78,11 @@ void dots_along_batch(const Mat3 *g, long b0, long b1);
 
 /* Run the problem on up to `threads` threads (pool.c). Returns 0 when out of memory. */
 int run(const Problem *p, int threads);
+
+#ifdef NAPI_VERSION
+/* Adds decodeStep (decode.c: one KV-cached step of the backbone) to the addon's exports. */
+int register_decode(napi_env env, napi_value exports);
+#endif
 
 #pragma GCC visibility pop
 

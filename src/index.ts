@@ -12,6 +12,8 @@ export * from "./browser.ts";
 // ── engine in Node: native GEMM, worker pool, wasm-heap probe ──
 export { heapCapFromEnv } from "./engine/memory.ts";
 export { engineMemoryBytes, engineWorkerStats, nativeStats, shutdownEngineWorkers, threadsFromEnv, type NativeStats } from "./engine/node.ts";
+// KV-cached decoding with each step one native call (the Decoder's API; where the native GEMM builds)
+export { NativeDecoder, nativeDecoderMissing } from "./generate/native-decoder.ts";
 
 // ── tokenizers that touch Node ──
 export { trainTextTokenizer, type TextTokenizerKind, type TrainTextTokenizerOptions } from "./tokenizers/text/train.ts";

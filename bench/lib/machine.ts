@@ -58,6 +58,9 @@ export const today = (): string => new Date().toISOString().slice(0, 10);
 
 export const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
 
+/** The arithmetic mean of `xs`. */
+export const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;

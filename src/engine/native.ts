@@ -25,9 +25,14 @@ import { gemmFromPlan, gemmParams, gemmWork, PARAM_A, PARAM_B, PARAM_C } from ".
 import { ensureNativeBinary } from "./native-build.ts";
 import { threadsFromEnv } from "./workers.ts";
 
-/** The addon's one function (native/contract.c, the entry point of native/*.c): run the GEMM `params` describes on `mem`. */
+/**
+ * The addon's functions (native/contract.c is the entry point of native/*.c): `contract` runs
+ * the GEMM `params` describes on `mem`; `decodeStep` one KV-cached step of the backbone
+ * (native/decode.c, src/generate/native-decoder.ts), absent from builds older than it.
+ */
 export interface NativeKernels {
   contract(mem: Float32Array, params: Int32Array): void;
+  decodeStep?(w: Float32Array, spec: Int32Array, cache: Float32Array, scratch: Float32Array, tokens: Int32Array, positions: Int32Array, logits: Float32Array): void;
 }
 
 export interface NativeStats {

@@ -60,46 +60,9 @@ export class Decoder {
    * in its own KV cache, and tokens are drawn from ℓ_u + s·(ℓ_c − ℓ_u). Both streams are fed
    * the drawn token, so they always describe the same continuation.
    */
-  async generate(
-    prompts: readonly (readonly number[])[],
-    maxNew: number,
-    { constraint, stop, sampling, seed = 0, guidance, grids }: GenerateOptions,
-  ): Promise<number[][]> {
-    const b = prompts.length;
-    if (guidance && guidance.prompts.length !== b) throw new Error(`generate: guidance.prompts has ${guidance.prompts.length} prompts, expected one per prompt (${b})`);
+  async generate(prompts: readonly (readonly number[])[], maxNew: number, options: GenerateOptions): Promise<number[][]> {
     await blockUntilReady(this.params); // no queued work left on them: steps read synchronously (`readLogits`)
-    const rng = hostRng(seed);
-    const v = this.config.vocabSize;
-    const out: number[][] = prompts.map(() => []);
-    const done = prompts.map(() => false);
-    let cond: Stream | undefined;
-    let uncond: Stream | undefined;
-    try {
-      // inside the try: if the second stream's prompts are bad, the first one's cache is freed
-      cond = this.#stream(prompts, maxNew, "prompts", grids);
-      uncond = guidance ? this.#stream(guidance.prompts, maxNew, "guidance.prompts", guidance.grids) : undefined;
-      for (let step = 0; step < maxNew && !done.every(Boolean); step++) {
-        const logits = await cond.advance();
-        if (uncond) {
-          const free = await uncond.advance();
-          const s = guidance!.scale;
-          for (let i = 0; i < logits.length; i++) logits[i] = free[i] + s * (logits[i] - free[i]);
-        }
-        const next = new Int32Array(b);
-        for (let i = 0; i < b; i++) {
-          if (done[i]) continue;
-          next[i] = sampleToken(logits.slice(i * v, (i + 1) * v), constraint?.(out[i]), sampling, rng);
-          out[i].push(next[i]);
-          if (stop?.(out[i])) done[i] = true;
-        }
-        cond.feed(next);
-        uncond?.feed(next);
-      }
-    } finally {
-      cond?.dispose();
-      uncond?.dispose();
-    }
-    return out;
+    return generateFrom((rows, what, grids) => this.#stream(rows, maxNew, what, grids), this.config.vocabSize, prompts, maxNew, options);
   }
 
   /**
@@ -114,17 +77,7 @@ export class Decoder {
 
   /** One batch of prompts with its own KV cache: `advance` runs a step, `feed` sets the next tokens. */
   #stream(prompts: readonly (readonly number[])[], maxNew: number, what: string, grids?: readonly Int32Array[]): Stream {
-    const b = prompts.length;
-    const len = prompts[0]?.length ?? 0;
-    if (b === 0 || len === 0) throw new Error(`generate: need at least one non-empty prompt in ${what}`);
-    if (prompts.some((p) => p.length !== len)) throw new Error(`generate: ${what} must have equal length (got ${prompts.map((p) => p.length).join(", ")})`);
-    // the last new token is never fed back, so the model sees len + maxNew − 1 positions
-    if (len + maxNew - 1 > this.config.contextLength) throw new Error(`generate: prompt ${len} + ${maxNew} new tokens exceeds the context of ${this.config.contextLength}`);
-    const flat = Int32Array.from(prompts.flat());
-    checkIds(flat, this.config.vocabSize);
-    if (grids && (grids.length !== b || grids.some((g) => g.length < 2 * (len + maxNew - 1)))) {
-      throw new Error(`generate: ${what} need one grid of ≥ ${2 * (len + maxNew - 1)} ids per prompt (rows and columns of ${len + maxNew - 1} positions), got ${grids.map((g) => g.length).join(", ")}`);
-    }
+    const { b, len, flat } = checkStreamPrompts(prompts, maxNew, this.config, what, grids);
     // The (row, column) ids [B, T, 2] of the T positions from `pos` (rope2d only).
     const gridAt = (pos: number, t: number): Array | undefined => {
       if (this.config.positions !== "rope2d") return undefined;
@@ -167,6 +120,31 @@ export class Decoder {
 }
 
 /**
+ * Checks a stream's B prompts (non-empty, equal lengths, ids in the vocabulary, room in the
+ * context for `maxNew` tokens) and their rope2d grids; returns B, the length and the flat ids.
+ */
+export function checkStreamPrompts(
+  prompts: readonly (readonly number[])[],
+  maxNew: number,
+  config: TransformerConfig,
+  what: string,
+  grids?: readonly Int32Array[],
+): { b: number; len: number; flat: Int32Array } {
+  const b = prompts.length;
+  const len = prompts[0]?.length ?? 0;
+  if (b === 0 || len === 0) throw new Error(`generate: need at least one non-empty prompt in ${what}`);
+  if (prompts.some((p) => p.length !== len)) throw new Error(`generate: ${what} must have equal length (got ${prompts.map((p) => p.length).join(", ")})`);
+  // the last new token is never fed back, so the model sees len + maxNew − 1 positions
+  if (len + maxNew - 1 > config.contextLength) throw new Error(`generate: prompt ${len} + ${maxNew} new tokens exceeds the context of ${config.contextLength}`);
+  const flat = Int32Array.from(prompts.flat());
+  checkIds(flat, config.vocabSize);
+  if (grids && (grids.length !== b || grids.some((g) => g.length < 2 * (len + maxNew - 1)))) {
+    throw new Error(`generate: ${what} need one grid of ≥ ${2 * (len + maxNew - 1)} ids per prompt (rows and columns of ${len + maxNew - 1} positions), got ${grids.map((g) => g.length).join(", ")}`);
+  }
+  return { b, len, flat };
+}
+
+/**
  * A step's logits on the host. On the wasm and cpu backends the read is synchronous: the step's
  * kernels then run directly instead of through the worker pool's promise queue, which at decode
  * sizes (every kernel below the pool's threshold, so run inline anyway) only adds overhead:
@@ -177,4 +155,55 @@ export class Decoder {
 async function readLogits(logits: Array): Promise<Float32Array> {
   const sync = logits.device === "wasm" || logits.device === "cpu";
   return (sync ? logits.dataSync() : await logits.data()) as Float32Array;
+}
+
+/** Opens a decoding stream over `prompts` (what: their name in errors; grids as in `GenerateOptions`). */
+export type OpenStream = (prompts: readonly (readonly number[])[], what: string, grids?: readonly Int32Array[]) => DecodeStream;
+
+/**
+ * The sampling loop of `Decoder.generate` over any decoding streams (jax-js's, or the native
+ * decoder's): B prompts, up to `maxNew` tokens each, with constraints, stop rules and
+ * classifier-free guidance as `GenerateOptions` describes. Returns the generated ids per sequence.
+ */
+export async function generateFrom(
+  open: OpenStream,
+  vocabSize: number,
+  prompts: readonly (readonly number[])[],
+  maxNew: number,
+  { constraint, stop, sampling, seed = 0, guidance, grids }: GenerateOptions,
+): Promise<number[][]> {
+  const b = prompts.length;
+  if (guidance && guidance.prompts.length !== b) throw new Error(`generate: guidance.prompts has ${guidance.prompts.length} prompts, expected one per prompt (${b})`);
+  const rng = hostRng(seed);
+  const v = vocabSize;
+  const out: number[][] = prompts.map(() => []);
+  const done = prompts.map(() => false);
+  let cond: DecodeStream | undefined;
+  let uncond: DecodeStream | undefined;
+  try {
+    // inside the try: if the second stream's prompts are bad, the first one's cache is freed
+    cond = open(prompts, "prompts", grids);
+    uncond = guidance ? open(guidance.prompts, "guidance.prompts", guidance.grids) : undefined;
+    for (let step = 0; step < maxNew && !done.every(Boolean); step++) {
+      const logits = await cond.advance();
+      if (uncond) {
+        const free = await uncond.advance();
+        const s = guidance!.scale;
+        for (let i = 0; i < logits.length; i++) logits[i] = free[i] + s * (logits[i] - free[i]);
+      }
+      const next = new Int32Array(b);
+      for (let i = 0; i < b; i++) {
+        if (done[i]) continue;
+        next[i] = sampleToken(logits.slice(i * v, (i + 1) * v), constraint?.(out[i]), sampling, rng);
+        out[i].push(next[i]);
+        if (stop?.(out[i])) done[i] = true;
+      }
+      cond.feed(next);
+      uncond?.feed(next);
+    }
+  } finally {
+    cond?.dispose();
+    uncond?.dispose();
+  }
+  return out;
 }

@@ -71,6 +71,21 @@ reloaded.dispose();
 const json = await mmntp.trainTextTokenizer(["a handwritten one", "a handwritten two"]);
 facts.textIds = mmntp.TextTokenizer.fromJSON(json).encodeText("a handwritten two");
 
+// Decoding: greedy tokens of a random tiny backbone from the jitted Decoder and, where the addon
+// builds (its native/*.c compile inside the installed package), from NativeDecoder.
+const cfg = { vocabSize: 20, contextLength: 12, dim: 16, layers: 1, heads: 2, mlp: "gelu", mlpRatio: 2, positions: "learned" };
+const keys = new mmntp.KeyStream(4);
+const params = mmntp.initTransformer(keys, cfg);
+keys.dispose();
+const jitted = new mmntp.Decoder(params, cfg);
+facts.decode = { jitted: (await jitted.generate([[1, 2]], 6, { sampling: mmntp.GREEDY }))[0], nativeMissing: mmntp.nativeDecoderMissing() ?? null };
+jitted.dispose();
+if (facts.decode.nativeMissing === null) {
+  const native = await mmntp.NativeDecoder.create(params, cfg);
+  facts.decode.native = (await native.generate([[1, 2]], 6, { sampling: mmntp.GREEDY }))[0];
+  native.dispose();
+}
+
 // "mmntp/browser": the same classes as the Node entry (one module graph), minus the Node-only parts.
 const statics = (c) => Object.getOwnPropertyNames(c).sort();
 const methods = (c) => Object.getOwnPropertyNames(c.prototype).sort();

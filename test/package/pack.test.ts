@@ -92,6 +92,15 @@ describe("the installed package under plain node", () => {
     expect(facts.textIds).toEqual([2, 3, 5]);
   });
 
+  it("decodes greedily, and NativeDecoder (compiled inside the installed package) gives the jitted Decoder's tokens", async () => {
+    await startEngine();
+    const decode = facts.decode as { jitted: number[]; native?: number[]; nativeMissing: string | null };
+    expect(decode.jitted).toHaveLength(6);
+    expect(decode.jitted.every((id) => Number.isInteger(id) && id >= 0 && id < 20)).toBe(true);
+    expect(decode.nativeMissing === null).toBe(nativeStats().enabled);
+    if (decode.nativeMissing === null) expect(decode.native).toEqual(decode.jitted);
+  });
+
   it("tokenizes a digit as the source tree does, and a safetensors round trip keeps the ids", async () => {
     await startEngine();
     // the same engine configuration as the consumer's: the native GEMM where it builds, 1 thread
