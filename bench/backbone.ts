@@ -86,7 +86,7 @@ type ChildResult = {
   memory: { peak_rss_mib: number; wasm_mib_after_warmup: number; wasm_mib_after_train: number; wasm_mib_end: number };
 };
 
-type ReferenceOutput = { engine: string; threads: number; params: number; train_tokens_per_s: number; decode_tokens_per_s: number; train_cpu_s: number; decode_cpu_s: number };
+type ReferenceOutput = { engine: string; threads: number; params: number; train_tokens_per_s: number; decode_tokens_per_s: number; train_cpu_s: number; decode_cpu_s: number; peak_rss_mib: number };
 type ReferenceRun = Omit<ReferenceOutput, "train_cpu_s" | "decode_cpu_s"> & {
   train_tokens_per_cpu_s: number;
   decode_tokens_per_cpu_s: number;
@@ -249,6 +249,7 @@ function runReference(python: string, opts: Options): ReferenceRun {
     params: r.params,
     train_tokens_per_s: r.train_tokens_per_s,
     decode_tokens_per_s: r.decode_tokens_per_s,
+    peak_rss_mib: r.peak_rss_mib,
     train_tokens_per_cpu_s: round(trainTokens / r.train_cpu_s, 1),
     decode_tokens_per_cpu_s: round(decodeTokens / r.decode_cpu_s, 1),
     train_cpu_cores_busy: round((r.train_cpu_s * r.train_tokens_per_s) / trainTokens),
@@ -375,6 +376,9 @@ function report(
     mmntp: runs.map((r) => ({ ...r, params: undefined, train: { ...r.train, ...pct(r.train.tokens_per_s, flops.train) }, decode: { ...r.decode, ...pct(r.decode.tokens_per_s, flops.decode) } })),
     reference,
     ratios_mmntp_over_torch: ratios,
+    // each mmntp child's peak RSS over PyTorch's (the larger of its two runs): training and decoding in both
+    peak_rss_mmntp_over_torch:
+      refRuns.length === 0 ? undefined : Object.fromEntries(runs.map((r) => [`${r.engine}_threads_${r.threads}`, round(r.memory.peak_rss_mib / Math.max(...refRuns.map((x) => x.peak_rss_mib)), 3)])),
     ...(({ onnxruntime, ratios }) => ({ onnxruntime, ratios_mmntp_over_onnxruntime: ratios }))(onnxSection(ort, runs)),
     method: [
       "training tokens/s = steps·batch·ctx / wall time of the timed steps (each Trainer.step awaits loss and grad norm); compile_s = first step − median step",

@@ -7,12 +7,13 @@ its own figures as a ratio measured in the same run.
 Needs Debian's python3-torch and libopenblas0-pthread (apt-get install -y python3-torch
 libopenblas0-pthread); run with /usr/bin/python3.
 mmntp's copy (bench/backbone.ts runs it) adds train_cpu_s / decode_cpu_s: process CPU seconds
-(all threads) over each timed loop, so a run on a shared machine can be normalized by CPU time.
+(all threads) over each timed loop, so a run on a shared machine can be normalized by CPU time,
+and peak_rss_mib, the process's peak resident memory, to set beside mmntp's.
 Usage: torch_gpt_bench.py [--vocab 1024] [--d 256] [--layers 4] [--heads 4] [--ctx 256] [--batch 16]
                           [--threads N]  (default: PyTorch's own choice, as a user would run it;
                           here OpenBLAS already threads each matmul, and --threads 2 measured slower)
 """
-import argparse, json, time
+import argparse, json, resource, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -107,4 +108,6 @@ params = sum(p.numel() for p in m.parameters())
 print(json.dumps({**vars(a), "engine": f"torch {torch.__version__}", "threads": torch.get_num_threads(),
                   "params": params, "train_tokens_per_s": round(train_tps, 1),
                   "decode_tokens_per_s": round(decode_tps, 1),
-                  "train_cpu_s": round(train_cpu, 3), "decode_cpu_s": round(decode_cpu, 3)}))
+                  "train_cpu_s": round(train_cpu, 3), "decode_cpu_s": round(decode_cpu, 3),
+                  # the whole process's high-water mark (Linux reports KiB), training included
+                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
