@@ -48,6 +48,7 @@ const SPEC = {
     { name: "reference", type: "boolean", default: true, help: "run reference/torch_gpt_bench.py before and after (--no-reference skips it)" },
     { name: "batches", type: "string", default: "8", help: "batch sizes decoded besides batch 1 (every row greedy from token 0), by mmntp and ONNX Runtime" },
     { name: "onnx", type: "boolean", default: true, help: "export the model to ONNX and time ONNX Runtime before and after (needs torch; --no-onnx skips it)" },
+    { name: "lean", type: "boolean", default: false, help: "mmntp children train with memory-lean GELU and softmax (MMNTP_LEAN_ACTIVATIONS=1)" },
     { name: "python", type: "string", default: "/usr/bin/python3", help: "interpreter with torch for the reference" },
     { name: "peak-gflops", type: "number", help: "machine fp32 peak for % of peak (else MMNTP_PEAK_GFLOPS, else 256, nominal)" },
     { name: "child", type: "boolean", help: "internal: measure in this process and print its JSON" },
@@ -57,7 +58,7 @@ const SPEC = {
   ],
 } as const;
 
-type Options = { steps: number; warmup: number; decode: number; batches: number[]; onnxDir?: string };
+type Options = { steps: number; warmup: number; decode: number; batches: number[]; onnxDir?: string; lean?: boolean };
 
 type ChildResult = {
   engine: EngineName;
@@ -227,7 +228,8 @@ async function timeNativeStep(params: TransformerParams, opts: Options): Promise
 function runChild(engine: EngineName, threads: number, opts: Options): ChildResult {
   const flags = ["--steps", opts.steps, "--warmup", opts.warmup, "--decode", opts.decode, "--batches", opts.batches.join(",")].map(String);
   if (opts.onnxDir !== undefined) flags.push("--onnx-dir", opts.onnxDir);
-  const result = runThreadsChild<ChildResult>(fileURLToPath(import.meta.url), threads, flags, ENGINE_ENV[engine]);
+  const env = { ...ENGINE_ENV[engine], MMNTP_LEAN_ACTIVATIONS: opts.lean ? "1" : "0" };
+  const result = runThreadsChild<ChildResult>(fileURLToPath(import.meta.url), threads, flags, env);
   if (result.engine !== engine) throw new Error(`asked for the ${engine} engine, the child ran ${result.engine}: ${result.native.reason ?? ""}`);
   return result;
 }
@@ -372,7 +374,7 @@ function report(
       decode_flops_per_token: flops.decode,
       flops_note: "train 6·N + 12·L·D·T, decode 2·N, N without the embedding tables (PaLM app. B)",
     },
-    settings: { steps: opts.steps, warmup: opts.warmup, decode_tokens: opts.decode, optimizer: { ...TORCH_ADAMW, lr: LR }, peak_gflops: peak.gflops, peak_source: peak.source },
+    settings: { steps: opts.steps, warmup: opts.warmup, decode_tokens: opts.decode, lean_activations: opts.lean === true, optimizer: { ...TORCH_ADAMW, lr: LR }, peak_gflops: peak.gflops, peak_source: peak.source },
     mmntp: runs.map((r) => ({ ...r, params: undefined, train: { ...r.train, ...pct(r.train.tokens_per_s, flops.train) }, decode: { ...r.decode, ...pct(r.decode.tokens_per_s, flops.decode) } })),
     reference,
     ratios_mmntp_over_torch: ratios,
@@ -400,7 +402,7 @@ function main(): Promise<void> | void {
   if (v["ort-child"]) return ortChild(v["onnx-dir"]!, positiveInt("ort-threads", v["ort-threads"]), opts.decode, batches).then((r) => console.log(JSON.stringify(r)));
   if (v.child) return child(opts);
   const threads = threadList(v.threads);
-  parent({ ...opts, engines: engineList(v.engines), threads, reference: v.reference, onnx: v.onnx, python: v.python, peak: v["peak-gflops"] });
+  parent({ ...opts, lean: v.lean, engines: engineList(v.engines), threads, reference: v.reference, onnx: v.onnx, python: v.python, peak: v["peak-gflops"] });
 }
 
 await main();

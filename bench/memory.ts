@@ -9,10 +9,12 @@
  *
  *   npm run bench:memory                                   # ~1 min, 1 thread; one JSON object
  *   npm run bench:memory -- --plot runs/memory/live.png    # and the live-bytes curve as a PNG
+ *   npm run bench:memory -- --lean                         # with memory-lean GELU and softmax
  */
 // First: the Node engine installs the wasm-heap probe before jax-js loads.
 import { engineMemoryBytes, startEngine } from "../src/engine/node.ts";
 import { setDebug } from "@jax-js/jax";
+import { setLeanActivations, leanActivations } from "../src/engine/lean.ts";
 import { KeyStream } from "../src/engine/rng.ts";
 import { initTransformer, type TransformerParams } from "../src/backbone/transformer.ts";
 import { nextTokenLoss, type NextTokenBatch } from "../src/train/losses.ts";
@@ -30,6 +32,7 @@ const SPEC = {
     { name: "steps", type: "number", default: 3, help: "training steps run after the traced one, before the wasm heap is read" },
     { name: "top", type: "number", default: 12, help: "buffer groups listed at the high-water mark" },
     { name: "plot", type: "string", help: "also write a PNG of live MiB over the program's steps to this path" },
+    { name: "lean", type: "boolean", default: false, help: "memory-lean GELU and softmax (setLeanActivations, src/nn/lean.ts)" },
   ],
 } as const;
 
@@ -42,6 +45,7 @@ async function main(): Promise<void> {
   const steps = positiveInt("steps", v.steps);
   const top = positiveInt("top", v.top);
   await startEngine();
+  if (v.lean) setLeanActivations(true);
   const keys = new KeyStream(0);
   const params = initTransformer(keys, GPT);
   keys.dispose();
@@ -86,6 +90,7 @@ async function main(): Promise<void> {
     machine: machineInfo(),
     versions: versions(),
     model: { ...GPT, batch: BATCH, params: counts.total },
+    lean_activations: leanActivations(),
     program: {
       steps: program.steps.length,
       kernels: r.kernels,

@@ -6,9 +6,15 @@
  */
 import "./node-preload.ts";
 import { onEngineStart } from "./index.ts";
+import { setLeanActivations } from "./lean.ts";
 import { installNativeContractions } from "./native.ts";
 
-onEngineStart(() => installNativeContractions());
+onEngineStart(() => {
+  installNativeContractions();
+  const lean = process.env.MMNTP_LEAN_ACTIVATIONS;
+  if (lean !== undefined && lean !== "" && lean !== "0" && lean !== "1") throw new Error(`MMNTP_LEAN_ACTIVATIONS must be 0 or 1, got "${lean}"`);
+  if (lean === "1") setLeanActivations(true);
+});
 
 export * from "./index.ts";
 export { engineMemoryBytes } from "./memory.ts";

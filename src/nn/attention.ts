@@ -1,6 +1,7 @@
 import { copyRunsInPlace, nn, np, type Array } from "../engine/index.ts";
 import type { KeyStream } from "../engine/rng.ts";
 import { initLinear, linear, type LinearParams } from "./linear.ts";
+import { softmax } from "./lean.ts";
 import { rope, rope2d } from "./rope.ts";
 import { expectLastDim, fmt } from "./shapes.ts";
 
@@ -42,7 +43,7 @@ function maskBias(mask: Array): Array {
 function attend(q: Array, k: Array, v: Array, bias: Array): Array {
   const scale = 1 / Math.sqrt(q.shape[3]);
   const scores = np.matmul(q, k.transpose([0, 1, 3, 2])).mul(scale).add(bias); // [B, H, T, S]
-  return np.matmul(nn.softmax(scores, -1), v);
+  return np.matmul(softmax(scores, -1), v);
 }
 
 /**

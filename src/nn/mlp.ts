@@ -1,4 +1,5 @@
 import { nn, type Array } from "../engine/index.ts";
+import { gelu } from "./lean.ts";
 import type { KeyStream } from "../engine/rng.ts";
 import { initLinear, linear, type LinearParams } from "./linear.ts";
 
@@ -21,5 +22,5 @@ export function mlp(p: MlpParams, x: Array): Array {
     const h = nn.silu(linear(p.gate, x.ref)).mul(linear(p.up, x));
     return linear(p.down, h);
   }
-  return linear(p.down, nn.gelu(linear(p.up, x)));
+  return linear(p.down, gelu(linear(p.up, x)));
 }
