@@ -20,20 +20,16 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { engineMemoryBytes as wasmMemoryBytes, startEngine } from "../src/engine/node.ts";
-import { tree } from "../src/engine/index.ts";
-import { KeyStream } from "../src/engine/rng.ts";
 import { nativeStats, type NativeStats } from "../src/engine/native.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
-import { initTransformer, type TransformerParams } from "../src/backbone/transformer.ts";
-import { nextTokenLoss, type NextTokenBatch } from "../src/train/losses.ts";
+import type { TransformerParams } from "../src/backbone/transformer.ts";
 import { Decoder } from "../src/generate/decode.ts";
 import { NativeDecoder, nativeDecoderMissing } from "../src/generate/native-decoder.ts";
 import { GREEDY } from "../src/generate/sampling.ts";
-import { Trainer } from "../src/train/step.ts";
 import { benchArgs, ENGINE_ENV, engineList, positiveInt, printReport, threadList, type EngineName } from "./lib/cli.ts";
 import { lastJsonLine, runThreadsChild, torchMissing } from "./lib/child.ts";
 import { DECODE_CALLS, DECODE_WARMUP_CALLS, exportOnnx, greedyVsTorch, onnxSection, ortChild, runOrtChild, timeBatchDecode, type BatchDecode, type GreedyCheck, type OrtResult, type OrtSection } from "./lib/onnx.ts";
-import { BATCH, countParams, deviceBatch, flopsPerToken, GPT, LR, peakGflops, syntheticTokens, TORCH_ADAMW, type ParamCounts } from "./lib/gpt.ts";
+import { BATCH, benchTrainer, deviceBatch, flopsPerToken, GPT, LR, peakGflops, syntheticTokens, TORCH_ADAMW, type ParamCounts } from "./lib/gpt.ts";
 import { childrenCpuSeconds, loadAverage, machineInfo, mean, median, round, threadCpuSeconds, threadCpuSplit, today, versions } from "./lib/machine.ts";
 
 const SPEC = {
@@ -113,11 +109,7 @@ async function measure<T>(run: () => Promise<T>): Promise<{ value: T; s: number;
 
 async function child(opts: Options): Promise<void> {
   await startEngine();
-  const keys = new KeyStream(0);
-  const params = initTransformer(keys, GPT);
-  keys.dispose();
-  const counts = countParams(params);
-  const trainer = new Trainer<NextTokenBatch>(params, (p, b) => nextTokenLoss(p as TransformerParams, b, GPT), TORCH_ADAMW);
+  const { trainer, counts } = benchTrainer();
   const host = syntheticTokens();
   const step = () => trainer.step(deviceBatch(host), LR);
 

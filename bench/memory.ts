@@ -15,13 +15,9 @@
 import { engineMemoryBytes, startEngine } from "../src/engine/node.ts";
 import { setDebug } from "@jax-js/jax";
 import { setLeanActivations, leanActivations } from "../src/engine/lean.ts";
-import { KeyStream } from "../src/engine/rng.ts";
-import { initTransformer, type TransformerParams } from "../src/backbone/transformer.ts";
-import { nextTokenLoss, type NextTokenBatch } from "../src/train/losses.ts";
-import { Trainer } from "../src/train/step.ts";
 import { lineChart, writeChart } from "../src/io/plot.ts";
 import { benchArgs, positiveInt, printReport } from "./lib/cli.ts";
-import { BATCH, countParams, deviceBatch, GPT, LR, syntheticTokens, TORCH_ADAMW } from "./lib/gpt.ts";
+import { BATCH, benchTrainer, deviceBatch, GPT, LR, syntheticTokens } from "./lib/gpt.ts";
 import { machineInfo, round, today, versions } from "./lib/machine.ts";
 import { coalescingAllocator, jaxJsAllocator, parseJitProgram, replay, simulateHeap } from "./lib/jit-program.ts";
 
@@ -46,11 +42,7 @@ async function main(): Promise<void> {
   const top = positiveInt("top", v.top);
   await startEngine();
   if (v.lean) setLeanActivations(true);
-  const keys = new KeyStream(0);
-  const params = initTransformer(keys, GPT);
-  keys.dispose();
-  const counts = countParams(params);
-  const trainer = new Trainer<NextTokenBatch>(params, (p, b) => nextTokenLoss(p as TransformerParams, b, GPT), TORCH_ADAMW);
+  const { trainer, counts } = benchTrainer();
   const host = syntheticTokens();
   const heapBefore = engineMemoryBytes();
 

@@ -4,10 +4,11 @@
  * from mmntp's own transformer, loss and trainer, plus its FLOP model.
  */
 import { fromHost, tree, type Array } from "../../src/engine/index.ts";
-import { hostRng } from "../../src/engine/rng.ts";
-import type { TransformerConfig, TransformerParams } from "../../src/backbone/transformer.ts";
-import type { NextTokenBatch } from "../../src/train/losses.ts";
+import { hostRng, KeyStream } from "../../src/engine/rng.ts";
+import { initTransformer, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
+import { nextTokenLoss, type NextTokenBatch } from "../../src/train/losses.ts";
 import type { AdamWConfig } from "../../src/train/optim.ts";
+import { Trainer } from "../../src/train/step.ts";
 
 export const GPT: TransformerConfig = {
   vocabSize: 1024,
@@ -89,4 +90,13 @@ export function peakGflops(fromCli: number | undefined): { gflops: number; sourc
     return { gflops: v, source: "MMNTP_PEAK_GFLOPS" };
   }
   return { gflops: DEFAULT_PEAK_GFLOPS, source: "default: nominal 2 cores × 2.0 GHz × 64 FLOP/cycle (AVX-512 FMA), not measured" };
+}
+
+/** The benchmark GPT (seed 0) under a Trainer with torch's AdamW defaults, and its parameter counts. */
+export function benchTrainer(): { trainer: Trainer<NextTokenBatch>; counts: ParamCounts } {
+  const keys = new KeyStream(0);
+  const params = initTransformer(keys, GPT);
+  keys.dispose();
+  const counts = countParams(params);
+  return { trainer: new Trainer<NextTokenBatch>(params, (p, b) => nextTokenLoss(p as TransformerParams, b, GPT), TORCH_ADAMW), counts };
 }

@@ -36,20 +36,17 @@ export function nativeDecoderMissing(): string | undefined {
 
 export class NativeDecoder {
   readonly #weights: Float32Array;
-  readonly #spec: Int32Array; // the header for batch 1; each stream copies it with its own B and slot
-  readonly #threads: number;
+  readonly #spec: Int32Array; // the header for batch 1 (threads included); each stream copies it with its own B and slot
   #disposed = false;
 
-  /** Copies `params` (borrowed) to the host once; `NativeDecoder.create` is the way to make one. */
+  /** `NativeDecoder.create` is the way to make one. */
   private constructor(
     readonly config: TransformerConfig,
     weights: Float32Array,
     spec: Int32Array,
-    threads: number,
   ) {
     this.#weights = weights;
     this.#spec = spec;
-    this.#threads = threads;
   }
 
   /**
@@ -81,7 +78,7 @@ export class NativeDecoder {
       at("tok.table"), at("pos.table"), at("lnf.g"), at("lnf.b"), at("head.w"),
     ]);
     for (let l = 0; l < config.layers; l++) LAYER_FIELDS.forEach((f, i) => (spec[HEADER + LAYER_FIELDS.length * l + i] = at(`blocks.${l}.${f}`)));
-    return new NativeDecoder(config, weights, spec, threads);
+    return new NativeDecoder(config, weights, spec);
   }
 
   /** As `Decoder.generate`: B equal-length prompts, up to `maxNew` new tokens each. */
