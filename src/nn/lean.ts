@@ -14,13 +14,18 @@ import { leanActivations } from "../engine/lean.ts";
 const GELU_C = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 
-/** nn.gelu (the tanh approximation) with its derivative saved instead of its intermediates. */
+/**
+ * nn.gelu (the tanh approximation) with its derivative saved instead of its intermediates. The
+ * value is jax-js's formula, (x·0.5)·(tanh((x·((x·x)·a + 1))·c) + 1), op for op, so it rounds the
+ * same; its tanh is computed once and also gives the derivative (computing nn.gelu and the
+ * derivative separately took two tanh passes: ~40% slower).
+ */
 export function leanGelu(x: Array): Array {
   const s = lax.stopGradient(x.ref);
-  const y = nn.gelu(s.ref);
-  // d/dx 0.5·x·(1 + tanh(u)), u = c·(x + a·x³): 0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3a·x²)
   const x2 = s.ref.mul(s.ref);
-  const t = np.tanh(s.ref.add(s.ref.mul(x2.ref).mul(GELU_A)).mul(GELU_C));
+  const t = np.tanh(s.ref.mul(x2.ref.mul(GELU_A).add(1)).mul(GELU_C));
+  const y = s.ref.mul(0.5).mul(t.ref.add(1));
+  // d/dx 0.5·x·(1 + tanh(u)), u = c·(x + a·x³): 0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3a·x²)
   const d = t.ref.add(1).mul(0.5).add(s.ref.mul(0.5 * GELU_C).mul(np.square(t).neg().add(1)).mul(x2.mul(3 * GELU_A).add(1)));
   return y.add(x.sub(s).mul(d));
 }
