@@ -44,7 +44,7 @@ const SPEC = {
     { name: "reference", type: "boolean", default: true, help: "run reference/torch_gpt_bench.py before and after (--no-reference skips it)" },
     { name: "batches", type: "string", default: "8", help: "batch sizes decoded besides batch 1 (every row greedy from token 0), by mmntp and ONNX Runtime" },
     { name: "onnx", type: "boolean", default: true, help: "export the model to ONNX and time ONNX Runtime before and after (needs torch; --no-onnx skips it)" },
-    { name: "lean", type: "boolean", default: false, help: "mmntp children train with memory-lean GELU and softmax (MMNTP_LEAN_ACTIVATIONS=1)" },
+    { name: "lean", type: "boolean", default: true, help: "memory-lean GELU and softmax, the engine's default (--no-lean: jax-js's own, MMNTP_LEAN_ACTIVATIONS=0)" },
     { name: "python", type: "string", default: "/usr/bin/python3", help: "interpreter with torch for the reference" },
     { name: "peak-gflops", type: "number", help: "machine fp32 peak for % of peak (else MMNTP_PEAK_GFLOPS, else 256, nominal)" },
     { name: "child", type: "boolean", help: "internal: measure in this process and print its JSON" },

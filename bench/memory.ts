@@ -9,7 +9,7 @@
  *
  *   npm run bench:memory                                   # ~1 min, 1 thread; one JSON object
  *   npm run bench:memory -- --plot runs/memory/live.png    # and the live-bytes curve as a PNG
- *   npm run bench:memory -- --lean                         # with memory-lean GELU and softmax
+ *   npm run bench:memory -- --no-lean                      # with jax-js's own GELU and softmax
  */
 // First: the Node engine installs the wasm-heap probe before jax-js loads.
 import { engineMemoryBytes, startEngine } from "../src/engine/node.ts";
@@ -28,7 +28,7 @@ const SPEC = {
     { name: "steps", type: "number", default: 3, help: "training steps run after the traced one, before the wasm heap is read" },
     { name: "top", type: "number", default: 12, help: "buffer groups listed at the high-water mark" },
     { name: "plot", type: "string", help: "also write a PNG of live MiB over the program's steps to this path" },
-    { name: "lean", type: "boolean", default: false, help: "memory-lean GELU and softmax (setLeanActivations, src/nn/lean.ts)" },
+    { name: "lean", type: "boolean", default: true, help: "memory-lean GELU and softmax, the engine's default (--no-lean: jax-js's own; src/nn/lean.ts)" },
   ],
 } as const;
 
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const steps = positiveInt("steps", v.steps);
   const top = positiveInt("top", v.top);
   await startEngine();
-  if (v.lean) setLeanActivations(true);
+  setLeanActivations(v.lean);
   const { trainer, counts } = benchTrainer();
   const host = syntheticTokens();
   const heapBefore = engineMemoryBytes();

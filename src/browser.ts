@@ -30,7 +30,7 @@ export {
   type OwnedFunction,
 } from "./engine/index.ts";
 export { KeyStream, hostRng } from "./engine/rng.ts";
-// GELU and softmax keeping one array for the backward pass (src/nn/lean.ts); off by default
+// GELU and softmax keeping one array for the backward pass (src/nn/lean.ts); on by default
 export { leanActivations, setLeanActivations } from "./engine/lean.ts";
 export { EngineMemoryError, engineMemoryError, formatBytes, type EngineMemoryDetails } from "./engine/out-of-memory.ts";
 export { expectationsOfInit, paramsFromTensors, paramsOfInit, paramsToTensors } from "./engine/params.ts";

@@ -13,7 +13,7 @@ onEngineStart(() => {
   installNativeContractions();
   const lean = process.env.MMNTP_LEAN_ACTIVATIONS;
   if (lean !== undefined && lean !== "" && lean !== "0" && lean !== "1") throw new Error(`MMNTP_LEAN_ACTIVATIONS must be 0 or 1, got "${lean}"`);
-  if (lean === "1") setLeanActivations(true);
+  if (lean === "0" || lean === "1") setLeanActivations(lean === "1");
 });
 
 export * from "./index.ts";

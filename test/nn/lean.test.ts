@@ -2,7 +2,7 @@
  * Memory-lean GELU and softmax (src/nn/lean.ts): the same forward values as jax-js's (a −0 may
  * come out +0); gradients equal to float32 rounding (jitted, on random inputs with a random cotangent);
  * and a whole transformer's loss and gradients with the engine switch on against it off. What it
- * saves is measured by `npm run bench:memory -- --lean`.
+ * saves is measured by `npm run bench:memory` (against `-- --no-lean`).
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { fromHost, grad, jit, nn, startEngine, tree, valueAndGrad, type Array as Tensor } from "../../src/engine/node.ts";
@@ -12,7 +12,7 @@ import { leanGelu, leanSoftmax } from "../../src/nn/lean.ts";
 import { initTransformer, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
 import { nextTokenLoss, type NextTokenBatch } from "../../src/train/losses.ts";
 
-afterEach(() => setLeanActivations(false));
+afterEach(() => setLeanActivations(true)); // the default
 
 const values = (n: number, seed: number, scale: number) => {
   const rng = hostRng(seed);
