@@ -19,6 +19,7 @@ import { forward, initTransformer, type TransformerConfig, type TransformerParam
 import { nextTokenLoss } from "../../src/train/losses.ts";
 import { Trainer } from "../../src/train/step.ts";
 import { DEFAULT_ADAMW } from "../../src/train/optim.ts";
+import { relativeError } from "../helpers/values.ts";
 
 type Meta = { config: TransformerConfig; loss: number; lr: number; losses: number[]; adamw: typeof DEFAULT_ADAMW };
 type Case = { meta: Meta; tensors: Record<string, TensorRecord> };
@@ -59,31 +60,19 @@ function batchOf(c: Case): SequenceBatch {
   return batch;
 }
 
-/** max |a − b| / max |b|. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    err = Math.max(err, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return err / scale;
-}
-
 /** Relative errors of the logits, the loss and each gradient (by PyTorch name) against the fixture. */
 async function oneStepErrors(c: Case, p: TransformerParams): Promise<{ logits: number; loss: number; grads: Record<string, number> }> {
   const b = batchOf(c);
   const t = b.inputs.shape[1];
   const logits = forward(tree.ref(p), b.inputs.ref, b.mask ? b.mask.ref : causalMask(t), c.meta.config, b.positions?.ref);
-  const logitsErr = relErr(await logits.data(), c.tensors.logits!.data as Float32Array);
+  const logitsErr = relativeError(await logits.data(), c.tensors.logits!.data as Float32Array);
   const [loss, grads] = valueAndGrad((q: TransformerParams) => nextTokenLoss(q, b, c.meta.config)[0])(p) as unknown as [Array, TransformerParams];
   const lossValue = (await loss.data())[0]!;
   const torchGrads = backboneToTorch(await paramsToTensors(grads));
   tree.dispose(grads);
   const expected = under(c.tensors, "grad.");
   expect(Object.keys(torchGrads).sort()).toEqual(Object.keys(expected).sort());
-  const gradErr = Object.fromEntries(Object.entries(expected).map(([k, g]) => [k, relErr(torchGrads[k]!.data as Float32Array, g.data as Float32Array)]));
+  const gradErr = Object.fromEntries(Object.entries(expected).map(([k, g]) => [k, relativeError(torchGrads[k]!.data as Float32Array, g.data as Float32Array)]));
   return { logits: logitsErr, loss: Math.abs(lossValue - c.meta.loss) / Math.abs(c.meta.loss), grads: gradErr };
 }
 
@@ -105,7 +94,7 @@ describe.each(CASES)("the PyTorch oracle, %s", (name) => {
     const losses: number[] = [];
     for (let i = 0; i < c.meta.losses.length; i++) losses.push((await trainer.step(batchOf(c), c.meta.lr)).loss);
     trainer.dispose();
-    expect(relErr(losses, c.meta.losses)).toBeLessThan(1e-3);
+    expect(relativeError(losses, c.meta.losses)).toBeLessThan(1e-3);
     expect(c.meta.losses.at(-1)!).toBeLessThan(c.meta.losses[0]! / 4); // the steps move the model: a real trajectory
   });
 });

@@ -9,26 +9,11 @@ import { fromHost, grad, jit, nn, startEngine, tree, valueAndGrad, type Array as
 import { setLeanActivations } from "../../src/engine/lean.ts";
 import { hostRng, KeyStream } from "../../src/engine/rng.ts";
 import { leanGelu, leanSoftmax } from "../../src/nn/lean.ts";
+import { relativeError, uniformValues } from "../helpers/values.ts";
 import { initTransformer, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
 import { nextTokenLoss, type NextTokenBatch } from "../../src/train/losses.ts";
 
 afterEach(() => setLeanActivations(true)); // the default
-
-const values = (n: number, seed: number, scale: number) => {
-  const rng = hostRng(seed);
-  return Float32Array.from({ length: n }, () => (rng() * 2 - 1) * scale);
-};
-
-/** max |a − b| / max |b| over two host arrays. */
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let worst = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return worst / scale;
-}
 
 describe("lean activations", () => {
   it.each([
@@ -36,8 +21,8 @@ describe("lean activations", () => {
     ["softmax", (x: Tensor) => leanSoftmax(x, -1), (x: Tensor) => nn.softmax(x, -1)],
   ] as const)("%s: forward values equal to jax-js's, gradients equal to float32 rounding", async (_, lean, plain) => {
     await startEngine();
-    const x = fromHost(values(6 * 40, 1, 6), [6, 40]);
-    const w = fromHost(values(6 * 40, 2, 1), [6, 40]);
+    const x = fromHost(uniformValues(6 * 40, 1).map((v) => 6 * v), [6, 40]);
+    const w = fromHost(uniformValues(6 * 40, 2), [6, 40]);
     const f = (act: (x: Tensor) => Tensor) => jit((x: Tensor, w: Tensor) => act(x).mul(w).sum());
     const g = (act: (x: Tensor) => Tensor) => jit(grad((x: Tensor, w: Tensor) => act(x).mul(w).sum()));
     const y = (act: (x: Tensor) => Tensor) => jit((x: Tensor) => act(x));

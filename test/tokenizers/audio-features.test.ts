@@ -11,6 +11,7 @@ import { compand, expandCodes } from "../../src/tokenizers/audio/companding.ts";
 import { istft, stft, stftFrames } from "../../src/tokenizers/audio/stft.ts";
 import { dctMatrix, logMelSpectrogram, melFilterbank, melSpectrogram, mfcc, powerSpectrum } from "../../src/tokenizers/audio/mel.ts";
 import { gradCheck } from "../helpers/gradcheck.ts";
+import { relativeError } from "../helpers/values.ts";
 
 type Fixture = {
   sampleRate: number; nFft: number; hop: number; nMels: number; nMfcc: number;
@@ -24,20 +25,11 @@ const opts = { nFft: fx.nFft, hop: fx.hop, sampleRate: fx.sampleRate, nMels: fx.
 const signal = () => fromHost(Float32Array.from(fx.x), fx.shape);
 const values = async (a: JaxArray) => Array.from((await a.data()) as Float32Array);
 
-/** max |a − b| / max |b|. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) (err = Math.max(err, Math.abs(a[i]! - b[i]!))), (scale = Math.max(scale, Math.abs(b[i]!)));
-  return err / scale;
-}
-
 describe("companding (μ-law, A-law) against the reference", () => {
   it.each([["mu-law", "muLaw"], ["a-law", "aLaw"]] as const)("%s gives the reference's 8-bit codes and decoded values", (law, key) => {
     const codes = compand(law, fx.companding.x);
     expect(Array.from(codes)).toEqual(fx.companding[key]);
-    expect(relErr(expandCodes(law, codes), fx.companding[`${key}Decoded`])).toBeLessThan(1e-6);
+    expect(relativeError(expandCodes(law, codes), fx.companding[`${key}Decoded`])).toBeLessThan(1e-6);
   });
 
   it.each(["mu-law", "a-law"] as const)("%s: every code round-trips, and decoding loses least near zero", (law) => {
@@ -62,22 +54,22 @@ describe("STFT, iSTFT and mel features against torch", () => {
     const s = stft(signal(), opts);
     expect(s.real.shape).toEqual(fx.stftShape);
     expect(fx.stftShape[1]).toBe(stftFrames(fx.shape[1], fx.hop));
-    expect(relErr(await values(s.real), fx.stftReal)).toBeLessThan(1e-5);
-    expect(relErr(await values(s.imag), fx.stftImag)).toBeLessThan(1e-5);
+    expect(relativeError(await values(s.real), fx.stftReal)).toBeLessThan(1e-5);
+    expect(relativeError(await values(s.imag), fx.stftImag)).toBeLessThan(1e-5);
   });
 
   it("istft inverts it as torch.istft does, and reconstructs the signal", async () => {
     const y = await values(istft(stft(signal(), opts), { ...opts, length: fx.shape[1] }));
-    expect(relErr(y, fx.istft)).toBeLessThan(1e-5);
-    expect(relErr(y, fx.x)).toBeLessThan(1e-5);
+    expect(relativeError(y, fx.istft)).toBeLessThan(1e-5);
+    expect(relativeError(y, fx.x)).toBeLessThan(1e-5);
   });
 
   it("the mel filterbank, log-mel and MFCC match torchaudio's formulas", async () => {
     const k = fx.nFft / 2 + 1;
-    expect(relErr(melFilterbank(k, fx.nMels, fx.sampleRate), fx.melFilterbank)).toBeLessThan(1e-6);
-    expect(relErr(await values(melSpectrogram(powerSpectrum(stft(signal(), opts)), opts)), fx.mel)).toBeLessThan(2e-5);
-    expect(relErr(await values(logMelSpectrogram(signal(), opts)), fx.logMel)).toBeLessThan(1e-4);
-    expect(relErr(await values(mfcc(signal(), { ...opts, nMfcc: fx.nMfcc })), fx.mfcc)).toBeLessThan(1e-4);
+    expect(relativeError(melFilterbank(k, fx.nMels, fx.sampleRate), fx.melFilterbank)).toBeLessThan(1e-6);
+    expect(relativeError(await values(melSpectrogram(powerSpectrum(stft(signal(), opts)), opts)), fx.mel)).toBeLessThan(2e-5);
+    expect(relativeError(await values(logMelSpectrogram(signal(), opts)), fx.logMel)).toBeLessThan(1e-4);
+    expect(relativeError(await values(mfcc(signal(), { ...opts, nMfcc: fx.nMfcc })), fx.mfcc)).toBeLessThan(1e-4);
   });
 
   it("the DCT is orthonormal", () => {
