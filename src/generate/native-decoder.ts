@@ -21,8 +21,9 @@ import { checkStreamPrompts, generateFrom, type DecodeStream, type GenerateOptio
 // native/decode.c's spec layout: 17 fields, then 14 weight offsets per layer.
 const LAYER_FIELDS = ["ln1.g", "ln1.b", "attn.qkv.w", "attn.qkv.b", "attn.out.w", "attn.out.b", "ln2.g", "ln2.b", "mlp.up.w", "mlp.up.b", "mlp.gate.w", "mlp.gate.b", "mlp.down.w", "mlp.down.b"] as const;
 const HEADER = 17;
-const SLOT = 9;
+const SLOTS = 1;
 const BATCH = 8;
+const SLOT = 9;
 const MLP_CODE = { gelu: 0, swiglu: 1 } as const;
 const POSITION_CODE = { learned: 0, rope: 1, rope2d: 2 } as const;
 
@@ -35,9 +36,8 @@ export function nativeDecoderMissing(): string | undefined {
 }
 
 export class NativeDecoder {
-  readonly #weights: Float32Array;
+  #weights: Float32Array | undefined; // undefined once disposed
   readonly #spec: Int32Array; // the header for batch 1 (threads included); each stream copies it with its own B and slot
-  #disposed = false;
 
   /** `NativeDecoder.create` is the way to make one. */
   private constructor(
@@ -92,14 +92,14 @@ export class NativeDecoder {
   }
 
   #stream(prompts: readonly (readonly number[])[], maxNew: number, what: string, grids?: readonly Int32Array[]): DecodeStream {
-    if (this.#disposed) throw new Error("NativeDecoder: used after dispose()");
+    if (!this.#weights) throw new Error("NativeDecoder: used after dispose()");
     const { b, len, flat } = checkStreamPrompts(prompts, maxNew, this.config, what, grids);
     const native = loadNativeKernels()!;
     const { dim: d, layers, vocabSize: v } = this.config;
     const slots = len + maxNew - 1; // every position the stream will fill
     const f = d * this.config.mlpRatio;
     const spec = this.#spec.slice();
-    spec[1] = slots;
+    spec[SLOTS] = slots;
     spec[BATCH] = b;
     let cache: Float32Array | undefined = new Float32Array(2 * layers * b * slots * d);
     const scratch = new Float32Array(b * (6 * d + 2 * f) + this.config.heads * slots);
@@ -109,7 +109,8 @@ export class NativeDecoder {
     // as Decoder: grids only place rope2d positions; other kinds count positions from 0
     const rowsAndColumns = this.config.positions === "rope2d" ? grids : undefined;
     const step = (): Float32Array => {
-      if (!cache) throw new Error("NativeDecoder: stream used after dispose()");
+      const weights = this.#weights;
+      if (!cache || !weights) throw new Error("NativeDecoder: stream used after dispose()");
       if (pos >= slots) throw new Error(`NativeDecoder: stream has filled its ${slots} positions (prompt ${len} + ${maxNew} new)`);
       spec[SLOT] = pos;
       for (let i = 0; i < b; i++) {
@@ -117,7 +118,7 @@ export class NativeDecoder {
         positions[2 * i + 1] = rowsAndColumns ? rowsAndColumns[i]![2 * pos + 1]! : pos;
       }
       const logits = new Float32Array(b * v);
-      native.decodeStep!(this.#weights, spec, cache, scratch, tokens, positions, logits);
+      native.decodeStep!(weights, spec, cache, scratch, tokens, positions, logits);
       pos++;
       return logits;
     };
@@ -146,6 +147,6 @@ export class NativeDecoder {
 
   /** Drops the host copy of the weights; the decoder cannot be used afterwards. */
   dispose(): void {
-    this.#disposed = true;
+    this.#weights = undefined;
   }
 }
