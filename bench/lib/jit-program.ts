@@ -163,7 +163,9 @@ export function jaxJsAllocator(): AllocatorModel {
     free: (ptr) => {
       const c = classOf.get(ptr)!;
       classOf.delete(ptr);
-      lists.set(c, [...(lists.get(c) ?? []), ptr]);
+      const list = lists.get(c);
+      if (list) list.push(ptr);
+      else lists.set(c, [ptr]);
     },
     top: () => head,
   };
