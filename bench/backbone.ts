@@ -28,7 +28,7 @@ import { NativeDecoder, nativeDecoderMissing } from "../src/generate/native-deco
 import { GREEDY } from "../src/generate/sampling.ts";
 import { benchArgs, ENGINE_ENV, engineList, positiveInt, printReport, threadList, type EngineName } from "./lib/cli.ts";
 import { lastJsonLine, runThreadsChild, torchMissing } from "./lib/child.ts";
-import { DECODE_CALLS, DECODE_WARMUP_CALLS, exportOnnx, greedyVsTorch, onnxSection, ortChild, runOrtChild, timeBatchDecode, type BatchDecode, type GreedyCheck, type OrtResult, type OrtSection } from "./lib/onnx.ts";
+import { DECODE_CALLS, DECODE_WARMUP_CALLS, exportOnnx, greedyVsTorch, onnxSection, ortChild, runOrtChild, timeDecoderBatches, type BatchDecode, type GreedyCheck, type OrtResult, type OrtSection } from "./lib/onnx.ts";
 import { BATCH, benchTrainer, deviceBatch, flopsPerToken, GPT, LR, peakGflops, syntheticTokens, TORCH_ADAMW, type ParamCounts } from "./lib/gpt.ts";
 import { childrenCpuSeconds, loadAverage, machineInfo, mean, median, round, threadCpuSeconds, threadCpuSplit, today, versions } from "./lib/machine.ts";
 
@@ -145,12 +145,7 @@ async function child(opts: Options): Promise<void> {
   const decoded = [...calls].sort((a, b) => a.s - b.s)[DECODE_CALLS >> 1];
   const msPerToken = (decoded.s * 1000) / opts.decode;
   log(`  decode: ${opts.decode} tokens in ${calls.map((c) => c.s.toFixed(2)).join(", ")} s (untimed warm-up: ${warmupCalls.map((s) => s.toFixed(2)).join(", ")} s)`);
-  const batched: BatchDecode[] = [];
-  for (const b of opts.batches) {
-    const prompts = Array.from({ length: b }, () => [0]);
-    batched.push(await timeBatchDecode(b, opts.decode, () => decoder.generate(prompts, opts.decode, { sampling: GREEDY })));
-    log(`  decode at batch ${b}: ${batched.at(-1)!.tokens_per_s_per_sequence} tokens/s per sequence`);
-  }
+  const batched = await timeDecoderBatches(decoder, opts.batches, opts.decode, (d) => log(`  decode at batch ${d.batch}: ${d.tokens_per_s_per_sequence} tokens/s per sequence`));
   decoder.dispose();
   const nativeStep = nativeStats().enabled ? await timeNativeStep(trainer.params as TransformerParams, opts) : undefined;
   trainer.dispose();
@@ -206,12 +201,7 @@ async function timeNativeStep(params: TransformerParams, opts: Options): Promise
   const missing = nativeDecoderMissing();
   if (missing) return { skipped: missing };
   const decoder = await NativeDecoder.create(params, GPT);
-  const decode: BatchDecode[] = [];
-  for (const b of [1, ...opts.batches]) {
-    const prompts = Array.from({ length: b }, () => [0]);
-    decode.push(await timeBatchDecode(b, opts.decode, () => decoder.generate(prompts, opts.decode, { sampling: GREEDY })));
-    log(`  NativeDecoder at batch ${b}: ${decode.at(-1)!.tokens_per_s_per_sequence} tokens/s per sequence`);
-  }
+  const decode = await timeDecoderBatches(decoder, [1, ...opts.batches], opts.decode, (d) => log(`  NativeDecoder at batch ${d.batch}: ${d.tokens_per_s_per_sequence} tokens/s per sequence`));
   decoder.dispose();
   const greedy = opts.onnxDir === undefined ? undefined : await greedyVsTorch(opts.onnxDir, opts.decode, (p) => NativeDecoder.create(p, GPT));
   return { decode, ...(greedy === undefined ? {} : { greedy_vs_torch: greedy }) };

@@ -170,6 +170,17 @@ export function runOrtChild(script: string, dir: string, threads: number, steps:
 export type GreedyCheck = { tokens: number; match: boolean; first_mismatch?: number };
 type AnyDecoder = { generate: Decoder["generate"]; dispose: () => void };
 
+/** `timeBatchDecode` of an mmntp decoder's greedy `generate` from token 0, at each batch size; `log` gets each result. */
+export async function timeDecoderBatches(decoder: AnyDecoder, batches: readonly number[], steps: number, log: (d: BatchDecode) => void): Promise<BatchDecode[]> {
+  const out: BatchDecode[] = [];
+  for (const b of batches) {
+    const prompts = Array.from({ length: b }, () => [0]);
+    out.push(await timeBatchDecode(b, steps, () => decoder.generate(prompts, steps, { sampling: GREEDY })));
+    log(out.at(-1)!);
+  }
+  return out;
+}
+
 /** mmntp's greedy tokens on the export's weights (from token 0, the 0 first) against PyTorch's. */
 export async function greedyVsTorch(dir: string, steps: number, make: (p: TransformerParams) => AnyDecoder | Promise<AnyDecoder>): Promise<GreedyCheck> {
   const params = referenceParams(dir);
