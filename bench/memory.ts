@@ -10,6 +10,7 @@
  *   npm run bench:memory                                   # ~1 min, 1 thread; one JSON object
  *   npm run bench:memory -- --plot runs/memory/live.png    # and the live-bytes curve as a PNG
  *   npm run bench:memory -- --no-lean                      # with jax-js's own GELU and softmax
+ *   npm run bench:memory -- --model scale                  # bench:scale's 26.4M-parameter GPT, ~3 min
  */
 // First: the Node engine installs the wasm-heap probe before jax-js loads.
 import { engineMemoryBytes, startEngine } from "../src/engine/node.ts";
@@ -17,9 +18,9 @@ import { setDebug } from "@jax-js/jax";
 import { setLeanActivations, leanActivations } from "../src/engine/lean.ts";
 import { lineChart, writeChart } from "../src/io/plot.ts";
 import { benchArgs, positiveInt, printReport } from "./lib/cli.ts";
-import { BATCH, benchTrainer, deviceBatch, GPT, LR, syntheticTokens } from "./lib/gpt.ts";
+import { BATCH, benchModel, benchTrainer, deviceBatch, LR, syntheticTokens } from "./lib/gpt.ts";
 import { machineInfo, round, today, versions } from "./lib/machine.ts";
-import { coalescingAllocator, jaxJsAllocator, parseJitProgram, replay, simulateHeap } from "./lib/jit-program.ts";
+import { coalescingAllocator, sizeClassAllocator, parseJitProgram, replay, simulateHeap } from "./lib/jit-program.ts";
 
 const SPEC = {
   usage: "npm run bench:memory --",
@@ -28,6 +29,7 @@ const SPEC = {
     { name: "steps", type: "number", default: 3, help: "training steps run after the traced one, before the wasm heap is read" },
     { name: "top", type: "number", default: 12, help: "buffer groups listed at the high-water mark" },
     { name: "plot", type: "string", help: "also write a PNG of live MiB over the program's steps to this path" },
+    { name: "model", type: "string", default: "bench", help: "bench (bench:backbone's 3.75M-parameter GPT) or scale (bench:scale's 26.4M)" },
     { name: "lean", type: "boolean", default: true, help: "memory-lean GELU and softmax, the engine's default (--no-lean: jax-js's own; src/nn/lean.ts)" },
   ],
 } as const;
@@ -40,10 +42,12 @@ async function main(): Promise<void> {
   if (!v) return;
   const steps = positiveInt("steps", v.steps);
   const top = positiveInt("top", v.top);
+  const model = benchModel(v.model);
   await startEngine();
   setLeanActivations(v.lean);
-  const { trainer, counts } = benchTrainer();
-  const host = syntheticTokens();
+  const { trainer, counts } = benchTrainer(model);
+  const host = syntheticTokens(model);
+  const batch = () => deviceBatch(host, model);
   const heapBefore = engineMemoryBytes();
 
   // Compile the step with jax-js printing its programs; keep the printouts, not the console noise.
@@ -55,7 +59,7 @@ async function main(): Promise<void> {
   };
   setDebug(4);
   try {
-    await trainer.step(deviceBatch(host), LR);
+    await trainer.step(batch(), LR);
   } finally {
     setDebug(0);
     console.info = info;
@@ -66,7 +70,7 @@ async function main(): Promise<void> {
   log(`traced ${programs.length} program(s); the training step's has ${program.steps.length} steps`);
 
   const heapAfterFirst = engineMemoryBytes();
-  for (let i = 0; i < steps; i++) await trainer.step(deviceBatch(host), LR);
+  for (let i = 0; i < steps; i++) await trainer.step(batch(), LR);
   const heap = engineMemoryBytes();
   log(`wasm heap: ${(heapBefore / MIB).toFixed(1)} MiB before the first step, ${(heapAfterFirst / MIB).toFixed(1)} after it, ${(heap / MIB).toFixed(1)} after ${steps} more`);
   const r = replay(program, top);
@@ -81,7 +85,7 @@ async function main(): Promise<void> {
     date: today(),
     machine: machineInfo(),
     versions: versions(),
-    model: { ...GPT, batch: BATCH, params: counts.total },
+    model: { name: v.model, ...model, batch: BATCH, params: counts.total },
     lean_activations: leanActivations(),
     program: {
       steps: program.steps.length,
@@ -99,7 +103,7 @@ async function main(): Promise<void> {
     wasm_heap_mib: { before_training: round(heapBefore / MIB, 1), after_first_step: round(heapAfterFirst / MIB, 1), end: round(heap / MIB, 1) },
     // the same program's mallocs and frees, three steps in a row, through two allocator models
     simulated_heap_mib: {
-      jax_js_size_classes: round(simulateHeap(program, jaxJsAllocator()) / MIB, 1),
+      size_classes_patch5: round(simulateHeap(program, sizeClassAllocator()) / MIB, 1),
       first_fit_coalescing: round(simulateHeap(program, coalescingAllocator()) / MIB, 1),
     },
     method: [
@@ -107,7 +111,7 @@ async function main(): Promise<void> {
       "live = bytes malloc'd by the program and not yet freed (the step's inputs — params, AdamW moments, the batch — come from outside and are not counted; its outputs are never freed inside it)",
       "live_at_peak groups the buffers live at the high-water mark by the kernel that wrote them (kind and output bytes); by_birth splits them by where in the program they were made (the forward pass comes first)",
       "wasm_heap = byteLength of jax-js's WebAssembly.Memory after the traced step and --steps more: the allocator's high-water mark, which never shrinks",
-      "simulated_heap: the program run 3 times (each run's outputs freed after the next) through a model of jax-js's allocator (size classes, one free list each, patch 5's 2× reuse) and through first fit with splitting and coalescing; excludes the step's inputs and anything outside the program",
+      "simulated_heap: the program run 3 times (each run's outputs freed after the next) through a model of jax-js's allocator before patch 7 (size classes, one free list each, patch 5's 2× reuse) and through first fit with splitting and coalescing (patch 7's, for every size); excludes the step's inputs and anything outside the program (its constants, the GEMM epilogues' scratch)",
     ],
   });
 }

@@ -31,7 +31,7 @@ export {
 } from "./engine/index.ts";
 export { KeyStream, hostRng } from "./engine/rng.ts";
 // GELU and softmax keeping one array for the backward pass (src/nn/lean.ts); on by default
-export { leanActivations, setLeanActivations } from "./engine/lean.ts";
+export { leanActivations, setLeanActivations, withoutLeanActivations } from "./engine/lean.ts";
 export { EngineMemoryError, engineMemoryError, formatBytes, type EngineMemoryDetails } from "./engine/out-of-memory.ts";
 export { expectationsOfInit, paramsFromTensors, paramsOfInit, paramsToTensors } from "./engine/params.ts";
 // The error every reader and validator of user input throws (io/errors.ts).
@@ -65,6 +65,7 @@ export { codebookHealth, usageHistogram, type CodebookHealth, type UsageHistogra
 
 // ── backbone: the transformer, masks, the sequence-layout compiler, batching ──
 export {
+  blocksInput,
   checkTransformerConfig,
   countParameters,
   embedInputs,
@@ -76,7 +77,9 @@ export {
   lmHead,
   MLP_KINDS,
   POSITION_KINDS,
+  transformerBlock,
   type BackboneInput,
+  type BlockParams,
   type PositionKind,
   type TransformerConfig,
   type TransformerParams,
@@ -127,6 +130,7 @@ export { maskedTokenLoss } from "./train/masked.ts";
 
 // ── train: the jitted trainer, AdamW, losses, auto-encoder tokenizer training ──
 export { Trainer, type LossFn, type StepResult } from "./train/step.ts";
+export { CheckpointedTrainer } from "./train/checkpointed.ts";
 export { adamwUpdate, DEFAULT_ADAMW, globalNorm, initAdamW, warmupCosine, type AdamWConfig, type AdamWState, type Params } from "./train/optim.ts";
 export { nextTokenLoss, sequenceLogProbs, streamLoss, tokenLogProbs, weightedCrossEntropy, type NextTokenBatch } from "./train/losses.ts";
 export {

@@ -21,6 +21,23 @@ export const GPT: TransformerConfig = {
   positions: "learned",
 };
 export const BATCH = 16;
+
+/**
+ * bench:scale's model (issue #26): 7× the benchmark GPT's parameters, d 512 / 8 heads / 8
+ * layers, same vocab, context and batch: 26.4M parameters, reference/torch_gpt_bench.py
+ * `--d 512 --layers 8 --heads 8`.
+ */
+export const SCALE_GPT: TransformerConfig = { ...GPT, dim: 512, layers: 8, heads: 8 };
+
+/** The benches' named models, for `--model`. */
+export const BENCH_MODELS = { bench: GPT, scale: SCALE_GPT } as const satisfies Record<string, TransformerConfig>;
+export type BenchModelName = keyof typeof BENCH_MODELS;
+
+/** `BENCH_MODELS[name]`, or an error naming the bad name and the known ones. */
+export function benchModel(name: string): TransformerConfig {
+  if (!Object.hasOwn(BENCH_MODELS, name)) throw new Error(`--model must be one of ${Object.keys(BENCH_MODELS).join(", ")}, got "${name}"`);
+  return BENCH_MODELS[name as BenchModelName];
+}
 export const LR = 3e-4;
 /** torch.optim.AdamW's defaults, which the reference uses; it clips no gradients. */
 export const TORCH_ADAMW: AdamWConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, clipNorm: 0 };
@@ -92,11 +109,11 @@ export function peakGflops(fromCli: number | undefined): { gflops: number; sourc
   return { gflops: DEFAULT_PEAK_GFLOPS, source: "default: nominal 2 cores × 2.0 GHz × 64 FLOP/cycle (AVX-512 FMA), not measured" };
 }
 
-/** The benchmark GPT (seed 0) under a Trainer with torch's AdamW defaults, and its parameter counts. */
-export function benchTrainer(): { trainer: Trainer<NextTokenBatch>; counts: ParamCounts } {
+/** The benchmark GPT (or `cfg`; seed 0) under a Trainer with torch's AdamW defaults, and its parameter counts. */
+export function benchTrainer(cfg: TransformerConfig = GPT): { trainer: Trainer<NextTokenBatch>; counts: ParamCounts } {
   const keys = new KeyStream(0);
-  const params = initTransformer(keys, GPT);
+  const params = initTransformer(keys, cfg);
   keys.dispose();
   const counts = countParams(params);
-  return { trainer: new Trainer<NextTokenBatch>(params, (p, b) => nextTokenLoss(p as TransformerParams, b, GPT), TORCH_ADAMW), counts };
+  return { trainer: new Trainer<NextTokenBatch>(params, (p, b) => nextTokenLoss(p as TransformerParams, b, cfg), TORCH_ADAMW), counts };
 }

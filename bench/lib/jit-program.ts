@@ -137,10 +137,10 @@ export function replay(program: ParsedProgram, top = 12): Replay {
 }
 
 /** A heap allocator model: `malloc` returns an address, `free` takes it back; `top` is the heap's high-water mark. */
-type AllocatorModel = { malloc: (bytes: number) => number; free: (ptr: number) => void; top: () => number };
+export type AllocatorModel = { malloc: (bytes: number) => number; free: (ptr: number) => void; top: () => number };
 
-/** jax-js's WasmAllocator as vendored (patch 5): size classes, one free list each, a larger class up to 2× reused, else bump. */
-export function jaxJsAllocator(): AllocatorModel {
+/** jax-js's WasmAllocator with patch 5 (before patch 7): size classes, one free list each, a larger class up to 2× reused, else bump. */
+export function sizeClassAllocator(): AllocatorModel {
   const lists = new Map<number, number[]>();
   const classOf = new Map<number, number>();
   let head = 64;
@@ -171,7 +171,11 @@ export function jaxJsAllocator(): AllocatorModel {
   };
 }
 
-/** First fit over address-ordered free blocks that are split on allocation and merged with their neighbours on free (64-byte granules). */
+/**
+ * First fit over address-ordered free blocks that are split on allocation and merged with their
+ * neighbours on free (64-byte granules): what vendored patch 7 does for blocks above 64 KiB
+ * (the smaller ones keep size classes there; this model treats every block alike).
+ */
 export function coalescingAllocator(): AllocatorModel {
   const free: { at: number; size: number }[] = []; // sorted by address, no two adjacent
   const sizes = new Map<number, number>();

@@ -176,18 +176,33 @@ function defaultPositions(t: number, cfg: TransformerConfig): Array {
  * (the same values; the slice's gradient is a pad, not a [S, D] matmul). Consumes p, x, mask and positions.
  */
 export function hidden(p: BodyParams, x: Array, mask: Array, cfg: TransformerConfig, positions?: Array): Array {
+  const start = blocksInput(p.pos, x, cfg, positions);
+  x = start.x;
+  for (const blk of p.blocks) x = transformerBlock(blk, x, mask, start.positions, cfg);
+  mask.dispose();
+  start.positions.dispose();
+  return layerNorm(p.lnf, x);
+}
+
+/**
+ * What the first block sees: x [B, T, D] with the learned positions added (when the model has
+ * them), and the positions the blocks' rotary embeddings use (`positions`, default 0..T−1).
+ * Consumes pos, x and positions.
+ */
+export function blocksInput(pos: EmbeddingParams | undefined, x: Array, cfg: TransformerConfig, positions?: Array): { x: Array; positions: Array } {
   const [, t, d] = x.shape;
   if (x.ndim !== 3 || d !== cfg.dim || t > cfg.contextLength) throw new Error(`transformer: expected inputs [B, T ≤ ${cfg.contextLength}, ${cfg.dim}], got ${fmt(x.shape)}`);
-  if (p.pos) x = positions === undefined ? x.add(p.pos.table.slice([0, t])) : x.add(embed(p.pos, positions.ref));
-  const pos = positions ?? defaultPositions(t, cfg);
-  const opts = attentionOptions(cfg);
-  for (const blk of p.blocks) {
-    x = x.ref.add(attention(blk.attn, layerNorm(blk.ln1, x), mask.ref, pos.ref, opts));
-    x = x.ref.add(mlp(blk.mlp, layerNorm(blk.ln2, x)));
-  }
-  mask.dispose();
-  pos.dispose();
-  return layerNorm(p.lnf, x);
+  if (pos) x = positions === undefined ? x.add(pos.table.slice([0, t])) : x.add(embed(pos, positions.ref));
+  return { x, positions: positions ?? defaultPositions(t, cfg) };
+}
+
+/**
+ * One pre-LN block: x + attention(ln1(x)), then + mlp(ln2(x)). x [B, T, D] → [B, T, D]; mask
+ * and positions as `hidden` takes them. Consumes blk and x; borrows mask and positions.
+ */
+export function transformerBlock(blk: BlockParams, x: Array, mask: Array, positions: Array, cfg: TransformerConfig): Array {
+  x = x.ref.add(attention(blk.attn, layerNorm(blk.ln1, x), mask.ref, positions.ref, attentionOptions(cfg)));
+  return x.ref.add(mlp(blk.mlp, layerNorm(blk.ln2, x)));
 }
 
 /** h: [B, T, D] → logits [B, T, V]. Consumes head and h. */

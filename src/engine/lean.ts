@@ -14,3 +14,19 @@ export function setLeanActivations(on: boolean): void {
 }
 
 export const leanActivations = (): boolean => lean;
+
+/**
+ * `f()` with lean activations off, for code that is traced but never differentiated (a forward
+ * pass whose backward recomputes it, as CheckpointedTrainer's): there the lean forms only add
+ * work (their derivative term is computed and multiplied by an exact zero), and jax-js's own are
+ * the same values. Restores the switch afterwards, also when `f` throws.
+ */
+export function withoutLeanActivations<T>(f: () => T): T {
+  const was = lean;
+  lean = false;
+  try {
+    return f();
+  } finally {
+    lean = was;
+  }
+}

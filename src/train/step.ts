@@ -32,7 +32,7 @@ export class Trainer<B extends JsTree<Array>> {
   constructor(params: Params, lossFn: LossFn<B>, cfg: AdamWConfig = DEFAULT_ADAMW, { label = "a model" }: { label?: string } = {}) {
     this.params = params;
     this.label = label;
-    this.#parameters = tree.leaves(params as unknown as JsTree<Array>).reduce((n, a) => n + a.size, 0);
+    this.#parameters = countLeaves(params);
     this.opt = initAdamW(params);
     const step = (p: Params, o: AdamWState, b: B, lr: Array) => {
       const [[loss, metrics], grads] = valueAndGrad(lossFn, { hasAux: true })(tree.ref(p), b as never) as unknown as [
@@ -52,34 +52,17 @@ export class Trainer<B extends JsTree<Array>> {
    * read, and a synchronous read (`js()`, `dataSync()`) of anything made from them would throw
    * jax-js's "cannot dispatch synchronously with pending async work".
    */
-  async step(batch: B, lr: number): Promise<StepResult> {
-    // the batch's shapes are read before the step consumes it, for the out-of-memory error
-    const shapes = tree.leaves(batch as JsTree<Array>).map((a) => a.shape.join("×"));
-    try {
-      return await this.#run(batch, lr);
-    } catch (e) {
-      throw engineMemoryError(e, () => `a training step of ${this.label}, with ${formatCount(this.#parameters)} parameters and a batch of ${[...new Set(shapes)].join(", ")}`);
-    }
-  }
-
-  async #run(batch: B, lr: number): Promise<StepResult> {
-    const [update, loss, metrics] = this.#step(this.params, this.opt, batch, np.array(lr)) as unknown as [
-      { params: Params; state: AdamWState; gradNorm: Array },
-      Array,
-      Record<string, Array>,
-    ];
-    this.params = update.params;
-    this.opt = update.state;
-    const names = Object.keys(metrics);
-    const values = await Promise.all([loss, update.gradNorm, ...names.map((n) => metrics[n])].map((a) => a.data()));
-    await blockUntilReady([this.params, this.opt as unknown as JsTree<Array>]);
-    const result: StepResult = { loss: values[0][0], gradNorm: values[1][0], metrics: {}, outputs: {} };
-    names.forEach((n, i) => {
-      const v = values[i + 2] as Float32Array | Int32Array;
-      if (v.length === 1) result.metrics[n] = v[0];
-      else result.outputs[n] = v;
+  step(batch: B, lr: number): Promise<StepResult> {
+    return namedOutOfMemory(this.label, this.#parameters, batch, async () => {
+      const [update, loss, metrics] = this.#step(this.params, this.opt, batch, np.array(lr)) as unknown as [
+        { params: Params; state: AdamWState; gradNorm: Array },
+        Array,
+        Record<string, Array>,
+      ];
+      this.params = update.params;
+      this.opt = update.state;
+      return readStep(loss, update.gradNorm, metrics, [this.params, this.opt as unknown as JsTree<Array>]);
     });
-    return result;
   }
 
   /** Ends training: frees the optimizer state and the compiled step, and hands the parameters to the caller. */
@@ -94,4 +77,37 @@ export class Trainer<B extends JsTree<Array>> {
     this.#step.dispose();
     tree.dispose([this.params, this.opt as unknown as JsTree<Array>]);
   }
+}
+
+/** Elements in all of `params`' arrays. Borrows it. */
+export const countLeaves = (params: Params): number => tree.leaves(params).reduce((n, a) => n + a.size, 0);
+
+/**
+ * `run()`, with the engine running out of memory turned into an EngineMemoryError naming what
+ * was trained (`label`, `parameters`) and the batch's shapes (read before `run` consumes it).
+ */
+export async function namedOutOfMemory<T>(label: string, parameters: number, batch: JsTree<Array>, run: () => Promise<T>): Promise<T> {
+  const shapes = tree.leaves(batch).map((a) => a.shape.join("×"));
+  try {
+    return await run();
+  } catch (e) {
+    throw engineMemoryError(e, () => `a training step of ${label}, with ${formatCount(parameters)} parameters and a batch of ${[...new Set(shapes)].join(", ")}`);
+  }
+}
+
+/**
+ * A step's results read back: loss, gradient norm, scalar metrics and array outputs (consumed);
+ * resolves once `state` (the new params and optimizer state) is computed too, see `Trainer.step`.
+ */
+export async function readStep(loss: Array, gradNorm: Array, metrics: Record<string, Array>, state: JsTree<Array>): Promise<StepResult> {
+  const names = Object.keys(metrics);
+  const values = await Promise.all([loss, gradNorm, ...names.map((n) => metrics[n]!)].map((a) => a.data()));
+  await blockUntilReady(state);
+  const result: StepResult = { loss: values[0]![0]!, gradNorm: values[1]![0]!, metrics: {}, outputs: {} };
+  names.forEach((n, i) => {
+    const v = values[i + 2] as Float32Array | Int32Array;
+    if (v.length === 1) result.metrics[n] = v[0]!;
+    else result.outputs[n] = v;
+  });
+  return result;
 }

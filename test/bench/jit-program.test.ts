@@ -4,7 +4,7 @@
  * models on a pattern where they differ.
  */
 import { describe, expect, it } from "vitest";
-import { coalescingAllocator, jaxJsAllocator, parseJitProgram, replay, simulateHeap, type ParsedProgram } from "../../bench/lib/jit-program.ts";
+import { coalescingAllocator, sizeClassAllocator, parseJitProgram, replay, simulateHeap, type ParsedProgram } from "../../bench/lib/jit-program.ts";
 
 // As jax-js 0.1.25 prints `jit((x) => np.tanh(np.matmul(x.ref, x)).sum())` on an [8, 8] input.
 const PRINTED = `{ device = wasm
@@ -78,7 +78,7 @@ describe("jax-js program printouts", () => {
         { type: "free", id: 3 },
       ],
     };
-    expect(simulateHeap(p, jaxJsAllocator(), 1)).toBe(64 + 65536 * 4);
+    expect(simulateHeap(p, sizeClassAllocator(), 1)).toBe(64 + 65536 * 4);
     expect(simulateHeap(p, coalescingAllocator(), 1)).toBe(64 + 65536 * 2);
   });
 });

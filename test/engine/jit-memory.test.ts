@@ -6,7 +6,8 @@
  * GPT's training step (docs/performance.md).
  */
 import { describe, expect, it } from "vitest";
-import { engineMemoryBytes, jit, np, startEngine, type Array } from "../../src/engine/node.ts";
+import { engineMemoryBytes, fromHost, jit, makeJaxpr, np, startEngine, valueAndGrad, type Array } from "../../src/engine/node.ts";
+import { leanGelu } from "../../src/nn/lean.ts";
 
 const MIB = 2 ** 20;
 
@@ -36,5 +37,41 @@ describe("jitted programs and the wasm heap", () => {
     expect(before).toBeGreaterThan(0); // the probe sees the heap (else the comparison means nothing)
     // 16 × 4 MiB would be 64 MiB; in-program reuse keeps it to the two or three live at a time
     expect(grown).toBeLessThan(24);
+  });
+
+  it("freed neighbours merge: two 3 MiB blocks freed side by side serve a 6 MiB one without growing the heap (patch 7)", async () => {
+    await startEngine();
+    const mib3 = 3 * 2 ** 18; // floats; sizes no other test of this file uses
+    const a = fromHost(new Float32Array(mib3).fill(1), [mib3]);
+    const b = fromHost(new Float32Array(mib3).fill(2), [mib3]); // allocated right after a, no free block fits either
+    expect((await a.ref.data())[0]).toBe(1);
+    expect((await b.ref.data())[0]).toBe(2);
+    a.dispose();
+    b.dispose();
+    const before = engineMemoryBytes();
+    const c = fromHost(new Float32Array(2 * mib3).fill(3), [2 * mib3]);
+    expect((await c.ref.data())[2 * mib3 - 1]).toBe(3);
+    // with one free list per size class, the 6 MiB request found no 6 MiB block and grew the heap by 6 MiB
+    expect(engineMemoryBytes()).toBe(before);
+    c.dispose();
+  });
+
+  it("a stop-gradient's zero tangent is a broadcast literal in the traced program, not a constant array (patch 8)", async () => {
+    await startEngine();
+    const x = np.linspace(-3, 3, 64 * 1024).reshape([64, 1024]);
+    const f = (y: Array) => leanGelu(y).sum();
+    const traced = makeJaxpr(valueAndGrad(f))(x.ref) as unknown as { jaxpr: { consts: Array[] } };
+    // unpatched: one [64, 1024] array of zeros, which jit realized and kept with the compiled function
+    expect(traced.jaxpr.consts.map((c) => c.shape)).toEqual([]);
+    const [value, grad] = jit(valueAndGrad(f))(x.ref) as unknown as [Array, Array];
+    const [v0, g0] = valueAndGrad(f)(x) as unknown as [Array, Array];
+    expect((await value.data())[0]).toBeCloseTo((await v0.data())[0]!, 2);
+    const [g, want] = [await grad.data(), await g0.data()];
+    expect(g.length).toBe(want.length);
+    expect(Math.max(...g.map((v, i) => Math.abs(v - want[i]!)))).toBeLessThan(1e-5);
+    // a literal fill that is padded (concatenate pads its parts) is masked: a bare constant would be 1 in the pad too
+    const withOnes = jit((z: Array) => np.concatenate([z, np.ones([z.shape[0]!, 1])], 1));
+    expect([...(await withOnes(np.arange(6).astype(np.float32).reshape([3, 2])).data())]).toEqual([0, 1, 1, 2, 3, 1, 4, 5, 1]);
+    withOnes.dispose();
   });
 });
