@@ -157,7 +157,9 @@ function main(): Promise<void> | void {
       r.mode,
       torchTps === undefined || torchRss === undefined
         ? undefined
-        : { train_tokens_per_s: r.train ? round(r.train.tokens_per_s / torchTps, 3) : undefined, peak_rss: round(r.memory.peak_rss_mib / torchRss, 3) },
+        : r.train === undefined
+          ? { failed: "out of engine memory (mmntp[].error)" }
+          : { train_tokens_per_s: round(r.train.tokens_per_s / torchTps, 3), peak_rss: round(r.memory.peak_rss_mib / torchRss, 3) },
     ]),
   );
   printReport({

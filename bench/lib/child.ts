@@ -16,7 +16,7 @@ export function lastJsonLine<T>(stdout: string, what: string): T {
  * (and `env`) — jax-js fixes its pool when it loads, so each thread count needs its own process —
  * and return its JSON, after checking that it really ran on that many pool workers.
  */
-export function runThreadsChild<R extends { pool: { workers_spawned: number } }>(
+export function runThreadsChild<R extends { pool: { workers_spawned: number }; error?: string }>(
   script: string,
   threads: number,
   flags: readonly string[],
@@ -32,7 +32,8 @@ export function runThreadsChild<R extends { pool: { workers_spawned: number } }>
   if (out.status !== 0) throw new Error(`${what} failed with status ${out.status ?? out.signal}`);
   const result = lastJsonLine<R>(out.stdout, what);
   const expected = threads === 1 ? 0 : threads;
-  if (result.pool.workers_spawned !== expected) throw new Error(`MMNTP_THREADS=${threads}: expected ${expected} pool workers, got ${result.pool.workers_spawned}`);
+  // a child that reports an error (out of memory before its first pooled kernel) may have spawned none
+  if (!("error" in result && result.error) && result.pool.workers_spawned !== expected) throw new Error(`MMNTP_THREADS=${threads}: expected ${expected} pool workers, got ${result.pool.workers_spawned}`);
   return result;
 }
 
