@@ -18,14 +18,11 @@ import { engineMemoryBytes, startEngine } from "../src/engine/node.ts";
 import { nativeStats } from "../src/engine/native.ts";
 import { EngineMemoryError } from "../src/engine/out-of-memory.ts";
 import { engineWorkerStats } from "../src/engine/workers.ts";
-import { initTransformer, type TransformerConfig, type TransformerParams } from "../src/backbone/transformer.ts";
-import { KeyStream } from "../src/engine/rng.ts";
+import type { TransformerConfig } from "../src/backbone/transformer.ts";
 import { CheckpointedTrainer } from "../src/train/checkpointed.ts";
-import { nextTokenLoss, type NextTokenBatch } from "../src/train/losses.ts";
-import { Trainer } from "../src/train/step.ts";
 import { benchArgs, positiveInt, printReport, threadList } from "./lib/cli.ts";
 import { lastJsonLine, runThreadsChild, torchMissing } from "./lib/child.ts";
-import { BATCH, countParams, deviceBatch, LR, SCALE_GPT, syntheticTokens, TORCH_ADAMW } from "./lib/gpt.ts";
+import { BATCH, benchParams, benchTrainer, deviceBatch, LR, SCALE_GPT, syntheticTokens, TORCH_ADAMW } from "./lib/gpt.ts";
 import { loadAverage, machineInfo, mean, median, round, today, versions } from "./lib/machine.ts";
 
 const MODES = ["plain", "checkpointed"] as const;
@@ -64,15 +61,13 @@ const peakRssMib = () => round((process.resourceUsage().maxRSS * 1024) / MIB, 1)
 
 async function child(mode: Mode, cfg: TransformerConfig, steps: number, warmup: number): Promise<void> {
   await startEngine();
-  const keys = new KeyStream(0);
-  const params = initTransformer(keys, cfg);
-  keys.dispose();
-  const total = countParams(params).total;
   const label = `the scale GPT (${mode})`;
-  const trainer =
-    mode === "plain"
-      ? new Trainer<NextTokenBatch>(params, (p, b) => nextTokenLoss(p as TransformerParams, b, cfg), TORCH_ADAMW, { label })
-      : new CheckpointedTrainer(params, cfg, TORCH_ADAMW, { label });
+  const checkpointed = () => {
+    const { params, counts } = benchParams(cfg);
+    return { trainer: new CheckpointedTrainer(params, cfg, TORCH_ADAMW, { label }), counts };
+  };
+  const { trainer, counts } = mode === "plain" ? benchTrainer(cfg, label) : checkpointed();
+  const total = counts.total;
   const host = syntheticTokens(cfg);
   const stats = () => ({ pool: { workers_spawned: engineWorkerStats().spawned }, native: nativeStats().enabled, params: total });
   const report = (r: Omit<ChildResult, "pool" | "native" | "params" | "mode">) => console.log(JSON.stringify({ mode, ...stats(), ...r }));

@@ -33,7 +33,7 @@ export function runThreadsChild<R extends { pool: { workers_spawned: number }; e
   const result = lastJsonLine<R>(out.stdout, what);
   const expected = threads === 1 ? 0 : threads;
   // a child that reports an error (out of memory before its first pooled kernel) may have spawned none
-  if (!("error" in result && result.error) && result.pool.workers_spawned !== expected) throw new Error(`MMNTP_THREADS=${threads}: expected ${expected} pool workers, got ${result.pool.workers_spawned}`);
+  if (!result.error && result.pool.workers_spawned !== expected) throw new Error(`MMNTP_THREADS=${threads}: expected ${expected} pool workers, got ${result.pool.workers_spawned}`);
   return result;
 }
 

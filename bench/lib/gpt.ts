@@ -109,11 +109,16 @@ export function peakGflops(fromCli: number | undefined): { gflops: number; sourc
   return { gflops: DEFAULT_PEAK_GFLOPS, source: "default: nominal 2 cores × 2.0 GHz × 64 FLOP/cycle (AVX-512 FMA), not measured" };
 }
 
-/** The benchmark GPT (or `cfg`; seed 0) under a Trainer with torch's AdamW defaults, and its parameter counts. */
-export function benchTrainer(cfg: TransformerConfig = GPT): { trainer: Trainer<NextTokenBatch>; counts: ParamCounts } {
+/** The benchmark GPT (or `cfg`) initialized with seed 0, and its parameter counts. */
+export function benchParams(cfg: TransformerConfig = GPT): { params: TransformerParams; counts: ParamCounts } {
   const keys = new KeyStream(0);
   const params = initTransformer(keys, cfg);
   keys.dispose();
-  const counts = countParams(params);
-  return { trainer: new Trainer<NextTokenBatch>(params, (p, b) => nextTokenLoss(p as TransformerParams, b, cfg), TORCH_ADAMW), counts };
+  return { params, counts: countParams(params) };
+}
+
+/** `benchParams(cfg)` under a Trainer with torch's AdamW defaults, and its parameter counts. */
+export function benchTrainer(cfg: TransformerConfig = GPT, label?: string): { trainer: Trainer<NextTokenBatch>; counts: ParamCounts } {
+  const { params, counts } = benchParams(cfg);
+  return { trainer: new Trainer<NextTokenBatch>(params, (p, b) => nextTokenLoss(p as TransformerParams, b, cfg), TORCH_ADAMW, { label }), counts };
 }

@@ -35,6 +35,7 @@ import { trainTextTokenizer } from "../tokenizers/text/train.ts";
 import { classGrid } from "../pipelines/evaluate.ts";
 import { tokenizeSet, trainImageTokenizer } from "../pipelines/demo.ts";
 import { trainJudge } from "../pipelines/judge.ts";
+import { countLeaves } from "../train/step.ts";
 import { disposeRun, loadRun, saveRun, type Run } from "../pipelines/run.ts";
 import { generateWithOrder, imagePrompt, orderVocab, trainWithOrder } from "../pipelines/orders.ts";
 import { checkOrdersExperimentConfig, type OrdersExperimentConfig } from "./orders-config.ts";
@@ -120,7 +121,7 @@ export async function runOrdersExperiment(dir: string, cfg: OrdersExperimentConf
     const data = await tokenizeSet(image, train);
     const model = await trainWithOrder(data, text, vocab, { seed: cfg.seed, steps: cfg.steps, batchSize: cfg.batchSize, lr: cfg.lr, model: { ...cfg.model, contextLength }, layout: cfg.layout, order });
     const seconds = (performance.now() - started) / 1000;
-    const parameters = tree.leaves(model.params).reduce((n, a) => n + a.size, 0);
+    const parameters = countLeaves(model.params);
     const run: Run = { dataset: MNIST_INFO, text, image, vocab, layout: cfg.layout, model: { params: model.params, config: model.config }, judge, order };
     await saveRun(runDir, run);
     tree.dispose(model.params);

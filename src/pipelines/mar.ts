@@ -12,7 +12,6 @@ import { loadMnist, MNIST_INFO } from "../data/mnist.ts";
 import { splitTrainTest } from "../data/shuffle.ts";
 import { imageSize, type ImageSet } from "../data/types.ts";
 import { InputError } from "../io/errors.ts";
-import { flattenTree } from "../io/tree.ts";
 import { Progress } from "../io/progress.ts";
 import type { JointVocab } from "../backbone/sequence/vocab.ts";
 import type { TransformerConfig } from "../backbone/transformer.ts";
@@ -20,7 +19,7 @@ import { cosineSchedule, type DiffusionSchedule } from "../backbone/heads/diffus
 import { checkDiffusionSampling, sampleDiffusion, type DiffusionSampling } from "../generate/diffusion.ts";
 import { accuracy } from "../eval/metrics.ts";
 import { DEFAULT_ADAMW, warmupCosine, type Params } from "../train/optim.ts";
-import { Trainer, type StepResult } from "../train/step.ts";
+import { countLeaves, Trainer, type StepResult } from "../train/step.ts";
 import { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
 import { trainTextTokenizer } from "../tokenizers/text/train.ts";
 import { DEFAULT_MAR, marShapes, type MarConfig } from "./mar-config.ts";
@@ -40,9 +39,6 @@ export type MarGenerator = {
   readonly schedule: DiffusionSchedule;
   readonly params: MarParams;
 };
-
-/** Parameters of every tensor of `p`. */
-export const parameterCount = (p: object): number => Object.values(flattenTree<Array>(p as never)).reduce((n, a) => n + a.size, 0);
 
 export type MarTrainOptions = {
   readonly progress?: boolean;
@@ -195,7 +191,7 @@ export async function trainAndScoreMar(cfg: MarConfig, { samplesPerClass = 16, j
       generation_accuracy: accuracy(judged, wanted),
       generation_accuracy_by_digit: byDigit,
       judge_accuracy: judgeAccuracy,
-      parameters: parameterCount(model.params),
+      parameters: countLeaves(model.params as never),
       steps: cfg.steps,
       train_seconds: (trained - started) / 1000,
       sample_seconds: (sampled - trained) / 1000,

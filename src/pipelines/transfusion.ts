@@ -17,7 +17,6 @@ import { loadMnist, MNIST_INFO } from "../data/mnist.ts";
 import { splitTrainTest, subset } from "../data/shuffle.ts";
 import { imageSize, type ImageSet } from "../data/types.ts";
 import { InputError } from "../io/errors.ts";
-import { flattenTree } from "../io/tree.ts";
 import { Progress } from "../io/progress.ts";
 import { compileSequence } from "../backbone/sequence/compile.ts";
 import type { JointVocab } from "../backbone/sequence/vocab.ts";
@@ -27,7 +26,7 @@ import { ddimCoefficients, ddimScalars, ddimUpdate, samplingTimesteps } from "..
 import { checkDiffusionSampling, type DiffusionSampling, type NoisePredictor } from "../generate/diffusion.ts";
 import { accuracy } from "../eval/metrics.ts";
 import { DEFAULT_ADAMW, warmupCosine, type Params } from "../train/optim.ts";
-import { Trainer, type StepResult } from "../train/step.ts";
+import { countLeaves, Trainer, type StepResult } from "../train/step.ts";
 import { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
 import { trainTextTokenizer } from "../tokenizers/text/train.ts";
 import { imagesAt } from "./continuous-model.ts";
@@ -65,9 +64,6 @@ export type TransfusionModel = {
   readonly schedule: DiffusionSchedule;
   readonly params: TransfusionParams;
 };
-
-/** Parameters of every tensor of `p`. */
-export const transfusionParameterCount = (p: TransfusionParams): number => Object.values(flattenTree<Array>(p as never)).reduce((n, a) => n + a.size, 0);
 
 export type TransfusionTrainOptions = {
   readonly progress?: boolean;
@@ -330,7 +326,7 @@ export async function trainAndScoreTransfusion(cfg: TransfusionConfig, { samples
       caption_accuracy: accuracy(captions.map(parseDigitFromCaption), held.labels),
       caption_images: held.n,
       judge_accuracy: judgeAccuracy,
-      parameters: transfusionParameterCount(model.params),
+      parameters: countLeaves(model.params as never),
       steps: cfg.steps,
       train_seconds: (trained - t0) / 1000,
       steps_per_second: cfg.steps / ((trained - t0) / 1000),
