@@ -137,7 +137,9 @@ export {
   DEFAULT_AUTOENCODER_TRAIN,
   trainAutoencoder,
   trainAutoencoderTokenizer,
+  type AutoencoderCheckpointing,
   type AutoencoderTrainConfig,
+  type AutoencoderTrainState,
   type TrainProgress,
 } from "./train/autoencoder.ts";
 
@@ -148,6 +150,31 @@ export { flattenTree, unflattenTree, type Tree } from "./io/tree.ts";
 
 // ── data types shared by the trainers (the loaders themselves read files: Node entry) ──
 export { imageSize, type DatasetInfo, type ImageSet } from "./data/types.ts";
+// The embedded colour data set and its exact scene checker (drawn from a seed: no files).
+export {
+  checkScene,
+  findObjects,
+  makeShapes,
+  parseSceneCaption,
+  randomScene,
+  relationOf,
+  renderScene,
+  sceneCaption,
+  RELATIONS,
+  SHAPE_COLORS,
+  SHAPE_KINDS,
+  SHAPE_SIZES,
+  SHAPES_INFO,
+  SHAPES_SIZE,
+  type FoundObject,
+  type Relation,
+  type Scene,
+  type SceneCheck,
+  type SceneObject,
+  type ShapeColor,
+  type ShapeKind,
+  type ShapeSize,
+} from "./data/shapes.ts";
 
 // Evaluation: reconstruction and classification figures, the judge classifier, Fréchet distance.
 export { accuracy, psnr } from "./eval/metrics.ts";

@@ -26,11 +26,17 @@ export { MIN_CLIP_SAMPLES, readWav, writeWav, type Clip, type ReadWavOptions } f
 
 // ── data: the embedded MNIST digits, IDX files, seeded splits ──
 export { loadMnist, MNIST_HEIGHT, MNIST_INFO, MNIST_WIDTH } from "./data/mnist.ts";
-export { loadIdxImageSet, readIdx, writeIdx, type IdxArray, type IdxData, type IdxDtype } from "./data/idx.ts";
+export { loadIdxImages, loadIdxImageSet, readIdx, writeIdx, type IdxArray, type IdxData, type IdxDtype } from "./data/idx.ts";
+export { IMAGE_EXTENSIONS, listImageFolder, readImageFile, readImageFolder, type ImageFolderOptions } from "./data/image-folder.ts";
 export { batches, seededPermutation, splitTrainTest, subset } from "./data/shuffle.ts";
 export { loadSpeechFolder, loadSpokenDigits, readTranscript, SPEECH_DIR, TRANSCRIPT_FILE, type DigitClip, type SpeechClip, type SpeechSet, type SpokenDigits } from "./data/speech.ts";
 
 // ── pipelines: the demo, run folders, captioning and generation from a saved run ──
+// Image tokenizers trained, resumed and measured as `mmntp tokenizer` does (pipelines/tokenizer-run.ts).
+export { checkTokenizerRunConfig, tokenizerData, tokenizerPreset, TOKENIZER_PRESETS, type EmbeddedImages, type TokenizerData, type TokenizerRunConfig } from "./pipelines/tokenizer-config.ts";
+export { drawTokenizerRun, evaluateTokenizerRun, loadImageTokenizer, loadTokenizerRun, measureTokenizer, trainTokenizerRun, TOKENIZER_RUN_FORMAT, TOKENIZER_RUN_VERSION, type TokenizerHistory, type TokenizerMetrics, type TokenizerRunFile, type TrainTokenizerOptions } from "./pipelines/tokenizer-run.ts";
+export { decodeTokenFiles, encodeImageFiles, TOKENS_FORMAT, type TokenFile } from "./pipelines/tokenizer-files.ts";
+export { lineChartSvg, writeLineChartSvg } from "./io/svg.ts";
 export { checkDemoConfig, DEFAULT_DEMO, QUICK_DEMO, runDemo, type DemoConfig, type DemoMetrics } from "./pipelines/demo.ts";
 export { disposeRun, loadRun, saveRun, type Run, type RunManifest } from "./pipelines/run.ts";
 // `GenerateOptions` aliased: generate/decode.ts's options are `DecodeOptions` (browser.ts).

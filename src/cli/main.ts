@@ -12,6 +12,7 @@ import { InputError } from "../io/errors.ts";
 import { applyOverrides, JSON_OPTION, parseArgs, type ArgSpec } from "./args.ts";
 import { describeFailure } from "./failure.ts";
 import { codecCommand } from "./codec.ts";
+import { tokenizerCommand } from "./tokenizer.ts";
 import { ASR, asrCommand, speechCommand, TTS, ttsCommand } from "./speech.ts";
 import { dialogueCommand } from "./dialogue.ts";
 import { trainCommand, TRAIN } from "./train.ts";
@@ -103,6 +104,7 @@ const COMMANDS: Record<string, { spec: ArgSpec; summary: string }> = {
   evaluate: { spec: EVALUATE, summary: "score a run on the held-out digits (captions, generated digits)" },
   export: { spec: EXPORT, summary: "write a run's model (and training data) for PyTorch" },
   import: { spec: IMPORT, summary: "read a model trained in PyTorch back into a run" },
+  tokenizer: { spec: { options: [] }, summary: "train, measure and run an image tokenizer (train | eval | encode | decode)" },
   codec: { spec: { options: [] }, summary: "train, measure and run the neural audio codec (train | encode | decode | eval)" },
   speech: { spec: { options: [] }, summary: "train and measure speech recognition + synthesis in one model (train | eval)" },
   asr: { spec: ASR, summary: "write what is said in WAV files, with a speech run" },
@@ -203,6 +205,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
+  if (command === "tokenizer") return tokenizerCommand(rest, print, loadEngine);
   if (command === "codec") return codecCommand(rest, print, loadEngine);
   if (command === "speech") return speechCommand(rest, print, loadEngine);
   if (command === "asr") return asrCommand(rest, print, loadEngine);

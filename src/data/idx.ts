@@ -132,18 +132,24 @@ export function writeIdx(shape: readonly number[], data: Uint8Array): Uint8Array
  * IDX label file (ubyte [N]), e.g. `train-images-idx3-ubyte.gz` + `train-labels-idx1-ubyte.gz`.
  */
 export function loadIdxImageSet(imagesPath: string, labelsPath: string): ImageSet {
+  return loadIdxImages(imagesPath, labelsPath);
+}
+
+/** `loadIdxImageSet` with the label file optional: without one, every label is 0. */
+export function loadIdxImages(imagesPath: string, labelsPath?: string): ImageSet {
   const img = readIdxFile(imagesPath);
-  const lab = readIdxFile(labelsPath);
   if (img.dtype !== "uint8" || img.shape.length !== 3) {
-    throw new InputError(`${imagesPath}: expected uint8 images of shape [N, H, W], got ${img.dtype} [${img.shape.join(", ")}]`);
+    throw new InputError(`${imagesPath}: expected uint8 images of shape [N, H, W], got ${img.dtype} [${img.shape.join(", ")}]`, { file: imagesPath });
   }
+  const [n, height, width] = img.shape as [number, number, number];
+  const images = new Float32Array(img.data.length);
+  for (let i = 0; i < images.length; i++) images[i] = img.data[i]! / 255;
+  if (labelsPath === undefined) return { images, labels: new Int32Array(n), n, height, width };
+  const lab = readIdxFile(labelsPath);
   if (lab.dtype !== "uint8" || lab.shape.length !== 1) {
     throw new InputError(`${labelsPath}: expected uint8 labels of shape [N], got ${lab.dtype} [${lab.shape.join(", ")}]`);
   }
-  const [n, height, width] = img.shape as [number, number, number];
   if (lab.shape[0] !== n) throw new InputError(`IDX image/label count mismatch: ${imagesPath} has ${n} images but ${labelsPath} has ${lab.shape[0]} labels`);
-  const images = new Float32Array(img.data.length);
-  for (let i = 0; i < images.length; i++) images[i] = img.data[i]! / 255;
   return { images, labels: Int32Array.from(lab.data), n, height, width };
 }
 

@@ -45,12 +45,13 @@ export function expectationsOfInit(init: () => JsTree<Array>): Expectations {
  * Host tensors → device params shaped like `expect` (from `expectationsOf`), in its key order
  * (so the tree's structure matches the model's). Every expected tensor must be there with its
  * shape and dtype, none other, every float finite and no weight matrix all zeros: `what` names
- * the source in the InputError.
+ * the source in the InputError. `zerosAllowed`: for optimizer state, whose moments may be all zeros.
  */
 export function paramsFromTensors<P extends JsTree<Array>>(
   tensors: Readonly<Record<string, TensorRecord>>,
   expect: Readonly<Record<string, { shape: readonly number[]; dtype: "I32" | "F32" }>>,
   what: string,
+  { zerosAllowed = false }: { zerosAllowed?: boolean } = {},
 ): P {
   const problems = fitProblems(tensors, expect);
   for (const [key, want] of Object.entries(expect)) {
@@ -60,7 +61,7 @@ export function paramsFromTensors<P extends JsTree<Array>>(
     const bad = data.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) problems.push(`tensor "${key}" has a non-finite value (${data[bad]}) at element ${bad}`);
     // No trained or initialized model has a weight matrix of zeros (biases may be): a file emptied by a bug or by hand.
-    else if (t.shape.length >= 2 && data.length > 1 && data.every((v) => v === 0)) problems.push(`tensor "${key}" [${t.shape}] is all zeros`);
+    else if (!zerosAllowed && t.shape.length >= 2 && data.length > 1 && data.every((v) => v === 0)) problems.push(`tensor "${key}" [${t.shape}] is all zeros`);
   }
   refuseMisfit(what, problems);
   const arrays: Record<string, Array> = {};

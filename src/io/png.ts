@@ -33,17 +33,21 @@ export type GridOptions = {
   scale?: number;
   /** Gap colour in [0, 1]; mid-gray keeps cells apart on black MNIST backgrounds. */
   padValue?: number;
+  /** 1 (grayscale, images [N, H·W]) or 3 (RGB, channels-first [N, 3, H, W]); default 1. */
+  channels?: 1 | 3;
 };
 
 /**
- * Write `count` images (images: [≥count, H*W] in [0, 1]) as one grayscale PNG grid of
+ * Write `count` images (images: [≥count, H*W] in [0, 1], or [≥count, 3, H, W] with `channels: 3`) as one PNG grid of
  * `cols` columns, each image upscaled `scale`× and framed by `pad` pixels. Written to a temp
  * file then renamed, so readers never see half a file. Returns the PNG's size in pixels.
  */
 export function writeGrayGrid(path: string, images: Float32Array, opts: GridOptions): { width: number; height: number } {
-  const { height: h, width: w, pad = 2, scale = 2, padValue = 0.5 } = opts;
+  const { height: h, width: w, pad = 2, scale = 2, padValue = 0.5, channels: c = 1 } = opts;
   checkSize(h, w, "writeGrayGrid");
-  const px = h * w;
+  if (c !== 1 && c !== 3) throw new Error(`writeGrayGrid: channels must be 1 or 3, got ${c}`);
+  const plane = h * w;
+  const px = c * plane;
   const count = opts.count ?? images.length / px;
   if (!Number.isInteger(count) || count < 1 || count * px > images.length) {
     throw new Error(`writeGrayGrid: count must be an integer in [1, ${Math.floor(images.length / px)}] for ${images.length} values of ${h}×${w} images, got ${count}`);
@@ -57,20 +61,23 @@ export function writeGrayGrid(path: string, images: Float32Array, opts: GridOpti
   const cellW = w * scale;
   const outW = cols * cellW + (cols + 1) * pad;
   const outH = rows * cellH + (rows + 1) * pad;
-  const out = new Uint8Array(outW * outH).fill(toByte(padValue));
+  const out = new Uint8Array(c * outW * outH).fill(toByte(padValue));
   for (let k = 0; k < count; k++) {
     const y0 = pad + Math.floor(k / cols) * (cellH + pad);
     const x0 = pad + (k % cols) * (cellW + pad);
     for (let y = 0; y < cellH; y++) {
       for (let x = 0; x < cellW; x++) {
-        out[(y0 + y) * outW + x0 + x] = toByte(images[k * px + Math.floor(y / scale) * w + Math.floor(x / scale)]!);
+        const src = k * px + Math.floor(y / scale) * w + Math.floor(x / scale);
+        // PNG rows interleave the channels (RGBRGB…); the images are channels-first.
+        for (let ch = 0; ch < c; ch++) out[c * ((y0 + y) * outW + x0 + x) + ch] = toByte(images[src + ch * plane]!);
       }
     }
   }
   const png = new PNG({ width: outW, height: outH });
   png.data = Buffer.from(out.buffer);
   mkdirSync(dirname(path), { recursive: true });
-  writeAtomic(path, PNG.sync.write(png, { colorType: 0, inputColorType: 0, bitDepth: 8 }));
+  const type = c === 1 ? 0 : 2;
+  writeAtomic(path, PNG.sync.write(png, { colorType: type, inputColorType: type, bitDepth: 8 }));
   return { width: outW, height: outH };
 }
 

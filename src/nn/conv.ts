@@ -66,20 +66,43 @@ export function conv2d(p: Conv2dParams, x: Array, { stride = 1, padding = 0 }: C
 }
 
 /**
- * x: [N, Cin, H, W] → [N, Cout, (H - 1) s - 2p + k, …]. Matches torch.nn.ConvTranspose2d:
- * zeros are inserted between input pixels (s − 1 per gap), the result is padded by k − 1 − p,
- * and convolved at stride 1 with the kernel flipped and its channel axes swapped.
+ * x: [N, Cin, H, W] → [N, Cout, (H - 1) s - 2p + k, …]. Matches torch.nn.ConvTranspose2d.
+ * Stride 1 is a convolution padded by k − 1 − p with the kernel flipped and its channel axes
+ * swapped. Stride s > 1 goes through `subPixel`.
  */
 export function convTranspose2d(p: ConvTranspose2dParams, x: Array, { stride = 1, padding = 0 }: ConvOptions = {}): Array {
   checkNCHW(x, p.w.shape[0], "convTranspose2d");
-  const [n, c, h, w] = x.shape;
   const k = p.w.shape[2];
   if (padding > k - 1) throw new Error(`convTranspose2d: padding ${padding} must be ≤ kernel − 1 = ${k - 1}`);
-  let up = x;
-  if (stride > 1) {
-    const spread = np.pad(x.reshape([n, c, h, 1, w, 1]), [[0, 0], [0, 0], [0, 0], [0, stride - 1], [0, 0], [0, stride - 1]]);
-    up = spread.reshape([n, c, h * stride, w * stride]).slice([], [], [0, (h - 1) * stride + 1], [0, (w - 1) * stride + 1]);
-  }
+  if (stride > 1) return subPixel(p, x, stride, padding);
   const kernel = np.flip(p.w, [2, 3]).transpose([1, 0, 2, 3]); // [Cout, Cin, k, k]
-  return convByOffsets(up, kernel, 1, k - 1 - padding).add(p.b.reshape([1, -1, 1, 1]));
+  return convByOffsets(x, kernel, 1, k - 1 - padding).add(p.b.reshape([1, -1, 1, 1]));
+}
+
+/**
+ * A stride-s transposed convolution as one stride-1 convolution with s²·Cout outputs, one group
+ * per output phase, interleaved afterwards (the sub-pixel form, Shi et al. 2016). Output pixel
+ * Y has U = Y + p = s·q + φ and receives x[q − t]·w[φ + s·t] for t = 0 .. T − 1, T = ⌈k/s⌉ (the
+ * kernel zero-padded to T·s taps), so each phase is a T×T correlation of x with its sub-kernel
+ * flipped. Inserting s − 1 zeros between input pixels and convolving with the whole kernel, as
+ * before, did s² times the multiplies on mostly zeros: the MNIST tokenizer's decoder (64→32→1
+ * channels, 4×4 stride 2, batch 64) took 866 ms per forward+backward that way, 130 ms this way.
+ */
+function subPixel(p: ConvTranspose2dParams, x: Array, s: number, pad: number): Array {
+  const [n, cin, h, w] = x.shape;
+  const [, cout, k] = p.w.shape;
+  const t = Math.ceil(k / s);
+  const ho = (h - 1) * s - 2 * pad + k;
+  const wo = (w - 1) * s - 2 * pad + k;
+  // q runs over [0, Q) so that s·Q covers U ∈ [p, p + Ho).
+  const qh = Math.ceil((ho + pad) / s);
+  const qw = Math.ceil((wo + pad) / s);
+  // [Cin, Cout, T·s, T·s] → [Cin, Cout, T, s, T, s]; tap φ + s·t with t flipped → [s, s, Cout, Cin, T, T].
+  const taps = np.pad(p.w, [[0, 0], [0, 0], [0, t * s - k], [0, t * s - k]]).reshape([cin, cout, t, s, t, s]);
+  const kernel = np.flip(taps, [2, 4]).transpose([3, 5, 1, 0, 2, 4]).reshape([s * s * cout, cin, t, t]);
+  // T − 1 zeros before x[0], so that output q reads x[q − T + 1 .. q]; enough after for q < Q.
+  const padded = np.pad(x, [[0, 0], [0, 0], [t - 1, Math.max(0, qh - h)], [t - 1, Math.max(0, qw - w)]]);
+  const phases = convByOffsets(padded, kernel, 1, 0).slice([], [], [0, qh], [0, qw]); // [N, s·s·Cout, Q, Q]
+  const y = phases.reshape([n, s, s, cout, qh, qw]).transpose([0, 3, 4, 1, 5, 2]).reshape([n, cout, qh * s, qw * s]);
+  return y.slice([], [], [pad, pad + ho], [pad, pad + wo]).add(p.b.reshape([1, -1, 1, 1]));
 }

@@ -1,6 +1,8 @@
 import { fromHost, jit, tree, type Array, type JsTree } from "../engine/index.ts";
 import { during } from "../engine/out-of-memory.ts";
 import { hostRng, KeyStream } from "../engine/rng.ts";
+import { expectationsOf, paramsFromTensors, paramsToTensors } from "../engine/params.ts";
+import type { TensorRecord } from "../io/safetensors.ts";
 import { seededPermutation, subset } from "../data/shuffle.ts";
 import type { ImageSet } from "../data/types.ts";
 import { DEFAULT_ADAMW, warmupCosine } from "./optim.ts";
@@ -42,6 +44,49 @@ export const DEFAULT_AUTOENCODER_TRAIN: AutoencoderTrainConfig = { steps: 600, b
 /** Called after every step with the loss, the metrics and codebook `usage` since the last restart, and the batch's ids [B·T]. */
 export type TrainProgress = (step: number, fields: Record<string, number>, ids: Int32Array) => void;
 
+/**
+ * Everything a run needs to continue exactly where it stopped: after `step` steps, the device
+ * state (params, AdamW moments, an EMA codebook and its running sums) as host tensors under
+ * dotted names, the code counts since the last restart, and how many draws the host RNG (k-means,
+ * restarts) has made. The batch order is a function of the step, so it is not stored.
+ */
+export type AutoencoderTrainState = {
+  readonly step: number;
+  readonly rngDraws: number;
+  readonly counts: Int32Array;
+  readonly tensors: Readonly<Record<string, TensorRecord>>;
+};
+
+/** Resuming and checkpointing: `resume` continues a saved state; `onCheckpoint` receives one every `every` steps. */
+export type AutoencoderCheckpointing = {
+  readonly resume?: AutoencoderTrainState;
+  readonly every?: number;
+  readonly onCheckpoint?: (state: AutoencoderTrainState) => Promise<void> | void;
+};
+
+/**
+ * `restored` with the key order and empty branches of `like` (dotted names drop a branch with no
+ * leaves, such as an EMA run's trainable quantizer `{}`), so its tree structure is `like`'s.
+ */
+function conform(like: unknown, restored: unknown): unknown {
+  if (typeof like !== "object" || like === null || !Object.getPrototypeOf(like) || Object.getPrototypeOf(like) !== Object.prototype) return restored;
+  const r = (restored ?? {}) as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(like).map(([k, v]) => [k, conform(v, r[k])]));
+}
+
+/** mulberry32(seed) that counts its draws, fast-forwarded past `skip` of them (to resume a run's stream). */
+function countedRng(seed: number, skip: number): { next: () => number; readonly draws: number } {
+  const rng = hostRng(seed);
+  let draws = 0;
+  for (; draws < skip; draws++) rng();
+  return {
+    next: () => (draws++, rng()),
+    get draws() {
+      return draws;
+    },
+  };
+}
+
 /** The images of `order[start .. start + size)`, as one [size·H·W] array. */
 const batchOf = (set: ImageSet, order: Int32Array, start: number, size: number) => subset(set, order.subarray(start, start + size)).images;
 
@@ -70,8 +115,9 @@ export function trainAutoencoder<P extends JsTree<Array>>(
   q: QuantizerAdapter<P>,
   train: AutoencoderTrainConfig,
   onProgress?: TrainProgress,
+  checkpointing: AutoencoderCheckpointing = {},
 ): Promise<AutoencoderParams<P>> {
-  return during(`training ${autoencoderLabel(cfg, q)}`, () => autoencoderTraining(set, cfg, q, train, onProgress));
+  return during(`training ${autoencoderLabel(cfg, q)}`, () => autoencoderTraining(set, cfg, q, train, onProgress, checkpointing));
 }
 
 const autoencoderLabel = <P extends JsTree<Array>>(cfg: ConvAEConfig, q: QuantizerAdapter<P>): string =>
@@ -82,10 +128,15 @@ async function autoencoderTraining<P extends JsTree<Array>>(
   cfg: ConvAEConfig,
   q: QuantizerAdapter<P>,
   train: AutoencoderTrainConfig,
-  onProgress?: TrainProgress,
+  onProgress: TrainProgress | undefined,
+  { resume, every = 0, onCheckpoint }: AutoencoderCheckpointing,
 ): Promise<AutoencoderParams<P>> {
   const book = codebookOf(q, train);
-  const rng = hostRng(train.seed);
+  if (resume && !(Number.isInteger(resume.step) && resume.step >= 0 && resume.step <= train.steps)) {
+    throw new Error(`trainAutoencoder: the saved state is at step ${resume.step}, outside this run's 0..${train.steps}`);
+  }
+  const counted = countedRng(train.seed, resume?.rngDraws ?? 0);
+  const rng = counted.next;
   const keys = new KeyStream(train.seed);
   let params = initAutoencoder(keys, cfg, q);
   keys.dispose();
@@ -97,7 +148,7 @@ async function autoencoderTraining<P extends JsTree<Array>>(
     return { ...p, quantizer: book!.with(p.quantizer, codebook) };
   };
 
-  if (train.kmeansInit) {
+  if (train.kmeansInit && !resume) {
     const [k, c] = size(book!.get(params.quantizer));
     const first = batchOf(set, order, 0, Math.max(train.batchSize, Math.ceil((4 * k) / q.tokensPerImage)));
     const rows = await lookupRows(params, book!, first, cfg);
@@ -129,8 +180,27 @@ async function autoencoderTraining<P extends JsTree<Array>>(
 
   const k = book ? size(book.get(current().quantizer))[0] : q.codebookSize;
   let counts = new Int32Array(k);
-  let cursor = 0;
-  for (let step = 0; step < train.steps; step++) {
+  // The device state as one tree, saved and restored under dotted names.
+  const live = () => ({ params: trainer.params, opt: trainer.opt, ...(ema && { ema: { codebook: codebook!, state: emaState! } }) });
+  if (resume) {
+    const like = live();
+    const restored = conform(like, paramsFromTensors(resume.tensors, expectationsOf(like as never), "the saved training state", { zerosAllowed: true })) as ReturnType<typeof live>;
+    tree.dispose(like as never);
+    [trainer.params, trainer.opt] = [restored.params, restored.opt];
+    if (restored.ema) [codebook, emaState] = [restored.ema.codebook, restored.ema.state];
+    if (resume.counts.length !== k) throw new Error(`trainAutoencoder: the saved state counts ${resume.counts.length} codes, this quantizer has ${k}`);
+    counts = resume.counts.slice();
+  }
+  const snapshot = async (step: number): Promise<AutoencoderTrainState> => ({ step, rngDraws: counted.draws, counts: counts.slice(), tensors: await paramsToTensors(live() as never) });
+
+  // Epoch e visits seededPermutation(n, seed + e) in batches; a partial last batch is skipped.
+  const perEpoch = Math.floor(set.n / train.batchSize);
+  if (perEpoch < 1) throw new Error(`trainAutoencoder: ${set.n} images are fewer than one batch of ${train.batchSize}`);
+  const first = resume?.step ?? 0;
+  epoch = Math.floor(first / perEpoch);
+  if (epoch > 0) order = seededPermutation(set.n, train.seed + epoch);
+  let cursor = (first % perEpoch) * train.batchSize;
+  for (let step = first; step < train.steps; step++) {
     if (cursor + train.batchSize > set.n) {
       order = seededPermutation(set.n, train.seed + ++epoch);
       cursor = 0;
@@ -150,6 +220,9 @@ async function autoencoderTraining<P extends JsTree<Array>>(
       [codebook, emaState] = [next.codebook, next.state];
     }
     if (book) for (const id of ids) counts[id]++;
+    // Usage over the steps since the last restart, read before a restart empties the counts.
+    const fields: Record<string, number> = { loss: r.loss, ...r.metrics };
+    if (book) fields.usage = counts.reduce((a, n) => a + (n > 0 ? 1 : 0), 0) / k;
     if (book && train.restartEvery > 0 && (step + 1) % train.restartEvery === 0 && step + 1 < train.steps * 0.8) {
       const rows = await lookupRows(current(), book, images, cfg);
       const old = book.get(current().quantizer);
@@ -164,9 +237,8 @@ async function autoencoderTraining<P extends JsTree<Array>>(
       }
       counts = new Int32Array(k);
     }
-    const fields: Record<string, number> = { loss: r.loss, ...r.metrics };
-    if (book) fields.usage = counts.reduce((a, n) => a + (n > 0 ? 1 : 0), 0) / k;
     onProgress?.(step, fields, ids);
+    if (onCheckpoint && every > 0 && (step + 1) % every === 0 && step + 1 < train.steps) await onCheckpoint(await snapshot(step + 1));
   }
   const out = current();
   trainer.params = {};
@@ -182,11 +254,12 @@ export async function trainAutoencoderTokenizer(
   config: AutoencoderTokenizerConfig,
   train: AutoencoderTrainConfig = DEFAULT_AUTOENCODER_TRAIN,
   onProgress?: TrainProgress,
+  checkpointing: AutoencoderCheckpointing = {},
 ): Promise<AutoencoderTokenizer> {
   const channels = config.imageChannels ?? 1;
   if (set.height !== config.height || set.width !== config.width || (set.channels ?? 1) !== channels) {
     throw new Error(`trainAutoencoderTokenizer: the data set's images are ${set.channels ?? 1}×${set.height}×${set.width}, the tokenizer expects ${channels}×${config.height}×${config.width}`);
   }
-  const params = await trainAutoencoder(set, config, makeQuantizer(config.quantizer, latentGrid(config)), train, onProgress);
+  const params = await trainAutoencoder(set, config, makeQuantizer(config.quantizer, latentGrid(config)), train, onProgress, checkpointing);
   return new AutoencoderTokenizer(params, config);
 }

@@ -22,7 +22,7 @@ describe("mmntp CLI", () => {
   });
 
   it.each([
-    [["fit"], 'unknown command "fit"; expected one of: demo, train, caption, generate, experiment, evaluate, export, import, codec, speech, asr, tts, dialogue'],
+    [["fit"], 'unknown command "fit"; expected one of: demo, train, caption, generate, experiment, evaluate, export, import, tokenizer, codec, speech, asr, tts, dialogue'],
     [["export", "runs/does-not-exist"], "missing required option --out"],
     [["export", "runs/does-not-exist", "-o", "x", "--format", "onnx"], '--format must be torch, got "onnx"'],
     [["export", "runs/does-not-exist", "-o", "x"], "no run at runs/does-not-exist"],
@@ -62,6 +62,13 @@ describe("mmntp CLI", () => {
     [["tts", "seven"], "missing required option --out"],
     [["tts", "seven", "-o", "seven.mp3"], "--out must name a .wav file, got seven.mp3"],
     [["tts", "seven", "-o", "x.wav", "--count", "0"], "--count must be an integer in [1, 64], got 0"],
+    [["tokenizer", "fit"], 'unknown tokenizer action "fit"; expected one of: train, eval, encode, decode'],
+    [["tokenizer", "train", "--preset", "cifar"], 'unknown tokenizer preset "cifar"; expected one of: mnist, shapes'],
+    [["tokenizer", "train", "--set", "train.lr=2"], "tokenizer run config.train.lr: expected a number in (0, 1), got 2"],
+    [["tokenizer", "train", "--set", "tokenizer.quantizer.name=fsq"], "tokenizer run config.tokenizer.quantizer"],
+    [["tokenizer", "train", "--resume", "--steps", "5"], "--resume continues the run with its own config and data; drop --set, --steps and --data"],
+    [["tokenizer", "eval", "--run", "runs/does-not-exist"], "runs/does-not-exist is not a tokenizer run: runs/does-not-exist/run.json is missing"],
+    [["tokenizer", "encode", "none.png", "--run", "runs/does-not-exist", "-o", "x"], "no tokenizer run at runs/does-not-exist (make one with `mmntp tokenizer train -o runs/does-not-exist`)"],
     [["speech", "fit"], 'unknown speech action "fit"; expected one of: train, eval'],
     [["speech", "train", "--set", "levels=0"], "--set: levels must be an integer ≥ 1, got 0"],
     [["speech", "train", "--set", "model.positions=rope2d"], '--set: model.positions must be "learned" or "rope"'],

@@ -103,8 +103,11 @@ describe("layer semantics", () => {
 
   it.each([
     [2, 1, 4],
+    [2, 1, 3],
+    [2, 0, 5],
     [1, 1, 3],
     [3, 0, 3],
+    [3, 2, 4],
   ])("convTranspose2d equals lax.convTranspose (stride %i, padding %i, kernel %i)", (stride, padding, k) => {
     const p = initConvTranspose2d(new KeyStream(3), 3, 2, k);
     const x = random.normal(random.key(8), [2, 3, 4, 5]);
