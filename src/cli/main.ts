@@ -37,7 +37,7 @@ const DEMO = {
   ],
 } as const satisfies ArgSpec;
 
-const EXPERIMENTS = ["quantizers", "orders"] as const;
+const EXPERIMENTS = ["quantizers", "orders", "token-efficiency", "tokenizer-objectives"] as const;
 
 const EXPERIMENT = {
   usage: "mmntp experiment",
@@ -50,7 +50,13 @@ const EXPERIMENT = {
     "  orders      trains the demo's text→image model in each generation order (raster, MaskGIT, random\n" +
     "              order, next-scale) at an equal budget, saves a run per order under runs/NAME/<order>/, and\n" +
     "              compares judged accuracy, Fréchet distance, diversity and images/s (about 45 min on 2\n" +
-    "              cores; a killed run resumes at the order it was training).",
+    "              cores; a killed run resumes at the order it was training).\n" +
+    "  token-efficiency  trains the MNIST tokenizer at 4×4, 7×7 and 14×14 token grids with 64, 256 and 1024\n" +
+    "              codes (800 steps each) and plots PSNR and rFID against tokens and bits per image (about 50\n" +
+    "              min on 2 cores; a killed run resumes from the last checkpoint of the setting it was training).\n" +
+    "  tokenizer-objectives  trains the MNIST tokenizer by auto-encoding, masked modelling, with a supervised\n" +
+    "              head and with CLIP-style contrast (800 steps each), then measures PSNR, a linear probe of the\n" +
+    "              digit on its token embeddings and the unified model's captions on its tokens (about 50 min).",
   positionals: [{ name: "experiment", help: `which experiment: ${EXPERIMENTS.join(", ")}` }],
   options: [
     { name: "name", type: "string", help: "run directory under runs/ (default: the experiment's name)" },
@@ -160,6 +166,25 @@ async function main(argv: string[]): Promise<void> {
       const { runOrdersExperiment, ordersTable } = await import("../experiments/orders.ts");
       const out = await runOrdersExperiment(dir, cfg);
       print(args.values.json, { dir, ...out }, `${ordersTable(out)}\nwrote ${dir}/results.md, results.json, grids/*.png and a run per order (${cfg.orders.map((o) => `${dir}/${o}`).join(", ")})`);
+      return;
+    }
+    if (which === "token-efficiency") {
+      await loadEngine(); // before the experiment's modules, which use jax-js
+      const { checkTokenEfficiencyConfig, DEFAULT_TOKEN_EFFICIENCY, runTokenEfficiency, tokenEfficiencyTable } = await import("../experiments/token-efficiency.ts");
+      const cfg = { ...DEFAULT_TOKEN_EFFICIENCY, steps: steps ?? DEFAULT_TOKEN_EFFICIENCY.steps, seed };
+      checkTokenEfficiencyConfig(cfg);
+      const rows = await runTokenEfficiency(dir, cfg);
+      print(args.values.json, { dir, rows }, `${tokenEfficiencyTable(rows)}\nwrote ${dir}/results.md, results.json, psnr-vs-bits.svg, rfid-vs-bits.svg, psnr-vs-tokens.svg, rfid-vs-tokens.svg, reconstructions.png`);
+      return;
+    }
+    if (which === "tokenizer-objectives") {
+      await loadEngine(); // before the experiment's modules, which use jax-js
+      const x: typeof import("../experiments/tokenizer-objectives.ts") = await import("../experiments/tokenizer-objectives.ts");
+      const d = x.DEFAULT_OBJECTIVES_EXPERIMENT;
+      const cfg = { ...d, tokenizerSteps: steps ?? d.tokenizerSteps, seed, objectives: args.values.only === undefined ? d.objectives : (args.values.only.split(",") as typeof d.objectives) };
+      x.checkObjectivesExperimentConfig(cfg);
+      const rows = await x.runObjectivesExperiment(dir, cfg);
+      print(args.values.json, { dir, rows }, `${x.objectivesTable(rows)}\nwrote ${dir}/results.md, results.json, psnr-vs-probe.svg, psnr-vs-captions.svg and a tokenizer run per objective`);
       return;
     }
     const only = args.values.only === undefined ? [] : parseQuantizerList(args.values.only);

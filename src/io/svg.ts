@@ -84,3 +84,55 @@ export function writeLineChartSvg(path: string, series: readonly Series[], opts:
   mkdirSync(dirname(path), { recursive: true });
   writeAtomic(path, lineChartSvg(series, opts));
 }
+
+/** A series drawn through points (x, y), e.g. one codebook size's grids. */
+export type XYSeries = { readonly name?: string; readonly xs: readonly number[]; readonly ys: readonly number[] };
+
+/**
+ * Series through arbitrary (x, y) points, dots joined in the order given; `xLog` puts x on a
+ * log₂ axis (tokens and bits per image span orders of magnitude).
+ */
+export function xyChartSvg(series: readonly XYSeries[], opts: Pick<ChartOptions, "title" | "xLabel" | "yLabel" | "width" | "height"> & { readonly xLog?: boolean } = {}): string {
+  const { width = 640, height = 360 } = opts;
+  const fx = (v: number) => (opts.xLog ? Math.log2(v) : v);
+  const pts = series.flatMap((s) => s.xs.map((x, i) => [fx(x), s.ys[i]!] as const)).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  if (pts.length === 0) throw new Error("xyChartSvg: no finite points to plot");
+  const span = (vs: number[]) => {
+    let [lo, hi] = [Math.min(...vs), Math.max(...vs)];
+    if (hi === lo) [lo, hi] = [lo - 1, hi + 1];
+    const pad = (hi - lo) * 0.06;
+    return [lo - pad, hi + pad] as const;
+  };
+  const [x0, x1] = span(pts.map((p) => p[0]));
+  const [y0, y1] = span(pts.map((p) => p[1]));
+  const [left, right, top, bottom] = [64, width - 16, opts.title ? 34 : 14, height - (opts.xLabel ? 44 : 28)];
+  const px = (x: number) => left + ((fx(x) - x0) / (x1 - x0)) * (right - left);
+  const py = (y: number) => bottom - ((y - y0) / (y1 - y0)) * (bottom - top);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+  ];
+  if (opts.title) parts.push(`<text x="${width / 2}" y="20" text-anchor="middle" font-size="13">${escape(opts.title)}</text>`);
+  for (const t of ticks(y0, y1)) {
+    parts.push(`<line x1="${left}" x2="${right}" y1="${py(t).toFixed(1)}" y2="${py(t).toFixed(1)}" stroke="#e1e1e1"/>`);
+    parts.push(`<text x="${left - 4}" y="${(py(t) + 4).toFixed(1)}" text-anchor="end">${escape(formatTick(t))}</text>`);
+  }
+  const xTicks = opts.xLog ? ticks(x0, x1).filter(Number.isInteger).map((e) => 2 ** e) : ticks(x0, x1);
+  for (const t of xTicks) parts.push(`<text x="${px(t).toFixed(1)}" y="${bottom + 14}" text-anchor="middle">${escape(formatTick(t))}</text>`);
+  parts.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="black"/>`);
+  if (opts.xLabel) parts.push(`<text x="${(left + right) / 2}" y="${height - 10}" text-anchor="middle">${escape(opts.xLabel)}</text>`);
+  if (opts.yLabel) parts.push(`<text transform="translate(14 ${(top + bottom) / 2}) rotate(-90)" text-anchor="middle">${escape(opts.yLabel)}</text>`);
+  series.forEach((s, k) => {
+    const color = rgb(PALETTE[k % PALETTE.length]!);
+    const xy = s.xs.map((x, i) => [x, s.ys[i]!] as const).filter(([x, y]) => Number.isFinite(fx(x)) && Number.isFinite(y));
+    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${xy.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ")}"/>`);
+    for (const [x, y] of xy) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${color}"><title>${escape(`${s.name ?? `series ${k}`}: (${formatTick(x)}, ${formatTick(y)})`)}</title></circle>`);
+    if (s.name) {
+      const ly = top + 14 + k * 15;
+      parts.push(`<line x1="${right - 130}" x2="${right - 116}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
+      parts.push(`<text x="${right - 112}" y="${ly}">${escape(s.name)}</text>`);
+    }
+  });
+  parts.push("</svg>");
+  return `${parts.join("\n")}\n`;
+}

@@ -4,6 +4,7 @@
  * or brought by the user (an IDX file, a folder of PNG/JPEG files).
  */
 import { statSync } from "node:fs";
+import { CAPTION_TEMPLATES, caption } from "../data/captions.ts";
 import { readImageFolder } from "../data/image-folder.ts";
 import { loadIdxImages } from "../data/idx.ts";
 import { loadMnist, MNIST_INFO } from "../data/mnist.ts";
@@ -13,6 +14,7 @@ import type { DatasetInfo, ImageSet } from "../data/types.ts";
 import { InputError } from "../io/errors.ts";
 import { checkAutoencoderConfig, type AutoencoderTokenizerConfig } from "../tokenizers/image/autoencoder.ts";
 import type { AutoencoderTrainConfig } from "../train/autoencoder.ts";
+import { checkObjective } from "../train/objectives.ts";
 
 export type EmbeddedImages = "mnist" | "shapes";
 
@@ -38,7 +40,7 @@ const MNIST_TOKENIZER: TokenizerRunConfig = {
   // The linear head: MSE's gradient never vanishes, and reconstructions come out sharper than
   // under the demo's sigmoid head (docs/experiments/quantizers.md).
   tokenizer: { height: 28, width: 28, imageChannels: 1, channels: [32, 64], output: "linear", quantizer: { name: "vq", options: { codebookSize: 256, dim: 16 } } },
-  train: { steps: 1000, batchSize: 64, lr: 3e-3, seed: 0, restartEvery: 50, kmeansInit: true },
+  train: { steps: 1000, batchSize: 64, lr: 3e-3, seed: 0, restartEvery: 50, kmeansInit: true, objective: { kind: "autoencode" } },
   checkpointEvery: 100,
   featureSteps: 500,
 };
@@ -48,7 +50,7 @@ const SHAPES_TOKENIZER: TokenizerRunConfig = {
   testSize: 1000,
   trainSize: 20_000,
   tokenizer: { height: 32, width: 32, imageChannels: 3, channels: [32, 64], output: "linear", quantizer: { name: "vq", options: { codebookSize: 512, dim: 16 } } },
-  train: { steps: 1000, batchSize: 64, lr: 3e-3, seed: 0, restartEvery: 50, kmeansInit: true },
+  train: { steps: 1000, batchSize: 64, lr: 3e-3, seed: 0, restartEvery: 50, kmeansInit: true, objective: { kind: "autoencode" } },
   checkpointEvery: 100,
   featureSteps: 500,
 };
@@ -83,6 +85,7 @@ export function checkTokenizerRunConfig(cfg: unknown, where = "tokenizer run con
     if (!isInt(t[k], lo)) throw new InputError(`${where}.train.${k}: expected an integer ≥ ${lo}, got ${JSON.stringify(t[k])}`, { field: `train.${k}`, value: t[k] });
   }
   if (typeof t.lr !== "number" || !(t.lr > 0 && t.lr < 1)) throw new InputError(`${where}.train.lr: expected a number in (0, 1), got ${JSON.stringify(t.lr)}`, { field: "train.lr", value: t.lr });
+  if (t.objective !== undefined) checkObjective(t.objective, `${where}.train.objective`);
   if (typeof t.kmeansInit !== "boolean") throw new InputError(`${where}.train.kmeansInit: expected true or false, got ${JSON.stringify(t.kmeansInit)}`, { field: "train.kmeansInit" });
   const q = (c.tokenizer as AutoencoderTokenizerConfig).quantizer.name;
   if (q !== "vq" && (t.kmeansInit || (t.restartEvery as number) > 0)) {
@@ -90,8 +93,19 @@ export function checkTokenizerRunConfig(cfg: unknown, where = "tokenizer run con
   }
 }
 
-/** `testCaptions`: the exact captions of the held-out shapes scenes, which the scene checker reads reconstructions against. */
-export type TokenizerData = { readonly name: string; readonly train: ImageSet; readonly test: ImageSet; readonly info: DatasetInfo; readonly testCaptions?: readonly string[] };
+/**
+ * `trainCaptions`: one caption per training image, for the contrastive objective (MNIST: its
+ * digit under the caption templates in turn; shapes: the scene's). `testCaptions`: the exact
+ * captions of the held-out shapes scenes, which the scene checker reads reconstructions against.
+ */
+export type TokenizerData = {
+  readonly name: string;
+  readonly train: ImageSet;
+  readonly test: ImageSet;
+  readonly info: DatasetInfo;
+  readonly trainCaptions?: readonly string[];
+  readonly testCaptions?: readonly string[];
+};
 
 /**
  * The training and held-out images of `cfg`: its embedded set, or the user's `path` (a folder of
@@ -110,12 +124,13 @@ export async function tokenizerData(cfg: TokenizerRunConfig, path?: string, labe
     }
     if (cfg.data === "mnist") {
       const { train, test } = splitTrainTest(loadMnist(), { testSize: cfg.testSize, seed: cfg.train.seed });
-      return { name: "mnist", train, test, info };
+      return { name: "mnist", train, test, info, trainCaptions: Array.from(train.labels, (l, i) => caption(l, i % CAPTION_TEMPLATES.length)) };
     }
     if (cfg.trainSize < cfg.train.batchSize) throw new InputError(`trainSize ${cfg.trainSize} is less than one batch of ${cfg.train.batchSize}`, { field: "trainSize", value: cfg.trainSize });
     // Held-out scenes come from another seed: the same stream would repeat the training scenes.
     const test = makeShapes(cfg.testSize, cfg.train.seed + 1_000_003);
-    return { name: "shapes", train: makeShapes(cfg.trainSize, cfg.train.seed), test, info, testCaptions: test.captions };
+    const train = makeShapes(cfg.trainSize, cfg.train.seed);
+    return { name: "shapes", train, test, info, trainCaptions: train.captions, testCaptions: test.captions };
   }
   let isFolder: boolean;
   try {

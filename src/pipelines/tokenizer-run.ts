@@ -90,6 +90,11 @@ export type TrainTokenizerOptions = {
   readonly labels?: string;
   /** Continue the unfinished run in `dir` (its run.json's config and data; `cfg` is ignored). */
   readonly resume?: boolean;
+  /**
+   * A feature network for rFID trained already on the same training images (borrowed, saved into
+   * the run): an experiment comparing settings on one data set trains it once and shares it.
+   */
+  readonly features?: Judge;
   readonly onStep?: (step: number, total: number, fields: Record<string, number>) => void;
   readonly log?: (line: string) => void;
 };
@@ -134,6 +139,8 @@ export async function trainTokenizerRun(dir: string, cfg: TokenizerRunConfig | u
     },
     {
       ...(saved && { resume: saved.state }),
+      ...(data.trainCaptions && { captions: data.trainCaptions }),
+      classes: data.info.classes.length,
       every: config.checkpointEvery,
       onCheckpoint: async (state) => {
         const { counts, tensors, ...meta } = state;
@@ -146,8 +153,8 @@ export async function trainTokenizerRun(dir: string, cfg: TokenizerRunConfig | u
     const s = await tok.save();
     saveCheckpoint(dir, "image-tokenizer", { tensors: s.tensors, config: tok.config });
     writeAtomic(join(dir, "history.json"), `${JSON.stringify(history)}\n`);
-    opts.log?.(`training the feature network for rFID (${config.featureSteps} steps)`);
-    const features = await trainJudge(data.train, data.info, config.featureSteps, config.train.seed);
+    if (!opts.features) opts.log?.(`training the feature network for rFID (${config.featureSteps} steps)`);
+    const features = opts.features ?? (await trainJudge(data.train, data.info, config.featureSteps, config.train.seed));
     try {
       saveCheckpoint(dir, "features", { tensors: await paramsToTensors(features.params as never), config: features.config });
       const metrics = await measureTokenizer(tok, features, data);
@@ -156,7 +163,7 @@ export async function trainTokenizerRun(dir: string, cfg: TokenizerRunConfig | u
       rmSync(join(dir, "checkpoint"), { recursive: true, force: true });
       return { metrics, ...(saved && { resumedAt: saved.state.step }) };
     } finally {
-      features.dispose();
+      if (!opts.features) features.dispose();
     }
   } finally {
     tok.dispose();

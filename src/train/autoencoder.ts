@@ -7,6 +7,7 @@ import { seededPermutation, subset } from "../data/shuffle.ts";
 import type { ImageSet } from "../data/types.ts";
 import { DEFAULT_ADAMW, warmupCosine } from "./optim.ts";
 import { Trainer } from "./step.ts";
+import { CaptionWords, initObjective, maskPatches, objectiveTerm, type ObjectiveParams, type TokenizerObjective } from "./objectives.ts";
 import { kmeans, restartDeadCodes } from "../tokenizers/quantizers/codebook-init.ts";
 import { emaUpdate, initEmaState, type VQEmaState } from "../tokenizers/quantizers/vq.ts";
 import type { CodebookAccess, QuantizerAdapter } from "../tokenizers/quantizers/adapter.ts";
@@ -37,6 +38,8 @@ export type AutoencoderTrainConfig = {
   readonly restartEvery: number;
   /** Initialize the codebook by k-means on the first batch's latents. */
   readonly kmeansInit: boolean;
+  /** How the tokenizer learns (train/objectives.ts); absent: auto-encoding. */
+  readonly objective?: TokenizerObjective;
 };
 
 export const DEFAULT_AUTOENCODER_TRAIN: AutoencoderTrainConfig = { steps: 600, batchSize: 64, lr: 2e-3, seed: 0, restartEvery: 50, kmeansInit: true };
@@ -57,11 +60,17 @@ export type AutoencoderTrainState = {
   readonly tensors: Readonly<Record<string, TensorRecord>>;
 };
 
-/** Resuming and checkpointing: `resume` continues a saved state; `onCheckpoint` receives one every `every` steps. */
+/**
+ * Resuming and checkpointing: `resume` continues a saved state; `onCheckpoint` receives one every
+ * `every` steps. `captions` (one per image of the set) feed the contrastive objective; `classes`
+ * the supervised one's head (default: the largest label + 1).
+ */
 export type AutoencoderCheckpointing = {
   readonly resume?: AutoencoderTrainState;
   readonly every?: number;
   readonly onCheckpoint?: (state: AutoencoderTrainState) => Promise<void> | void;
+  readonly captions?: readonly string[];
+  readonly classes?: number;
 };
 
 /**
@@ -72,6 +81,11 @@ function conform(like: unknown, restored: unknown): unknown {
   if (typeof like !== "object" || like === null || !Object.getPrototypeOf(like) || Object.getPrototypeOf(like) !== Object.prototype) return restored;
   const r = (restored ?? {}) as Record<string, unknown>;
   return Object.fromEntries(Object.entries(like).map(([k, v]) => [k, conform(v, r[k])]));
+}
+
+function checkCaptions(captions: readonly string[] | undefined, n: number): readonly string[] {
+  if (!captions || captions.length !== n) throw new Error(`trainAutoencoder: the contrastive objective needs one caption per image (${n}), got ${captions?.length ?? "none"}`);
+  return captions;
 }
 
 /** mulberry32(seed) that counts its draws, fast-forwarded past `skip` of them (to resume a run's stream). */
@@ -94,7 +108,7 @@ const batchOf = (set: ImageSet, order: Int32Array, start: number, size: number) 
 async function lookupRows<P extends JsTree<Array>>(params: AutoencoderParams<P>, book: CodebookAccess<P>, images: Float32Array, cfg: ConvAEConfig): Promise<Float32Array> {
   const c = cfg.imageChannels ?? 1;
   const x = fromHost(images, [images.length / (c * cfg.height * cfg.width), c, cfg.height, cfg.width]);
-  return (await book.toLookupSpace(tree.ref(params.quantizer), encodeLatents(tree.ref(params.enc), x)).data()) as Float32Array;
+  return (await book.toLookupSpace(tree.ref(params.quantizer), encodeLatents(tree.ref(params.enc), x, cfg)).data()) as Float32Array;
 }
 
 function codebookOf<P extends JsTree<Array>>(q: QuantizerAdapter<P>, train: AutoencoderTrainConfig): CodebookAccess<P> | undefined {
@@ -129,7 +143,7 @@ async function autoencoderTraining<P extends JsTree<Array>>(
   q: QuantizerAdapter<P>,
   train: AutoencoderTrainConfig,
   onProgress: TrainProgress | undefined,
-  { resume, every = 0, onCheckpoint }: AutoencoderCheckpointing,
+  { resume, every = 0, onCheckpoint, captions, classes }: AutoencoderCheckpointing,
 ): Promise<AutoencoderParams<P>> {
   const book = codebookOf(q, train);
   if (resume && !(Number.isInteger(resume.step) && resume.step >= 0 && resume.step <= train.steps)) {
@@ -160,22 +174,45 @@ async function autoencoderTraining<P extends JsTree<Array>>(
   let emaState: VQEmaState | undefined;
   const label = autoencoderLabel(cfg, q);
   let codebook: Array | undefined;
-  type Batch = { images: Array; codebook?: Array };
-  let trainer: Trainer<Batch>;
+  type Batch = { images: Array; codebook?: Array; target?: Array; labels?: Array; caption?: Array };
   const emaStep = ema && jit((s: VQEmaState, z: Array, ids: Array) => emaUpdate(s, z, ids, ema));
   if (ema) {
     codebook = book!.get(params.quantizer);
     emaState = initEmaState(codebook.ref);
-    const trainable = { ...params, quantizer: book!.without(params.quantizer) };
-    const loss = (p: typeof trainable, b: Batch) =>
-      autoencoderLoss({ ...p, quantizer: book!.with(p.quantizer as P, b.codebook!) }, b.images, q, cfg, (qp, z) => ({ lookup: book!.toLookupSpace(qp, z) }));
-    trainer = new Trainer(trainable, (p, b) => loss(p as typeof trainable, b as Batch), { ...DEFAULT_ADAMW, weightDecay: 0 }, { label });
-  } else {
-    trainer = new Trainer(params, (p, b) => autoencoderLoss(p as AutoencoderParams<P>, (b as Batch).images, q, cfg), { ...DEFAULT_ADAMW, weightDecay: 0 }, { label });
   }
+  // The objective's own parameters train beside the tokenizer's, drawn from another seed so the tokenizer's draws stay the same.
+  const objective = train.objective ?? { kind: "autoencode" as const };
+  const words = objective.kind === "contrastive" ? new CaptionWords(checkCaptions(captions, set.n)) : undefined;
+  const captionIds = words && captions ? words.ids(captions) : undefined;
+  const auxKeys = new KeyStream(train.seed + 7919);
+  const aux = initObjective(auxKeys, objective, q.latentDim, { classes: classes ?? Math.max(0, ...set.labels) + 1, labels: set.labels }, words);
+  auxKeys.dispose();
+  const trainable = { ...(ema ? { ...params, quantizer: book!.without(params.quantizer) } : params), ...(Object.keys(aux).length > 0 && { aux }) };
+  const loss = (p: typeof trainable, b: Batch) => {
+    const { aux: a, ...rest } = p as typeof trainable & { aux?: ObjectiveParams };
+    const ae = (ema ? { ...rest, quantizer: book!.with(rest.quantizer as P, b.codebook!) } : rest) as AutoencoderParams<P>;
+    const extra = ema ? (qp: P, z: Array) => ({ lookup: book!.toLookupSpace(qp, z) }) : undefined;
+    const term = a ? (codes: Array) => objectiveTerm(objective, a, codes, b) : undefined;
+    return autoencoderLoss(ae, b.images, q, cfg, extra, { ...(b.target && { target: b.target }), ...(term && { term }) });
+  };
+  const trainer: Trainer<Batch> = new Trainer(trainable, (p, b) => loss(p as typeof trainable, b as Batch), { ...DEFAULT_ADAMW, weightDecay: 0 }, { label });
   const current = () => {
-    const p = trainer.params as AutoencoderParams<P>;
-    return ema ? { ...p, quantizer: book!.with(p.quantizer, codebook!) } : p;
+    const { aux: _, ...p } = trainer.params as AutoencoderParams<P> & { aux?: ObjectiveParams };
+    return (ema ? { ...p, quantizer: book!.with(p.quantizer, codebook!) } : p) as AutoencoderParams<P>;
+  };
+  const batchExtras = (start: number, images: Float32Array, step: number): Omit<Batch, "codebook"> => {
+    const shape = [train.batchSize, cfg.imageChannels ?? 1, cfg.height, cfg.width] as const;
+    const idx = order.subarray(start, start + train.batchSize);
+    if (objective.kind === "masked") return { images: fromHost(maskPatches(images, shape, objective, train.seed, step), [...shape]), target: fromHost(images, [...shape]) };
+    const x = fromHost(images, [...shape]);
+    if (objective.kind === "supervised") return { images: x, labels: fromHost(Int32Array.from(idx, (i) => set.labels[i]!), [idx.length]) };
+    if (objective.kind === "contrastive") {
+      const l = words!.length;
+      const ids = new Int32Array(idx.length * l);
+      idx.forEach((i, r) => ids.set(captionIds!.subarray(i * l, (i + 1) * l), r * l));
+      return { images: x, caption: fromHost(ids, [idx.length, l]) };
+    }
+    return { images: x };
   };
 
   const k = book ? size(book.get(current().quantizer))[0] : q.codebookSize;
@@ -206,10 +243,10 @@ async function autoencoderTraining<P extends JsTree<Array>>(
       cursor = 0;
     }
     const images = batchOf(set, order, cursor, train.batchSize);
+    const batch = batchExtras(cursor, images, step);
     cursor += train.batchSize;
     const lr = warmupCosine(step, { peak: train.lr, warmup: 20, total: train.steps });
-    const x = fromHost(images, [train.batchSize, cfg.imageChannels ?? 1, cfg.height, cfg.width]);
-    const r = await trainer.step(ema ? { images: x, codebook: codebook!.ref } : { images: x }, lr);
+    const r = await trainer.step(ema ? { ...batch, codebook: codebook!.ref } : batch, lr);
     const ids = r.outputs.indices as Int32Array;
 
     if (ema) {
@@ -241,6 +278,8 @@ async function autoencoderTraining<P extends JsTree<Array>>(
     if (onCheckpoint && every > 0 && (step + 1) % every === 0 && step + 1 < train.steps) await onCheckpoint(await snapshot(step + 1));
   }
   const out = current();
+  const { aux: trainedAux } = trainer.params as { aux?: ObjectiveParams };
+  if (trainedAux) tree.dispose(trainedAux as never);
   trainer.params = {};
   trainer.dispose();
   if (emaState) tree.dispose(emaState);

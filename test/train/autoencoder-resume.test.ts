@@ -5,6 +5,8 @@ import { loadMnist, subset } from "../../src/data/mnist.ts";
 import { trainAutoencoder, type AutoencoderTrainConfig, type AutoencoderTrainState } from "../../src/train/autoencoder.ts";
 import { makeQuantizer, type QuantizerSpec } from "../../src/tokenizers/quantizers/registry.ts";
 import type { ConvAEConfig } from "../../src/tokenizers/image/autoencoder.ts";
+import { caption } from "../../src/data/captions.ts";
+import { DEFAULT_OBJECTIVES } from "../../src/train/objectives.ts";
 
 beforeAll(startEngine);
 
@@ -19,11 +21,13 @@ const set = subset(loadMnist(), globalThis.Array.from({ length: 64 }, (_: unknow
 const cfg: ConvAEConfig = { height: 28, width: 28, channels: [4, 8], output: "linear" };
 const train: AutoencoderTrainConfig = { steps: 14, batchSize: 8, lr: 3e-3, seed: 3, restartEvery: 4, kmeansInit: true };
 
+const captions = globalThis.Array.from(set.labels, (l) => caption(l, l % 3));
+
 async function run(spec: QuantizerSpec, t: AutoencoderTrainConfig, resume?: AutoencoderTrainState) {
   const q = makeQuantizer(spec, [7, 7]);
   const states: AutoencoderTrainState[] = [];
   const losses: number[] = [];
-  const params = await trainAutoencoder(set, cfg, q, t, (_, f) => losses.push(f.loss!), { every: 1, onCheckpoint: (s) => void states.push(s), ...(resume && { resume }) });
+  const params = await trainAutoencoder(set, cfg, q, t, (_, f) => losses.push(f.loss!), { every: 1, onCheckpoint: (s) => void states.push(s), captions, ...(resume && { resume }) });
   const tensors = await paramsToTensors(params as JsTree<Array>);
   tree.dispose(params as JsTree<Array>);
   return { tensors, states, losses };
@@ -33,6 +37,9 @@ describe.each<[string, QuantizerSpec, Partial<AutoencoderTrainConfig>]>([
   ["VQ (codebook by loss, k-means, restarts)", { name: "vq", options: { codebookSize: 32, dim: 4 } }, {}],
   ["VQ with an EMA codebook", { name: "vq", options: { codebookSize: 32, dim: 4, codebookUpdate: "ema" }, ema: { decay: 0.9, eps: 1e-5 } }, {}],
   ["FSQ (no codebook)", { name: "fsq", options: { levels: [5, 4, 4] } }, { kmeansInit: false, restartEvery: 0 }],
+  ["VQ trained by masked modelling", { name: "vq", options: { codebookSize: 32, dim: 4 } }, { objective: DEFAULT_OBJECTIVES.masked }],
+  ["VQ with a supervised head", { name: "vq", options: { codebookSize: 32, dim: 4 } }, { objective: DEFAULT_OBJECTIVES.supervised }],
+  ["EMA VQ with the contrastive objective", { name: "vq", options: { codebookSize: 32, dim: 4, codebookUpdate: "ema" }, ema: { decay: 0.9, eps: 1e-5 } }, { objective: DEFAULT_OBJECTIVES.contrastive }],
 ])("resuming %s", (_, spec, over) => {
   const t = { ...train, ...over };
   it("ends bit-identical to the run that never stopped, from any step", async () => {

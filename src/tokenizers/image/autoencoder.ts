@@ -25,7 +25,31 @@ export type ConvAEConfig = {
   readonly channels: readonly [number, number];
   /** The decoder's last layer: see `OutputHead`. */
   readonly output: OutputHead;
+  /**
+   * Side of the token grid (rows; columns follow from the width). Each stride-2 stage takes a
+   * side n to ⌈n/2⌉, so a 28×28 image has grids 14, 7 or 4 (1, 2 or 3 stages). Absent: two
+   * stages, and height and width must be multiples of 4 (the VQ-VAE's H/4 × W/4).
+   */
+  readonly grid?: number;
 };
+
+/** Stride-2 stages the encoder may have. */
+export const MAX_STAGES = 3;
+
+/** [n, ⌈n/2⌉, ⌈n/4⌉, …]: a side after 0, 1, … stride-2 stages. */
+function halvings(n: number, stages = MAX_STAGES): number[] {
+  const sides = [n];
+  for (let i = 0; i < stages; i++) sides.push(Math.ceil(sides[i]! / 2));
+  return sides;
+}
+
+/** How many stride-2 stages make `cfg.grid` (2 when absent). Assumes a checked config. */
+export function stagesOf(cfg: Pick<ConvAEConfig, "height" | "grid">): number {
+  return cfg.grid === undefined ? 2 : halvings(cfg.height).indexOf(cfg.grid);
+}
+
+/** A stride-2 stage's kernel: 4 from an even side (n → n/2), 3 from an odd one (n → (n+1)/2), both padded by 1. */
+const kernelFrom = (side: number) => (side % 2 === 0 ? 4 : 3);
 
 /**
  * How the decoder's last conv becomes an image.
@@ -47,28 +71,58 @@ function checkOutputHead(cfg: Pick<ConvAEConfig, "output">, what: string): void 
   if (!OUTPUT_HEADS.includes(cfg.output)) throw new Error(`${what}: output must be one of ${OUTPUT_HEADS.join(", ")}, got ${JSON.stringify(cfg.output)}`);
 }
 
-/** The latent grid: two stride-2 convs divide each side by 4 (28×28 → 7×7). */
-export const latentGrid = (cfg: Pick<ConvAEConfig, "height" | "width">) => [cfg.height / 4, cfg.width / 4] as const;
+/** The latent grid [rows, columns]: 28×28 → 7×7 by default; see `ConvAEConfig.grid`. */
+export const latentGrid = (cfg: Pick<ConvAEConfig, "height" | "width" | "grid">) => {
+  const d = stagesOf(cfg);
+  return [halvings(cfg.height, d)[d]!, halvings(cfg.width, d)[d]!] as const;
+};
 
-export type EncoderParams = { c1: Conv2dParams; c2: Conv2dParams; c3: Conv2dParams; out: Conv2dParams };
-export type DecoderParams = { inp: Conv2dParams; t1: ConvTranspose2dParams; t2: ConvTranspose2dParams };
+/**
+ * Encoder: stride-2 convs c1 (image → channels[0]) and c2 (→ channels[1]; with one stage a
+ * stride-1 3×3 conv), `more` stride-2 convs past two stages, a residual 3×3 conv c3, and a 1×1
+ * conv to the quantizer's width. The decoder mirrors it with transposed convs.
+ */
+export type EncoderParams = { c1: Conv2dParams; c2: Conv2dParams; more?: Conv2dParams[]; c3: Conv2dParams; out: Conv2dParams };
+export type DecoderParams = { inp: Conv2dParams; more?: ConvTranspose2dParams[]; t1: ConvTranspose2dParams; t2: ConvTranspose2dParams };
 
 const imageChannels = (cfg: Pick<ConvAEConfig, "imageChannels">) => cfg.imageChannels ?? 1;
 
+/** Each stage's kernel, from the side it reads (height and width halve alike: checked). */
+const stageKernels = (cfg: Pick<ConvAEConfig, "height" | "grid">) => {
+  const d = stagesOf(cfg);
+  return halvings(cfg.height, d).slice(0, d).map(kernelFrom);
+};
+
 export function initEncoder(keys: KeyStream, cfg: ConvAEConfig, latentDim: number): EncoderParams {
   const [c1, c2] = cfg.channels;
-  return { c1: initConv2d(keys, imageChannels(cfg), c1, 4), c2: initConv2d(keys, c1, c2, 4), c3: initConv2d(keys, c2, c2, 3), out: initConv2d(keys, c2, latentDim, 1) };
+  const k = stageKernels(cfg);
+  const first = { c1: initConv2d(keys, imageChannels(cfg), c1, k[0]!), c2: initConv2d(keys, c1, c2, k[1] ?? 3) };
+  const more = k.slice(2).map((ki: number) => initConv2d(keys, c2, c2, ki));
+  return { ...first, ...(more.length > 0 && { more }), c3: initConv2d(keys, c2, c2, 3), out: initConv2d(keys, c2, latentDim, 1) };
 }
 
 export function initDecoder(keys: KeyStream, cfg: ConvAEConfig, latentDim: number): DecoderParams {
   const [c1, c2] = cfg.channels;
-  return { inp: initConv2d(keys, latentDim, c2, 3), t1: initConvTranspose2d(keys, c2, c1, 4), t2: initConvTranspose2d(keys, c1, imageChannels(cfg), 4) };
+  const k = stageKernels(cfg);
+  const inp = initConv2d(keys, latentDim, c2, 3);
+  // From the smallest side up: stage d − 1 first.
+  const more = k.slice(2).reverse().map((ki: number) => initConvTranspose2d(keys, c2, c2, ki));
+  return { inp, ...(more.length > 0 && { more }), t1: initConvTranspose2d(keys, c2, c1, k[1] ?? 3), t2: initConvTranspose2d(keys, c1, imageChannels(cfg), k[0]!) };
 }
 
-/** images: [N, C, H, W] → latents [N, H/4, W/4, D] (channels last, ready for a quantizer). */
-export function encodeLatents(p: EncoderParams, images: Array): Array {
-  let h = nn.relu(conv2d(p.c1, images, { stride: 2, padding: 1 }));
-  h = nn.relu(conv2d(p.c2, h, { stride: 2, padding: 1 }));
+/** What a model's stages are, from the parts of its config that decide them (`grid`, and `height` when it is set). */
+export type StageConfig = Partial<Pick<ConvAEConfig, "height" | "grid">>;
+const stagesFor = (cfg: StageConfig) => (cfg.grid === undefined ? 2 : stagesOf(cfg as Pick<ConvAEConfig, "height" | "grid">));
+
+/**
+ * images: [N, C, H, W] → latents [N, h, w, D] (channels last, ready for a quantizer; see
+ * `latentGrid`). `cfg` tells one stage from two (their params have the same form).
+ */
+export function encodeLatents(p: EncoderParams, images: Array, cfg: StageConfig = {}): Array {
+  const down = { stride: 2, padding: 1 };
+  let h = nn.relu(conv2d(p.c1, images, down));
+  h = nn.relu(conv2d(p.c2, h, stagesFor(cfg) === 1 ? { padding: 1 } : down));
+  for (const m of p.more ?? []) h = nn.relu(conv2d(m, h, down));
   h = h.ref.add(nn.relu(conv2d(p.c3, h, { padding: 1 })));
   return conv2d(p.out, h).transpose([0, 2, 3, 1]);
 }
@@ -78,11 +132,13 @@ export function encodeLatents(p: EncoderParams, images: Array): Array {
  * the sigmoid head; the raw conv output for the linear head, not clipped, so that pixels outside
  * [0, 1] still get a gradient (`decodeIds` clips).
  */
-export function decodeCodes(p: DecoderParams, codes: Array, cfg: Pick<ConvAEConfig, "output">): Array {
+export function decodeCodes(p: DecoderParams, codes: Array, cfg: Pick<ConvAEConfig, "output"> & StageConfig): Array {
   checkOutputHead(cfg, "decodeCodes");
+  const up = { stride: 2, padding: 1 };
   let h = nn.relu(conv2d(p.inp, codes.transpose([0, 3, 1, 2]), { padding: 1 }));
-  h = nn.relu(convTranspose2d(p.t1, h, { stride: 2, padding: 1 }));
-  const y = convTranspose2d(p.t2, h, { stride: 2, padding: 1 });
+  for (const m of p.more ?? []) h = nn.relu(convTranspose2d(m, h, up));
+  h = nn.relu(convTranspose2d(p.t1, h, stagesFor(cfg) === 1 ? { padding: 1 } : up));
+  const y = convTranspose2d(p.t2, h, up);
   return cfg.output === "sigmoid" ? nn.sigmoid(y) : y;
 }
 
@@ -108,28 +164,40 @@ export function autoencoderLoss<P extends JsTree<Array>>(
   p: AutoencoderParams<P>,
   images: Array,
   q: QuantizerAdapter<P>,
-  cfg: Pick<ConvAEConfig, "output">,
+  cfg: Pick<ConvAEConfig, "output"> & StageConfig,
   extra?: (quantizer: P, z: Array) => Record<string, Array>,
+  objective: AutoencoderObjective = {},
 ): [Array, Record<string, Array>] {
-  const z = encodeLatents(p.enc, images.ref);
+  const z = encodeLatents(p.enc, images.ref, cfg);
   const more = extra ? extra(tree.ref(p.quantizer), lax.stopGradient(z.ref)) : {};
   const r = q.quantize(p.quantizer, z);
-  const recon = np.square(decodeCodes(p.dec, r.codes, cfg).sub(images)).mean();
+  const [term, termMetrics] = objective.term ? objective.term(r.codes.ref) : [undefined, {}];
+  const target = objective.target ?? images;
+  if (objective.target) images.dispose();
+  const recon = np.square(decodeCodes(p.dec, r.codes, cfg).sub(target)).mean();
   let loss = recon.ref;
   for (const l of Object.values(r.losses)) loss = loss.add(l.ref);
-  return [loss, { recon, ...r.losses, ...r.stats, ...more, indices: lax.stopGradient(r.indices) }];
+  if (term) loss = loss.add(term);
+  return [loss, { recon, ...r.losses, ...r.stats, ...more, ...termMetrics, indices: lax.stopGradient(r.indices) }];
 }
 
+/**
+ * What a training objective adds to `autoencoderLoss` (train/objectives.ts): `target`, the image
+ * to reconstruct when the input differs from it (masked modelling); `term`, a loss on the codes
+ * [N, h, w, D] (which it consumes), returning [term, metrics].
+ */
+export type AutoencoderObjective = { readonly target?: Array; readonly term?: (codes: Array) => [Array, Record<string, Array>] };
+
 /** images: [N, C, H, W] → ids [N, T]. Consumes params and images. */
-export function encodeIds<P extends JsTree<Array>>(p: AutoencoderParams<P>, images: Array, q: QuantizerAdapter<P>): Array {
+export function encodeIds<P extends JsTree<Array>>(p: AutoencoderParams<P>, images: Array, q: QuantizerAdapter<P>, cfg: StageConfig = {}): Array {
   tree.dispose(p.dec);
-  const r = q.quantize(p.quantizer, encodeLatents(p.enc, images));
+  const r = q.quantize(p.quantizer, encodeLatents(p.enc, images, cfg));
   tree.dispose([r.codes, r.losses, r.stats]);
   return r.indices;
 }
 
 /** ids: [N, T] → images [N, C, H, W] in [0, 1] (the linear head's output clipped). Consumes params and ids. */
-export function decodeIds<P extends JsTree<Array>>(p: AutoencoderParams<P>, ids: Array, q: QuantizerAdapter<P>, cfg: Pick<ConvAEConfig, "output">): Array {
+export function decodeIds<P extends JsTree<Array>>(p: AutoencoderParams<P>, ids: Array, q: QuantizerAdapter<P>, cfg: Pick<ConvAEConfig, "output"> & StageConfig): Array {
   tree.dispose(p.enc);
   const y = decodeCodes(p.dec, q.indicesToCodes(p.quantizer, ids), cfg);
   return cfg.output === "linear" ? np.clip(y, 0, 1) : y;
@@ -142,9 +210,26 @@ export type AutoencoderTokenizerConfig = ConvAEConfig & { readonly quantizer: Qu
 export function checkAutoencoderConfig(cfg: unknown, where = "image tokenizer config"): asserts cfg is AutoencoderTokenizerConfig {
   const c = cfg as Record<string, unknown> | null;
   if (typeof c !== "object" || c === null) throw new InputError(`${where}: expected an object, got ${JSON.stringify(cfg)}`);
-  for (const key of ["height", "width"] as const) {
-    const v = c[key];
-    if (!Number.isInteger(v) || (v as number) < 4 || (v as number) > 4096 || (v as number) % 4 !== 0) throw new InputError(`${where}.${key}: expected a multiple of 4 in [4, 4096] (two stride-2 convs), got ${JSON.stringify(v)}`);
+  if (c.grid === undefined) {
+    for (const key of ["height", "width"] as const) {
+      const v = c[key];
+      if (!Number.isInteger(v) || (v as number) < 4 || (v as number) > 4096 || (v as number) % 4 !== 0) throw new InputError(`${where}.${key}: expected a multiple of 4 in [4, 4096] (two stride-2 convs; or set grid), got ${JSON.stringify(v)}`);
+    }
+  } else {
+    for (const key of ["height", "width"] as const) {
+      const v = c[key];
+      if (!Number.isInteger(v) || (v as number) < 2 || (v as number) > 4096) throw new InputError(`${where}.${key}: expected an integer in [2, 4096], got ${JSON.stringify(v)}`);
+    }
+    const [hs, ws] = [halvings(c.height as number), halvings(c.width as number)];
+    const options = [...new Set(hs.slice(1))];
+    const d = hs.indexOf(c.grid as number);
+    if (!Number.isInteger(c.grid) || d < 1) {
+      throw new InputError(`${where}.grid: a ${JSON.stringify(c.grid)}-row grid does not divide ${c.height}-row images: each stride-2 stage halves a side (${hs.join(" → ")}), so grid must be one of ${options.join(", ")}`, { field: "grid", value: c.grid });
+    }
+    const odd = hs.slice(0, d).findIndex((n: number, i: number) => n % 2 !== ws[i]! % 2);
+    if (odd >= 0) {
+      throw new InputError(`${where}: ${c.height}×${c.width} images halve unevenly: stage ${odd + 1} reads sides ${hs[odd]} and ${ws[odd]}, one odd and one even, and the encoder's square kernels need both alike (pad the images, or pick another grid)`, { field: "width", value: c.width });
+    }
   }
   if (c.imageChannels !== undefined && (!Number.isInteger(c.imageChannels) || (c.imageChannels as number) < 1 || (c.imageChannels as number) > 4)) {
     throw new InputError(`${where}.imageChannels: expected an integer in [1, 4], got ${JSON.stringify(c.imageChannels)}`);
@@ -180,6 +265,7 @@ export class AutoencoderTokenizer implements Tokenizer<Image> {
   readonly quantizer: AnyQuantizer;
   readonly #encode: OwnedFunction<(p: AutoencoderParams<JsTree<Array>>, x: Array) => Array>;
   readonly #decode: OwnedFunction<(p: AutoencoderParams<JsTree<Array>>, ids: Array) => Array>;
+  #codes: OwnedFunction<(p: JsTree<Array>, ids: Array) => Array> | undefined;
 
   /** Takes ownership of `params`, which must be laid out for `config` (see `init`, `fromSaved`). */
   constructor(
@@ -189,7 +275,7 @@ export class AutoencoderTokenizer implements Tokenizer<Image> {
     checkAutoencoderConfig(config);
     const quantizer = makeQuantizer(config.quantizer, latentGrid(config));
     this.quantizer = quantizer;
-    this.#encode = jit((p: AutoencoderParams<JsTree<Array>>, x: Array) => encodeIds(p, x, quantizer));
+    this.#encode = jit((p: AutoencoderParams<JsTree<Array>>, x: Array) => encodeIds(p, x, quantizer, config));
     this.#decode = jit((p: AutoencoderParams<JsTree<Array>>, ids: Array) => decodeIds(p, ids, quantizer, config));
   }
 
@@ -256,6 +342,16 @@ export class AutoencoderTokenizer implements Tokenizer<Image> {
     return (await this.#decode(tree.ref(this.params), fromHost(ids, [n, t])).data()) as Float32Array;
   }
 
+  /** ids: [N·T] → the codes they stand for, [N·T·D] (what the decoder reads; e.g. features for a linear probe). */
+  async codesOf(ids: Int32Array, n: number): Promise<Float32Array> {
+    const t = this.tokensPerImage;
+    if (!Number.isInteger(n) || n < 0 || ids.length !== n * t) throw new Error(`AutoencoderTokenizer.codesOf: expected ${n}×${t} ids, got ${ids.length}`);
+    checkIds(ids, this.quantizer.codebookSize, `${this.quantizer.name} token id`);
+    const q = this.quantizer;
+    this.#codes ??= jit((p: JsTree<Array>, x: Array) => q.indicesToCodes(p as never, x));
+    return (await this.#codes(tree.ref(this.params.quantizer), fromHost(ids, [n, t])).data()) as Float32Array;
+  }
+
   async encode(items: readonly Image[]): Promise<TokenIds[]> {
     const c = imageChannels(this.config);
     const { height: h, width: w } = this.config;
@@ -292,6 +388,7 @@ export class AutoencoderTokenizer implements Tokenizer<Image> {
   dispose(): void {
     this.#encode.dispose();
     this.#decode.dispose();
+    this.#codes?.dispose();
     tree.dispose(this.params);
   }
 }

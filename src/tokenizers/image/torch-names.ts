@@ -43,6 +43,7 @@ export function imageDecoderUnsupported(cfg: AutoencoderTokenizerConfig): string
   const o = q.options as { distance?: string; lookupDim?: number };
   if (q.name !== "vq") return `the ${q.name} quantizer's codes are not rows of one codebook (only plain VQ is exported)`;
   if ((o.distance ?? "l2") !== "l2" || o.lookupDim !== undefined) return "a VQ with cosine distance or a factorized lookup (only plain L2 VQ is exported)";
+  if (cfg.grid !== undefined && cfg.grid !== cfg.height / 4) return `a ${cfg.grid}-row token grid (ImageDecoder has the two stride-2 stages of an H/4 grid)`;
   return undefined;
 }
 

@@ -101,3 +101,52 @@ describe("trainAutoencoder", () => {
     );
   });
 });
+
+describe("token grids", () => {
+  const base = { height: 28, width: 28, channels: [4, 8] as [number, number], output: "linear" as const, quantizer: { name: "vq" as const, options: { codebookSize: 16, dim: 4 } } };
+
+  it.each([
+    [14, 1, 196],
+    [7, 2, 49],
+    [4, 3, 16],
+  ])("a %i-row grid on 28×28 digits: %i stride-2 stages, %i ids per image, reconstructions at full size", async (grid, stages, tokens) => {
+    const tok = AutoencoderTokenizer.init({ ...base, grid }, 0);
+    try {
+      expect(tok.tokenShape).toEqual([grid, grid]);
+      expect(tok.tokensPerImage).toBe(tokens);
+      expect(2 + (tok.params.enc.more?.length ?? 0) - (stages === 1 ? 1 : 0)).toBe(stages);
+      const ids = await tok.encodeImages(loadMnist().images.slice(0, 2 * 784), 2);
+      expect(ids.length).toBe(2 * tokens);
+      expect((await tok.decodeImages(ids, 2)).length).toBe(2 * 784);
+    } finally {
+      tok.dispose();
+    }
+  });
+
+  it("grid 7 on 28×28 is the default model, weight for weight", async () => {
+    const [a, b] = [AutoencoderTokenizer.init(base, 3), AutoencoderTokenizer.init({ ...base, grid: 7 }, 3)];
+    try {
+      const [sa, sb] = [await a.save(), await b.save()];
+      expect(Object.keys(sb.tensors)).toEqual(Object.keys(sa.tensors));
+      for (const k of Object.keys(sa.tensors)) expect(sb.tensors[k]!.data).toEqual(sa.tensors[k]!.data);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it("trains at a 4×4 grid (odd sides: 3×3 kernels): the loss falls", async () => {
+    const { train } = splitTrainTest(loadMnist(), { testSize: 100, seed: 0 });
+    const cfg = { ...base, grid: 4 };
+    const losses: number[] = [];
+    const p = await trainAutoencoder(train, cfg, vqAdapter({ ...DEFAULT_VQ, codebookSize: 16, dim: 4 }, latentGrid(cfg)), { steps: 60, batchSize: 16, lr: 5e-3, seed: 0, restartEvery: 0, kmeansInit: true }, (_, f) => losses.push(f.recon!));
+    tree.dispose(p as never);
+    expect(losses.slice(-5).reduce((a, b) => a + b) / 5).toBeLessThan(0.6 * losses[0]!);
+  });
+
+  it("refuses a grid the stages cannot make, or sides that halve unevenly, naming the options", () => {
+    expect(() => AutoencoderTokenizer.init({ ...base, grid: 5 }, 0)).toThrow("grid: a 5-row grid does not divide 28-row images: each stride-2 stage halves a side (28 → 14 → 7 → 4), so grid must be one of 14, 7, 4");
+    expect(() => AutoencoderTokenizer.init({ ...base, width: 30, grid: 4 }, 0)).toThrow("28×30 images halve unevenly: stage 2 reads sides 14 and 15");
+    expect(() => AutoencoderTokenizer.init({ ...base, height: 30, width: 30, grid: 8 }, 0)).not.toThrow();
+  });
+});

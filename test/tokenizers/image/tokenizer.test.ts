@@ -75,7 +75,7 @@ describe("the tokenizer contract: AutoencoderTokenizer with every quantizer of t
     expect(() => AutoencoderTokenizer.fromSaved({ ...saved, config: { ...saved.config, quantizer: { name: "vq", options: { codebookSize: 8, dim: 4, bata: 1 } } } })).toThrow(
       'image tokenizer config.quantizer.options.bata: not an option of "vq"; valid: codebookSize, dim, beta',
     );
-    expect(() => AutoencoderTokenizer.fromSaved({ ...saved, config: { ...saved.config, height: 30 } })).toThrow("image tokenizer config.height: expected a multiple of 4 in [4, 4096] (two stride-2 convs), got 30");
+    expect(() => AutoencoderTokenizer.fromSaved({ ...saved, config: { ...saved.config, height: 30 } })).toThrow("image tokenizer config.height: expected a multiple of 4 in [4, 4096] (two stride-2 convs; or set grid), got 30");
   });
 
   it("rejects images of the wrong size and ids out of range with clear errors", async () => {
