@@ -177,10 +177,10 @@ export {
 } from "./data/shapes.ts";
 
 // Evaluation: reconstruction and classification figures, the judge classifier, Fréchet distance.
-export { accuracy, psnr } from "./eval/metrics.ts";
+export { accuracy, inceptionScore, psnr } from "./eval/metrics.ts";
 export { ssim, ssimPerImage, type ImageShape, type SsimOptions } from "./eval/ssim.ts";
 export { checkJudgeConfig, initJudge, Judge, judgeFeatures, judgeLogits, judgeLoss, type JudgeConfig, type JudgeParams } from "./eval/judge.ts";
-export { frechetDistance, frechetDistanceOf, gaussianOf, symmetricEigen, symmetricSqrt, type Gaussian } from "./eval/frechet.ts";
+export { frechetDistance, frechetDistanceOf, gaussianOf, generatorScores, symmetricEigen, symmetricSqrt, type Gaussian } from "./eval/frechet.ts";
 
 // ── continuous tokens: encoders, projectors, resampler, freezing ──
 export { patchGrid, patchify, unpatchify, type PatchGrid } from "./tokenizers/continuous/patches.ts";

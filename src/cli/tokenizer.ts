@@ -104,20 +104,13 @@ export async function tokenizerCommand(rest: string[], print: Print, loadEngine:
     checkOutputFolder(out);
     await loadEngine();
     const { trainTokenizerRun } = await import("../pipelines/tokenizer-run.ts");
-    const { Progress } = await import("../io/progress.ts");
-    let progress: InstanceType<typeof Progress> | undefined;
+    const { stepProgress } = await import("../io/progress.ts");
     const r = await trainTokenizerRun(out, cfg, {
       ...(v.data !== undefined && { data: v.data }),
       ...(v.labels !== undefined && { labels: v.labels }),
       resume: v.resume ?? false,
-      onStep: (step, total, f) => {
-        if (!progress) {
-          progress = new Progress({ label: "image tokenizer", total });
-          if (step > 0) progress.tick(0, { from: step });
-        }
-        progress.tick(1, { recon: f.recon!, ...(f.usage !== undefined && { usage: f.usage }) });
-      },
-      log: (line) => (progress?.done(), console.error(line)),
+      onStep: stepProgress("image tokenizer"),
+      log: (line) => console.error(line),
     });
     const files = "image-tokenizer.safetensors, metrics.json, reconstructions.png, codebook-usage.png, loss.png/svg, psnr.png/svg";
     print(v.json, { dir: out, ...r }, `${r.resumedAt === undefined ? "" : `resumed at step ${r.resumedAt}\n`}${metricsText(r.metrics)}\nwrote ${out}/ (${files})`);

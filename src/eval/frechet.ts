@@ -12,6 +12,7 @@
  * With fewer samples than dimensions the estimate is biased upward: compare distances only at
  * equal sample counts.
  */
+import { inceptionScore } from "./metrics.ts";
 
 export type Gaussian = { readonly mean: Float64Array; readonly cov: Float64Array; readonly dim: number; readonly n: number };
 
@@ -131,4 +132,21 @@ export function symmetricSqrt(m: ArrayLike<number>, d: number): Float64Array {
     }
   }
   return out;
+}
+
+/**
+ * A generator's scores on a feature network (the judge, in Inception's role): gFID, the Fréchet
+ * distance of the samples' features to the real images' `real`, and the Inception Score of its
+ * class probabilities. samples: [N·C·H·W] in [0, 1].
+ */
+export async function generatorScores(
+  features: { features(x: Float32Array, n: number): Promise<Float32Array>; probabilities(x: Float32Array, n: number): Promise<Float32Array>; readonly featureDim: number; readonly config: { readonly classes: number } },
+  samples: Float32Array,
+  n: number,
+  real: Gaussian,
+  { splits = 1 }: { readonly splits?: number } = {},
+): Promise<{ gfid: number; inceptionScore: number; inceptionScoreStd: number }> {
+  const gfid = frechetDistance(gaussianOf(await features.features(samples, n), n, features.featureDim), real);
+  const is = inceptionScore(await features.probabilities(samples, n), n, features.config.classes, { splits });
+  return { gfid, inceptionScore: is.mean, inceptionScoreStd: is.std };
 }

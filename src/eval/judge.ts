@@ -62,6 +62,7 @@ export function judgeLoss(p: JudgeParams, batch: { images: Array; labels: Array 
 export class Judge {
   readonly #predict: OwnedFunction<(p: JudgeParams, x: Array) => Array>;
   readonly #features: OwnedFunction<(p: JudgeParams, x: Array) => Array>;
+  readonly #probabilities: OwnedFunction<(p: JudgeParams, x: Array) => Array>;
 
   constructor(
     readonly params: JudgeParams,
@@ -70,6 +71,12 @@ export class Judge {
     checkJudgeConfig(config);
     this.#predict = jit((p: JudgeParams, x: Array) => np.argmax(judgeLogits(p, x), -1));
     this.#features = jit((p: JudgeParams, x: Array) => judgeFeatures(p, x));
+    this.#probabilities = jit((p: JudgeParams, x: Array) => nn.softmax(judgeLogits(p, x), -1));
+  }
+
+  /** images: [N·C·H·W] in [0, 1] → class probabilities [N·classes] (for the Inception Score). */
+  async probabilities(images: Float32Array, n: number): Promise<Float32Array> {
+    return (await this.#map("probabilities", this.#probabilities, images, n, this.config.classes, Float32Array)) as Float32Array;
   }
 
   /** images: [N·C·H·W] in [0, 1] → predicted classes [N]. */
@@ -103,6 +110,7 @@ export class Judge {
   dispose(): void {
     this.#predict.dispose();
     this.#features.dispose();
+    this.#probabilities.dispose();
     tree.dispose(this.params);
   }
 }

@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeAtomic } from "../io/checkpoint.ts";
+import { stepProgress } from "../io/progress.ts";
 import { InputError } from "../io/errors.ts";
 import { writeGrayGrid } from "../io/png.ts";
 import { xyChartSvg } from "../io/svg.ts";
@@ -79,7 +80,7 @@ async function trainSettings(dir: string, cfg: TokenEfficiencyConfig, rows: Toke
       if (!existsSync(done)) {
         log(`grid ${grid}×${grid}, ${k} codes: ${existsSync(join(sub, "run.json")) ? "resuming" : "training"} (${cfg.steps} steps)`);
         const resume = existsSync(join(sub, "run.json"));
-        await trainTokenizerRun(sub, resume ? undefined : settingConfig(cfg, grid, k), { resume, features: await features() });
+        await trainTokenizerRun(sub, resume ? undefined : settingConfig(cfg, grid, k), { resume, features: await features(), onStep: stepProgress(`tokenizer ${grid}×${grid}, ${k} codes`) });
         writeAtomic(join(sub, "seconds.json"), `${JSON.stringify({ seconds: (performance.now() - t0) / 1000 })}\n`);
       }
       const metrics = JSON.parse(readFileSync(done, "utf8")) as TokenizerMetrics;

@@ -15,6 +15,7 @@ import type { Judge } from "../eval/judge.ts";
 import { accuracy } from "../eval/metrics.ts";
 import { probeAccuracy } from "../eval/probe.ts";
 import { writeAtomic } from "../io/checkpoint.ts";
+import { stepProgress } from "../io/progress.ts";
 import { InputError } from "../io/errors.ts";
 import { xyChartSvg } from "../io/svg.ts";
 import { DEFAULT_PAIRED } from "../backbone/sequence/presets.ts";
@@ -74,7 +75,7 @@ export async function runObjectivesExperiment(dir: string, cfg: ObjectivesExperi
           features ??= await trainJudge(data.train, data.info, objectiveRunConfig(cfg, objective).featureSteps, cfg.seed);
           const resume = existsSync(join(sub, "run.json"));
           log(`${objective}: ${resume ? "resuming" : "training"} the tokenizer (${cfg.tokenizerSteps} steps)`);
-          await trainTokenizerRun(sub, resume ? undefined : objectiveRunConfig(cfg, objective), { resume, features });
+          await trainTokenizerRun(sub, resume ? undefined : objectiveRunConfig(cfg, objective), { resume, features, onStep: stepProgress(`tokenizer ${objective}`) });
         }
         const metrics = JSON.parse(readFileSync(join(sub, "metrics.json"), "utf8")) as TokenizerMetrics;
         log(`${objective}: PSNR ${metrics.psnr.toFixed(2)} dB; the linear probe and the unified model (${cfg.modelSteps} steps)`);

@@ -100,3 +100,16 @@ export class Progress {
     this.#write(this.#tty ? `\r${this.line()} (done in ${elapsed})\x1b[K\n` : `${this.line()} (done in ${elapsed})\n`);
   }
 }
+
+/**
+ * An `onStep(step, total, fields)` callback that draws a Progress bar labelled `label`, made at the
+ * first step it sees (a resumed run starts its count there) and finished at the last.
+ */
+export function stepProgress(label: string, show: readonly string[] = ["recon", "usage"]): (step: number, total: number, fields: Record<string, number>) => void {
+  let bar: Progress | undefined;
+  return (step, total, fields) => {
+    bar ??= new Progress({ label, total: total - step });
+    bar.tick(1, Object.fromEntries(show.filter((k) => fields[k] !== undefined).map((k) => [k, fields[k]!])));
+    if (step === total - 1) bar.done();
+  };
+}

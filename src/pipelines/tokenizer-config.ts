@@ -15,6 +15,7 @@ import { InputError } from "../io/errors.ts";
 import { checkAutoencoderConfig, type AutoencoderTokenizerConfig } from "../tokenizers/image/autoencoder.ts";
 import type { AutoencoderTrainConfig } from "../train/autoencoder.ts";
 import { checkObjective } from "../train/objectives.ts";
+import { checkVqganLosses } from "../train/vqgan.ts";
 
 export type EmbeddedImages = "mnist" | "shapes";
 
@@ -86,6 +87,7 @@ export function checkTokenizerRunConfig(cfg: unknown, where = "tokenizer run con
   }
   if (typeof t.lr !== "number" || !(t.lr > 0 && t.lr < 1)) throw new InputError(`${where}.train.lr: expected a number in (0, 1), got ${JSON.stringify(t.lr)}`, { field: "train.lr", value: t.lr });
   if (t.objective !== undefined) checkObjective(t.objective, `${where}.train.objective`);
+  if (t.vqgan !== undefined) checkVqganLosses(t.vqgan, `${where}.train.vqgan`);
   if (typeof t.kmeansInit !== "boolean") throw new InputError(`${where}.train.kmeansInit: expected true or false, got ${JSON.stringify(t.kmeansInit)}`, { field: "train.kmeansInit" });
   const q = (c.tokenizer as AutoencoderTokenizerConfig).quantizer.name;
   if (q !== "vq" && (t.kmeansInit || (t.restartEvery as number) > 0)) {

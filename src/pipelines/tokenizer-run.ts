@@ -127,6 +127,11 @@ export async function trainTokenizerRun(dir: string, cfg: TokenizerRunConfig | u
   }
   const history: TokenizerHistory = saved?.history ?? { loss: [], psnr: [], usage: [] };
   const total = config.train.steps;
+  // VQGAN's perceptual network: a classifier of the same images from another seed than rFID's, so
+  // the metric is not the loss; trained again on resume (deterministic), not stored.
+  const needsPerceptual = (config.train.vqgan?.perceptualWeight ?? 0) > 0;
+  if (needsPerceptual) opts.log?.(`training the perceptual loss's feature network (${config.featureSteps} steps)`);
+  const perceptual = needsPerceptual ? await trainJudge(data.train, data.info, config.featureSteps, config.train.seed + 1) : undefined;
   const tok = await trainAutoencoderTokenizer(
     data.train,
     config.tokenizer,
@@ -140,15 +145,17 @@ export async function trainTokenizerRun(dir: string, cfg: TokenizerRunConfig | u
     {
       ...(saved && { resume: saved.state }),
       ...(data.trainCaptions && { captions: data.trainCaptions }),
+      ...(perceptual && { perceptual: perceptual.params }),
       classes: data.info.classes.length,
       every: config.checkpointEvery,
-      onCheckpoint: async (state) => {
+      onCheckpoint: async (state: AutoencoderTrainState) => {
         const { counts, tensors, ...meta } = state;
         const json = { ...meta, history: { loss: history.loss.slice(0, state.step), psnr: history.psnr.slice(0, state.step), usage: history.usage.slice(0, state.step) } };
         await replaceFolder(join(dir, "checkpoint"), async (tmp) => saveCheckpoint(tmp, STATE, { tensors: { ...tensors, counts: { dtype: "I32", shape: [counts.length], data: counts } }, config: json }));
       },
     },
   );
+  perceptual?.dispose();
   try {
     const s = await tok.save();
     saveCheckpoint(dir, "image-tokenizer", { tensors: s.tensors, config: tok.config });

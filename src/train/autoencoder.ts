@@ -1,4 +1,4 @@
-import { fromHost, jit, tree, type Array, type JsTree } from "../engine/index.ts";
+import { fromHost, jit, lax, tree, type Array, type JsTree } from "../engine/index.ts";
 import { during } from "../engine/out-of-memory.ts";
 import { hostRng, KeyStream } from "../engine/rng.ts";
 import { expectationsOf, paramsFromTensors, paramsToTensors } from "../engine/params.ts";
@@ -7,6 +7,8 @@ import { seededPermutation, subset } from "../data/shuffle.ts";
 import type { ImageSet } from "../data/types.ts";
 import { DEFAULT_ADAMW, warmupCosine } from "./optim.ts";
 import { Trainer } from "./step.ts";
+import { VqganTraining, vqganImageTerm, type VqganBatch, type VqganLosses } from "./vqgan.ts";
+import type { JudgeParams } from "../eval/judge.ts";
 import { CaptionWords, initObjective, maskPatches, objectiveTerm, type ObjectiveParams, type TokenizerObjective } from "./objectives.ts";
 import { kmeans, restartDeadCodes } from "../tokenizers/quantizers/codebook-init.ts";
 import { emaUpdate, initEmaState, type VQEmaState } from "../tokenizers/quantizers/vq.ts";
@@ -15,8 +17,10 @@ import { makeQuantizer } from "../tokenizers/quantizers/registry.ts";
 import {
   AutoencoderTokenizer,
   autoencoderLoss,
+  decodeCodes,
   encodeLatents,
   initAutoencoder,
+  type DecoderParams,
   latentGrid,
   type AutoencoderParams,
   type AutoencoderTokenizerConfig,
@@ -40,6 +44,8 @@ export type AutoencoderTrainConfig = {
   readonly kmeansInit: boolean;
   /** How the tokenizer learns (train/objectives.ts); absent: auto-encoding. */
   readonly objective?: TokenizerObjective;
+  /** VQGAN's perceptual and adversarial losses (train/vqgan.ts); absent: none. */
+  readonly vqgan?: VqganLosses;
 };
 
 export const DEFAULT_AUTOENCODER_TRAIN: AutoencoderTrainConfig = { steps: 600, batchSize: 64, lr: 2e-3, seed: 0, restartEvery: 50, kmeansInit: true };
@@ -56,6 +62,8 @@ export type TrainProgress = (step: number, fields: Record<string, number>, ids: 
 export type AutoencoderTrainState = {
   readonly step: number;
   readonly rngDraws: number;
+  /** VQGAN's adaptive weight λ when it was last computed. */
+  readonly ganWeight?: number;
   readonly counts: Int32Array;
   readonly tensors: Readonly<Record<string, TensorRecord>>;
 };
@@ -71,6 +79,8 @@ export type AutoencoderCheckpointing = {
   readonly onCheckpoint?: (state: AutoencoderTrainState) => Promise<void> | void;
   readonly captions?: readonly string[];
   readonly classes?: number;
+  /** The frozen feature network of VQGAN's perceptual loss (borrowed). */
+  readonly perceptual?: JudgeParams;
 };
 
 /**
@@ -81,6 +91,22 @@ function conform(like: unknown, restored: unknown): unknown {
   if (typeof like !== "object" || like === null || !Object.getPrototypeOf(like) || Object.getPrototypeOf(like) !== Object.prototype) return restored;
   const r = (restored ?? {}) as Record<string, unknown>;
   return Object.fromEntries(Object.entries(like).map(([k, v]) => [k, conform(v, r[k])]));
+}
+
+/**
+ * For VQGAN's adaptive weight: the batch's codes (fixed) and a decoder of them as a function of
+ * the decoder's last weight. Consumes params and images.
+ */
+function reconstructAt<P extends JsTree<Array>>(p: AutoencoderParams<P>, images: Array, q: QuantizerAdapter<P>, cfg: ConvAEConfig): { decode: (w: Array) => Array; w: Array; done: () => void } {
+  const r = q.quantize(p.quantizer, encodeLatents(p.enc, images, cfg));
+  tree.dispose([r.losses, r.stats, r.indices] as never);
+  const codes = lax.stopGradient(r.codes);
+  const { t2, ...rest } = p.dec;
+  return {
+    decode: (w) => decodeCodes({ ...tree.ref(rest), t2: { w, b: t2.b.ref } } as DecoderParams, codes.ref, cfg),
+    w: t2.w,
+    done: () => tree.dispose([rest, t2.b, codes] as never),
+  };
 }
 
 function checkCaptions(captions: readonly string[] | undefined, n: number): readonly string[] {
@@ -143,7 +169,7 @@ async function autoencoderTraining<P extends JsTree<Array>>(
   q: QuantizerAdapter<P>,
   train: AutoencoderTrainConfig,
   onProgress: TrainProgress | undefined,
-  { resume, every = 0, onCheckpoint, captions, classes }: AutoencoderCheckpointing,
+  { resume, every = 0, onCheckpoint, captions, classes, perceptual }: AutoencoderCheckpointing,
 ): Promise<AutoencoderParams<P>> {
   const book = codebookOf(q, train);
   if (resume && !(Number.isInteger(resume.step) && resume.step >= 0 && resume.step <= train.steps)) {
@@ -174,7 +200,7 @@ async function autoencoderTraining<P extends JsTree<Array>>(
   let emaState: VQEmaState | undefined;
   const label = autoencoderLabel(cfg, q);
   let codebook: Array | undefined;
-  type Batch = { images: Array; codebook?: Array; target?: Array; labels?: Array; caption?: Array };
+  type Batch = { images: Array; codebook?: Array; target?: Array; labels?: Array; caption?: Array; vq?: VqganBatch };
   const emaStep = ema && jit((s: VQEmaState, z: Array, ids: Array) => emaUpdate(s, z, ids, ema));
   if (ema) {
     codebook = book!.get(params.quantizer);
@@ -193,7 +219,8 @@ async function autoencoderTraining<P extends JsTree<Array>>(
     const ae = (ema ? { ...rest, quantizer: book!.with(rest.quantizer as P, b.codebook!) } : rest) as AutoencoderParams<P>;
     const extra = ema ? (qp: P, z: Array) => ({ lookup: book!.toLookupSpace(qp, z) }) : undefined;
     const term = a ? (codes: Array) => objectiveTerm(objective, a, codes, b) : undefined;
-    return autoencoderLoss(ae, b.images, q, cfg, extra, { ...(b.target && { target: b.target }), ...(term && { term }) });
+    const imageTerm = b.vq ? vqganImageTerm(train.vqgan!, b.vq) : undefined;
+    return autoencoderLoss(ae, b.images, q, cfg, extra, { ...(b.target && { target: b.target }), ...(term && { term }), ...(imageTerm && { imageTerm }) });
   };
   const trainer: Trainer<Batch> = new Trainer(trainable, (p, b) => loss(p as typeof trainable, b as Batch), { ...DEFAULT_ADAMW, weightDecay: 0 }, { label });
   const current = () => {
@@ -217,18 +244,21 @@ async function autoencoderTraining<P extends JsTree<Array>>(
 
   const k = book ? size(book.get(current().quantizer))[0] : q.codebookSize;
   let counts = new Int32Array(k);
+  const channels = cfg.imageChannels ?? 1;
+  const vq = train.vqgan && new VqganTraining(train.vqgan, channels, train.seed, perceptual, (p, images) => reconstructAt(p as AutoencoderParams<P>, images, q, cfg));
   // The device state as one tree, saved and restored under dotted names.
-  const live = () => ({ params: trainer.params, opt: trainer.opt, ...(ema && { ema: { codebook: codebook!, state: emaState! } }) });
+  const live = () => ({ params: trainer.params, opt: trainer.opt, ...(ema && { ema: { codebook: codebook!, state: emaState! } }), ...(vq && { vqgan: vq.live() }) });
   if (resume) {
     const like = live();
     const restored = conform(like, paramsFromTensors(resume.tensors, expectationsOf(like as never), "the saved training state", { zerosAllowed: true })) as ReturnType<typeof live>;
     tree.dispose(like as never);
     [trainer.params, trainer.opt] = [restored.params, restored.opt];
     if (restored.ema) [codebook, emaState] = [restored.ema.codebook, restored.ema.state];
+    if (restored.vqgan) vq!.restore(restored.vqgan as never, resume.ganWeight ?? 0);
     if (resume.counts.length !== k) throw new Error(`trainAutoencoder: the saved state counts ${resume.counts.length} codes, this quantizer has ${k}`);
     counts = resume.counts.slice();
   }
-  const snapshot = async (step: number): Promise<AutoencoderTrainState> => ({ step, rngDraws: counted.draws, counts: counts.slice(), tensors: await paramsToTensors(live() as never) });
+  const snapshot = async (step: number): Promise<AutoencoderTrainState> => ({ step, rngDraws: counted.draws, ...(vq && { ganWeight: vq.lambda }), counts: counts.slice(), tensors: await paramsToTensors(live() as never) });
 
   // Epoch e visits seededPermutation(n, seed + e) in batches; a partial last batch is skipped.
   const perEpoch = Math.floor(set.n / train.batchSize);
@@ -246,7 +276,10 @@ async function autoencoderTraining<P extends JsTree<Array>>(
     const batch = batchExtras(cursor, images, step);
     cursor += train.batchSize;
     const lr = warmupCosine(step, { peak: train.lr, warmup: 20, total: train.steps });
-    const r = await trainer.step(ema ? { ...batch, codebook: codebook!.ref } : batch, lr);
+    const shape = [train.batchSize, channels, cfg.height, cfg.width];
+    if (vq) await vq.beforeStep(step, current() as never, batch.images.ref, (batch.target ?? batch.images).ref);
+    const r = await trainer.step({ ...batch, ...(ema && { codebook: codebook!.ref }), ...(vq && { vq: vq.batch(step) }) }, lr);
+    const discFields = vq ? await vq.afterStep(step, train.vqgan!.discLr, fromHost(images, shape), fromHost(r.outputs.fake as Float32Array, shape)) : {};
     const ids = r.outputs.indices as Int32Array;
 
     if (ema) {
@@ -258,7 +291,7 @@ async function autoencoderTraining<P extends JsTree<Array>>(
     }
     if (book) for (const id of ids) counts[id]++;
     // Usage over the steps since the last restart, read before a restart empties the counts.
-    const fields: Record<string, number> = { loss: r.loss, ...r.metrics };
+    const fields: Record<string, number> = { loss: r.loss, ...r.metrics, ...discFields };
     if (book) fields.usage = counts.reduce((a, n) => a + (n > 0 ? 1 : 0), 0) / k;
     if (book && train.restartEvery > 0 && (step + 1) % train.restartEvery === 0 && step + 1 < train.steps * 0.8) {
       const rows = await lookupRows(current(), book, images, cfg);
@@ -284,6 +317,7 @@ async function autoencoderTraining<P extends JsTree<Array>>(
   trainer.dispose();
   if (emaState) tree.dispose(emaState);
   if (emaStep) emaStep.dispose();
+  vq?.dispose();
   return out;
 }
 

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { mulberry32 as rng } from "../../src/data/shuffle.ts";
-import { frechetDistance, frechetDistanceOf, gaussianOf, symmetricEigen, symmetricSqrt, type Gaussian } from "../../src/eval/frechet.ts";
+import { frechetDistance, frechetDistanceOf, gaussianOf, generatorScores, symmetricEigen, symmetricSqrt, type Gaussian } from "../../src/eval/frechet.ts";
+import { inceptionScore } from "../../src/eval/metrics.ts";
 
 /** reference/image_metrics.py: pytorch-fid's formula (np.cov with n − 1, scipy.linalg.sqrtm) in float64. */
 type FeatureCase = { readonly name: string; readonly dim: number; readonly na: number; readonly nb: number; readonly a: readonly number[]; readonly b: readonly number[]; readonly distance: number };
@@ -79,5 +80,27 @@ describe("Fréchet distance", () => {
   it.each(fx.features.map((c) => [c.name, c] as const))("matches pytorch-fid's formula with scipy's sqrtm: %s", (_, c) => {
     const got = frechetDistanceOf(Float32Array.from(c.a), c.na, Float32Array.from(c.b), c.nb, c.dim);
     expect(Math.abs(got - c.distance) / c.distance).toBeLessThan(1e-6);
+  });
+});
+
+describe("generatorScores", () => {
+  it("gFID is the Fréchet distance of the samples' features to the real ones; IS is of their class probabilities", async () => {
+    // A stand-in feature network: features (x0, x1, x0·x1) and a 2-class softmax of x0 − x1.
+    const net = {
+      featureDim: 3,
+      config: { classes: 2 },
+      features: async (x: Float32Array, n: number) => Float32Array.from({ length: 3 * n }, (_, i) => [x[2 * Math.floor(i / 3)]!, x[2 * Math.floor(i / 3) + 1]!, x[2 * Math.floor(i / 3)]! * x[2 * Math.floor(i / 3) + 1]!][i % 3]!),
+      probabilities: async (x: Float32Array, n: number) => Float32Array.from({ length: 2 * n }, (_, i) => {
+        const d = x[2 * Math.floor(i / 2)]! - x[2 * Math.floor(i / 2) + 1]!;
+        const p = 1 / (1 + Math.exp(-d));
+        return i % 2 === 0 ? p : 1 - p;
+      }),
+    };
+    const samples = Float32Array.from([0.1, 0.9, 0.8, 0.2, 0.5, 0.4, 0.3, 0.6, 0.7, 0.1]);
+    const real = gaussianOf(Float32Array.from([0.2, 0.3, 0.06, 0.9, 0.1, 0.09, 0.4, 0.4, 0.16, 0.6, 0.5, 0.3]), 4, 3);
+    const s = await generatorScores(net, samples, 5, real);
+    expect(s.gfid).toBeCloseTo(frechetDistance(gaussianOf(await net.features(samples, 5), 5, 3), real), 12);
+    expect(s.inceptionScore).toBeCloseTo(inceptionScore(await net.probabilities(samples, 5), 5, 2).mean, 12);
+    expect(s.inceptionScore).toBeGreaterThan(1);
   });
 });

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { mulberry32 as rng } from "../../src/data/shuffle.ts";
-import { accuracy, psnr } from "../../src/eval/metrics.ts";
+import { accuracy, inceptionScore, psnr } from "../../src/eval/metrics.ts";
 import { ssim, ssimPerImage } from "../../src/eval/ssim.ts";
 
 type ImageCase = {
@@ -84,5 +84,27 @@ describe("accuracy", () => {
   it("is the share of equal entries", () => {
     expect(accuracy([1, 2, null, 4], [1, 2, 3, 5])).toBe(0.5);
     expect(() => accuracy([1], [1, 2])).toThrow("accuracy: expected two non-empty arrays of equal length, got 1 and 2");
+  });
+});
+
+describe("Inception Score", () => {
+  it("is 1 for identical rows and K for one-hot rows spread evenly over K classes", () => {
+    expect(inceptionScore([0.2, 0.3, 0.5, 0.2, 0.3, 0.5], 2, 3).mean).toBeCloseTo(1, 12);
+    expect(inceptionScore([1, 0, 0, 0, 1, 0, 0, 0, 1], 3, 3).mean).toBeCloseTo(3, 12);
+  });
+
+  it("matches exp(mean KL(p(y|x) ‖ p(y))) computed by hand, and splits the set", () => {
+    const p = [0.9, 0.1, 0.3, 0.7, 0.5, 0.5, 0.2, 0.8];
+    const rows = [[0.9, 0.1], [0.3, 0.7], [0.5, 0.5], [0.2, 0.8]];
+    const byHand = (rs: number[][]) => {
+      const m = [0, 1].map((j) => rs.reduce((a, r) => a + r[j]!, 0) / rs.length);
+      return Math.exp(rs.reduce((a, r) => a + r.reduce((b, v, j) => b + v * Math.log(v / m[j]!), 0), 0) / rs.length);
+    };
+    expect(inceptionScore(p, 4, 2).mean).toBeCloseTo(byHand(rows), 12);
+    const halves = [byHand(rows.slice(0, 2)), byHand(rows.slice(2))];
+    const s = inceptionScore(p, 4, 2, { splits: 2 });
+    expect(s.mean).toBeCloseTo((halves[0]! + halves[1]!) / 2, 12);
+    expect(s.std).toBeCloseTo(Math.abs(halves[0]! - halves[1]!) / 2, 12);
+    expect(() => inceptionScore(p, 4, 3)).toThrow("expected 4×3 probabilities, got 8 values");
   });
 });

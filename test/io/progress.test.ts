@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatDuration, Progress } from "../../src/io/progress.ts";
+import { formatDuration, Progress, stepProgress } from "../../src/io/progress.ts";
 
 /** A Progress on a fake clock (seconds) that records what it writes. */
 const fake = (opts: { total: number; tty: boolean; label?: string }) => {
@@ -73,5 +73,22 @@ describe("Progress", () => {
 
   it("rejects a negative total", () => {
     expect(() => new Progress({ label: "x", total: -1 })).toThrow('Progress "x": total must be ≥ 0, got -1');
+  });
+});
+
+describe("stepProgress", () => {
+  it("counts from the first step it sees (a resumed run) and finishes at the last", () => {
+    const lines: string[] = [];
+    const origWrite = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string) => (lines.push(s), true)) as typeof process.stderr.write;
+    try {
+      const onStep = stepProgress("tok");
+      for (let s = 6; s < 10; s++) onStep(s, 10, { recon: 0.5, usage: 1, loss: 2 });
+    } finally {
+      process.stderr.write = origWrite;
+    }
+    const last = lines.join("").trim().split(/[\r\n]+/).at(-1)!;
+    expect(last).toMatch(/^tok \[#{20}\] 100% 4\/4 .* recon 0\.500 usage 1 \(done in/);
+    expect(last).not.toMatch(/loss/);
   });
 });

@@ -174,19 +174,29 @@ export function autoencoderLoss<P extends JsTree<Array>>(
   const [term, termMetrics] = objective.term ? objective.term(r.codes.ref) : [undefined, {}];
   const target = objective.target ?? images;
   if (objective.target) images.dispose();
-  const recon = np.square(decodeCodes(p.dec, r.codes, cfg).sub(target)).mean();
+  const y = decodeCodes(p.dec, r.codes, cfg);
+  const [imageTerm, imageMetrics] = objective.imageTerm ? objective.imageTerm(y.ref, target.ref) : [undefined, {}];
+  const fake: Record<string, Array> = objective.imageTerm ? { fake: lax.stopGradient(y.ref) } : {};
+  const recon = np.square(y.sub(target)).mean();
   let loss = recon.ref;
   for (const l of Object.values(r.losses)) loss = loss.add(l.ref);
   if (term) loss = loss.add(term);
-  return [loss, { recon, ...r.losses, ...r.stats, ...more, ...termMetrics, indices: lax.stopGradient(r.indices) }];
+  if (imageTerm) loss = loss.add(imageTerm);
+  return [loss, { recon, ...r.losses, ...r.stats, ...more, ...termMetrics, ...imageMetrics, ...fake, indices: lax.stopGradient(r.indices) }];
 }
 
 /**
- * What a training objective adds to `autoencoderLoss` (train/objectives.ts): `target`, the image
- * to reconstruct when the input differs from it (masked modelling); `term`, a loss on the codes
- * [N, h, w, D] (which it consumes), returning [term, metrics].
+ * What a training objective adds to `autoencoderLoss` (train/objectives.ts, train/vqgan.ts):
+ * `target`, the image to reconstruct when the input differs from it (masked modelling); `term`, a
+ * loss on the codes [N, h, w, D]; `imageTerm`, a loss on the reconstruction and the target
+ * [N, C, H, W] (perceptual, adversarial; the reconstruction then also comes back as `fake`).
+ * Each consumes its arguments and returns [term, metrics].
  */
-export type AutoencoderObjective = { readonly target?: Array; readonly term?: (codes: Array) => [Array, Record<string, Array>] };
+export type AutoencoderObjective = {
+  readonly target?: Array;
+  readonly term?: (codes: Array) => [Array, Record<string, Array>];
+  readonly imageTerm?: (recon: Array, target: Array) => [Array, Record<string, Array>];
+};
 
 /** images: [N, C, H, W] → ids [N, T]. Consumes params and images. */
 export function encodeIds<P extends JsTree<Array>>(p: AutoencoderParams<P>, images: Array, q: QuantizerAdapter<P>, cfg: StageConfig = {}): Array {
