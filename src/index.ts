@@ -36,7 +36,7 @@ export { loadSpeechFolder, loadSpokenDigits, readTranscript, SPEECH_DIR, TRANSCR
 export { checkTokenizerRunConfig, tokenizerData, tokenizerPreset, TOKENIZER_PRESETS, type EmbeddedImages, type TokenizerData, type TokenizerRunConfig } from "./pipelines/tokenizer-config.ts";
 export { drawTokenizerRun, evaluateTokenizerRun, loadImageTokenizer, loadTokenizerRun, measureTokenizer, trainTokenizerRun, TOKENIZER_RUN_FORMAT, TOKENIZER_RUN_VERSION, type TokenizerHistory, type TokenizerMetrics, type TokenizerRunFile, type TrainTokenizerOptions } from "./pipelines/tokenizer-run.ts";
 export { decodeTokenFiles, encodeImageFiles, TOKENS_FORMAT, type TokenFile } from "./pipelines/tokenizer-files.ts";
-export { lineChartSvg, writeLineChartSvg } from "./io/svg.ts";
+export { lineChartSvg, writeLineChartSvg, xyChartSvg, type XYSeries } from "./io/svg.ts";
 export { checkDemoConfig, DEFAULT_DEMO, QUICK_DEMO, runDemo, type DemoConfig, type DemoMetrics } from "./pipelines/demo.ts";
 export { disposeRun, loadRun, saveRun, type Run, type RunManifest } from "./pipelines/run.ts";
 // `GenerateOptions` aliased: generate/decode.ts's options are `DecodeOptions` (browser.ts).

@@ -22,6 +22,30 @@ function ticks(lo: number, hi: number, count = 5): number[] {
   return out;
 }
 
+/** The page, title, axis labels and plot frame both charts share; returns [parts, plot box]. */
+function svgFrame(opts: Pick<ChartOptions, "title" | "xLabel" | "yLabel"> & { width: number; height: number }): { parts: string[]; left: number; right: number; top: number; bottom: number; close: () => void } {
+  const { width, height } = opts;
+  const [left, right, top, bottom] = [64, width - 16, opts.title ? 34 : 14, height - (opts.xLabel ? 44 : 28)];
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+  ];
+  if (opts.title) parts.push(`<text x="${width / 2}" y="20" text-anchor="middle" font-size="13">${escape(opts.title)}</text>`);
+  const close = () => {
+    parts.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="black"/>`);
+    if (opts.xLabel) parts.push(`<text x="${(left + right) / 2}" y="${height - 10}" text-anchor="middle">${escape(opts.xLabel)}</text>`);
+    if (opts.yLabel) parts.push(`<text transform="translate(14 ${(top + bottom) / 2}) rotate(-90)" text-anchor="middle">${escape(opts.yLabel)}</text>`);
+  };
+  return { parts, left, right, top, bottom, close };
+}
+
+/** A legend entry for series k at row `row`, top right. */
+const legend = (parts: string[], right: number, top: number, row: number, color: string, name: string) => {
+  const ly = top + 14 + row * 15;
+  parts.push(`<line x1="${right - 130}" x2="${right - 116}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
+  parts.push(`<text x="${right - 112}" y="${ly}">${escape(name)}</text>`);
+};
+
 /**
  * One polyline per series over points i = 0 … n−1 at x = xStart + i·xStep; NaN points are
  * skipped (their neighbours joined). `yScale` "log" plots log₁₀ of positive values.
@@ -38,14 +62,9 @@ export function lineChartSvg(series: readonly Series[], opts: ChartOptions = {})
   if (hi === lo) [lo, hi] = [lo - 1, hi + 1];
   const pad = (hi - lo) * 0.05;
   [lo, hi] = [lo - pad, hi + pad];
-  const [left, right, top, bottom] = [64, width - 16, opts.title ? 34 : 14, height - (opts.xLabel ? 44 : 28)];
+  const { parts, left, right, top, bottom, close } = svgFrame({ ...opts, width, height });
   const x = (i: number) => left + (n === 1 ? (right - left) / 2 : (i * (right - left)) / (n - 1));
   const y = (v: number) => bottom - ((f(v) - lo) / (hi - lo)) * (bottom - top);
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-  ];
-  if (opts.title) parts.push(`<text x="${width / 2}" y="20" text-anchor="middle" font-size="13">${escape(opts.title)}</text>`);
   const yTicks = log ? ticks(lo, hi).filter((t) => Number.isInteger(t)) : ticks(lo, hi);
   for (const t of yTicks) {
     const py = bottom - ((t - lo) / (hi - lo)) * (bottom - top);
@@ -57,9 +76,7 @@ export function lineChartSvg(series: readonly Series[], opts: ChartOptions = {})
     const px = n === 1 ? x(0) : left + ((t - xStart) / (xLast - xStart)) * (right - left);
     parts.push(`<text x="${px.toFixed(1)}" y="${bottom + 14}" text-anchor="middle">${escape(formatTick(t))}</text>`);
   }
-  parts.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="black"/>`);
-  if (opts.xLabel) parts.push(`<text x="${(left + right) / 2}" y="${height - 10}" text-anchor="middle">${escape(opts.xLabel)}</text>`);
-  if (opts.yLabel) parts.push(`<text transform="translate(14 ${(top + bottom) / 2}) rotate(-90)" text-anchor="middle">${escape(opts.yLabel)}</text>`);
+  close();
   series.forEach((s, k) => {
     const color = rgb(s.color ?? PALETTE[k % PALETTE.length]!);
     const points: string[] = [];
@@ -69,12 +86,7 @@ export function lineChartSvg(series: readonly Series[], opts: ChartOptions = {})
     }
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${points.join(" ")}"><title>${escape(s.name ?? `series ${k}`)}</title></polyline>`);
   });
-  series.filter((s) => s.name).forEach((s, row) => {
-    const k = series.indexOf(s);
-    const ly = top + 14 + row * 15;
-    parts.push(`<line x1="${right - 130}" x2="${right - 116}" y1="${ly - 4}" y2="${ly - 4}" stroke="${rgb(s.color ?? PALETTE[k % PALETTE.length]!)}" stroke-width="2"/>`);
-    parts.push(`<text x="${right - 112}" y="${ly}">${escape(s.name!)}</text>`);
-  });
+  series.filter((s) => s.name).forEach((s, row) => legend(parts, right, top, row, rgb(s.color ?? PALETTE[series.indexOf(s) % PALETTE.length]!), s.name!));
   parts.push("</svg>");
   return `${parts.join("\n")}\n`;
 }
@@ -105,33 +117,22 @@ export function xyChartSvg(series: readonly XYSeries[], opts: Pick<ChartOptions,
   };
   const [x0, x1] = span(pts.map((p) => p[0]));
   const [y0, y1] = span(pts.map((p) => p[1]));
-  const [left, right, top, bottom] = [64, width - 16, opts.title ? 34 : 14, height - (opts.xLabel ? 44 : 28)];
+  const { parts, left, right, top, bottom, close } = svgFrame({ ...opts, width, height });
   const px = (x: number) => left + ((fx(x) - x0) / (x1 - x0)) * (right - left);
   const py = (y: number) => bottom - ((y - y0) / (y1 - y0)) * (bottom - top);
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
-    `<rect width="${width}" height="${height}" fill="white"/>`,
-  ];
-  if (opts.title) parts.push(`<text x="${width / 2}" y="20" text-anchor="middle" font-size="13">${escape(opts.title)}</text>`);
   for (const t of ticks(y0, y1)) {
     parts.push(`<line x1="${left}" x2="${right}" y1="${py(t).toFixed(1)}" y2="${py(t).toFixed(1)}" stroke="#e1e1e1"/>`);
     parts.push(`<text x="${left - 4}" y="${(py(t) + 4).toFixed(1)}" text-anchor="end">${escape(formatTick(t))}</text>`);
   }
   const xTicks = opts.xLog ? ticks(x0, x1).filter(Number.isInteger).map((e) => 2 ** e) : ticks(x0, x1);
   for (const t of xTicks) parts.push(`<text x="${px(t).toFixed(1)}" y="${bottom + 14}" text-anchor="middle">${escape(formatTick(t))}</text>`);
-  parts.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="black"/>`);
-  if (opts.xLabel) parts.push(`<text x="${(left + right) / 2}" y="${height - 10}" text-anchor="middle">${escape(opts.xLabel)}</text>`);
-  if (opts.yLabel) parts.push(`<text transform="translate(14 ${(top + bottom) / 2}) rotate(-90)" text-anchor="middle">${escape(opts.yLabel)}</text>`);
+  close();
   series.forEach((s, k) => {
     const color = rgb(PALETTE[k % PALETTE.length]!);
     const xy = s.xs.map((x, i) => [x, s.ys[i]!] as const).filter(([x, y]) => Number.isFinite(fx(x)) && Number.isFinite(y));
     parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${xy.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(" ")}"/>`);
     for (const [x, y] of xy) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${color}"><title>${escape(`${s.name ?? `series ${k}`}: (${formatTick(x)}, ${formatTick(y)})`)}</title></circle>`);
-    if (s.name) {
-      const ly = top + 14 + k * 15;
-      parts.push(`<line x1="${right - 130}" x2="${right - 116}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
-      parts.push(`<text x="${right - 112}" y="${ly}">${escape(s.name)}</text>`);
-    }
+    if (s.name) legend(parts, right, top, k, color, s.name);
   });
   parts.push("</svg>");
   return `${parts.join("\n")}\n`;

@@ -15,7 +15,7 @@ import { InputError } from "../io/errors.ts";
 import { checkAutoencoderConfig, type AutoencoderTokenizerConfig } from "../tokenizers/image/autoencoder.ts";
 import type { AutoencoderTrainConfig } from "../train/autoencoder.ts";
 import { checkObjective } from "../train/objectives.ts";
-import { checkVqganLosses } from "../train/vqgan.ts";
+import { checkVqganLosses, DEFAULT_VQGAN } from "../train/vqgan.ts";
 
 export type EmbeddedImages = "mnist" | "shapes";
 
@@ -34,6 +34,9 @@ export type TokenizerRunConfig = {
   readonly featureSteps: number;
 };
 
+/** VQGAN's losses off (both weights 0); `--set train.vqgan.perceptualWeight=0.1 --set train.vqgan.discWeight=0.1` turns them on. */
+const VQGAN_OFF = { ...DEFAULT_VQGAN, perceptualWeight: 0, discWeight: 0 };
+
 const MNIST_TOKENIZER: TokenizerRunConfig = {
   data: "mnist",
   testSize: 1500,
@@ -41,7 +44,7 @@ const MNIST_TOKENIZER: TokenizerRunConfig = {
   // The linear head: MSE's gradient never vanishes, and reconstructions come out sharper than
   // under the demo's sigmoid head (docs/experiments/quantizers.md).
   tokenizer: { height: 28, width: 28, imageChannels: 1, channels: [32, 64], output: "linear", quantizer: { name: "vq", options: { codebookSize: 256, dim: 16 } } },
-  train: { steps: 1000, batchSize: 64, lr: 3e-3, seed: 0, restartEvery: 50, kmeansInit: true, objective: { kind: "autoencode" } },
+  train: { steps: 1000, batchSize: 64, lr: 3e-3, seed: 0, restartEvery: 50, kmeansInit: true, objective: { kind: "autoencode" }, vqgan: VQGAN_OFF },
   checkpointEvery: 100,
   featureSteps: 500,
 };
@@ -51,7 +54,7 @@ const SHAPES_TOKENIZER: TokenizerRunConfig = {
   testSize: 1000,
   trainSize: 20_000,
   tokenizer: { height: 32, width: 32, imageChannels: 3, channels: [32, 64], output: "linear", quantizer: { name: "vq", options: { codebookSize: 512, dim: 16 } } },
-  train: { steps: 1000, batchSize: 64, lr: 3e-3, seed: 0, restartEvery: 50, kmeansInit: true, objective: { kind: "autoencode" } },
+  train: { steps: 1000, batchSize: 64, lr: 3e-3, seed: 0, restartEvery: 50, kmeansInit: true, objective: { kind: "autoencode" }, vqgan: VQGAN_OFF },
   checkpointEvery: 100,
   featureSteps: 500,
 };

@@ -245,7 +245,9 @@ async function autoencoderTraining<P extends JsTree<Array>>(
   const k = book ? size(book.get(current().quantizer))[0] : q.codebookSize;
   let counts = new Int32Array(k);
   const channels = cfg.imageChannels ?? 1;
-  const vq = train.vqgan && new VqganTraining(train.vqgan, channels, train.seed, perceptual, (p, images) => reconstructAt(p as AutoencoderParams<P>, images, q, cfg));
+  // Both weights 0: VQGAN's losses are off (presets carry them so that `--set` can turn them on).
+  const vqOn = train.vqgan !== undefined && (train.vqgan.perceptualWeight > 0 || train.vqgan.discWeight > 0);
+  const vq = vqOn ? new VqganTraining(train.vqgan!, channels, train.seed, perceptual, (p, images) => reconstructAt(p as AutoencoderParams<P>, images, q, cfg)) : undefined;
   // The device state as one tree, saved and restored under dotted names.
   const live = () => ({ params: trainer.params, opt: trainer.opt, ...(ema && { ema: { codebook: codebook!, state: emaState! } }), ...(vq && { vqgan: vq.live() }) });
   if (resume) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { lineChartSvg } from "../../src/io/svg.ts";
+import { lineChartSvg, xyChartSvg } from "../../src/io/svg.ts";
 
 const polylines = (svg: string) => [...svg.matchAll(/points="([^"]*)"/g)].map((m) => m[1]!.split(" ").map((p) => p.split(",").map(Number) as [number, number]));
 
@@ -24,5 +24,17 @@ describe("SVG line charts", () => {
     expect(line!.length).toBe(3);
     expect(line![0]![1] - line![1]![1]).toBeCloseTo(line![1]![1] - line![2]![1], 6);
     expect(() => lineChartSvg([{ values: [NaN] }])).toThrow(/every value is NaN/);
+  });
+});
+
+describe("SVG x–y charts", () => {
+  it("puts each point at its own x (log₂ when asked): equal ratios are equal distances", () => {
+    const svg = xyChartSvg([{ name: "a", xs: [16, 64, 256], ys: [1, 2, 3] }, { name: "b", xs: [32], ys: [5] }], { xLog: true, title: "t" });
+    const dots = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)].map((m) => [Number(m[1]), Number(m[2])] as const);
+    expect(dots.length).toBe(4);
+    expect(dots[1]![0] - dots[0]![0]).toBeCloseTo(dots[2]![0] - dots[1]![0], 1);
+    expect(dots[3]![0]).toBeCloseTo((dots[0]![0] + dots[1]![0]) / 2, 1); // 32 is halfway between 16 and 64 on log₂
+    expect(dots[3]![1]).toBeLessThan(dots[2]![1]); // y = 5 above y = 3
+    expect(() => xyChartSvg([{ xs: [NaN], ys: [1] }])).toThrow(/no finite points/);
   });
 });
