@@ -7,6 +7,7 @@ import { conv2d, convTranspose2d, initConv2d, initConvTranspose2d, type Conv2dPa
 import { fmt } from "../../nn/shapes.ts";
 import type { AnyQuantizer, QuantizerAdapter } from "../quantizers/adapter.ts";
 import { checkQuantizerSpec, makeQuantizer, type QuantizerSpec } from "../quantizers/registry.ts";
+import { checkGrid, latentGrid, stageKernels, stagesFor, type StageConfig } from "./grid.ts";
 import { idsOf, type Image, type SavedTokenizer, type TokenIds, type Tokenizer } from "../tokenizer.ts";
 
 /**
@@ -33,23 +34,6 @@ export type ConvAEConfig = {
   readonly grid?: number;
 };
 
-/** Stride-2 stages the encoder may have. */
-export const MAX_STAGES = 3;
-
-/** [n, ⌈n/2⌉, ⌈n/4⌉, …]: a side after 0, 1, … stride-2 stages. */
-function halvings(n: number, stages = MAX_STAGES): number[] {
-  const sides = [n];
-  for (let i = 0; i < stages; i++) sides.push(Math.ceil(sides[i]! / 2));
-  return sides;
-}
-
-/** How many stride-2 stages make `cfg.grid` (2 when absent). Assumes a checked config. */
-export function stagesOf(cfg: Pick<ConvAEConfig, "height" | "grid">): number {
-  return cfg.grid === undefined ? 2 : halvings(cfg.height).indexOf(cfg.grid);
-}
-
-/** A stride-2 stage's kernel: 4 from an even side (n → n/2), 3 from an odd one (n → (n+1)/2), both padded by 1. */
-const kernelFrom = (side: number) => (side % 2 === 0 ? 4 : 3);
 
 /**
  * How the decoder's last conv becomes an image.
@@ -71,11 +55,6 @@ function checkOutputHead(cfg: Pick<ConvAEConfig, "output">, what: string): void 
   if (!OUTPUT_HEADS.includes(cfg.output)) throw new Error(`${what}: output must be one of ${OUTPUT_HEADS.join(", ")}, got ${JSON.stringify(cfg.output)}`);
 }
 
-/** The latent grid [rows, columns]: 28×28 → 7×7 by default; see `ConvAEConfig.grid`. */
-export const latentGrid = (cfg: Pick<ConvAEConfig, "height" | "width" | "grid">) => {
-  const d = stagesOf(cfg);
-  return [halvings(cfg.height, d)[d]!, halvings(cfg.width, d)[d]!] as const;
-};
 
 /**
  * Encoder: stride-2 convs c1 (image → channels[0]) and c2 (→ channels[1]; with one stage a
@@ -87,11 +66,6 @@ export type DecoderParams = { inp: Conv2dParams; more?: ConvTranspose2dParams[];
 
 const imageChannels = (cfg: Pick<ConvAEConfig, "imageChannels">) => cfg.imageChannels ?? 1;
 
-/** Each stage's kernel, from the side it reads (height and width halve alike: checked). */
-const stageKernels = (cfg: Pick<ConvAEConfig, "height" | "grid">) => {
-  const d = stagesOf(cfg);
-  return halvings(cfg.height, d).slice(0, d).map(kernelFrom);
-};
 
 export function initEncoder(keys: KeyStream, cfg: ConvAEConfig, latentDim: number): EncoderParams {
   const [c1, c2] = cfg.channels;
@@ -110,9 +84,6 @@ export function initDecoder(keys: KeyStream, cfg: ConvAEConfig, latentDim: numbe
   return { inp, ...(more.length > 0 && { more }), t1: initConvTranspose2d(keys, c2, c1, k[1] ?? 3), t2: initConvTranspose2d(keys, c1, imageChannels(cfg), k[0]!) };
 }
 
-/** What a model's stages are, from the parts of its config that decide them (`grid`, and `height` when it is set). */
-export type StageConfig = Partial<Pick<ConvAEConfig, "height" | "grid">>;
-const stagesFor = (cfg: StageConfig) => (cfg.grid === undefined ? 2 : stagesOf(cfg as Pick<ConvAEConfig, "height" | "grid">));
 
 /**
  * images: [N, C, H, W] → latents [N, h, w, D] (channels last, ready for a quantizer; see
@@ -230,16 +201,7 @@ export function checkAutoencoderConfig(cfg: unknown, where = "image tokenizer co
       const v = c[key];
       if (!Number.isInteger(v) || (v as number) < 2 || (v as number) > 4096) throw new InputError(`${where}.${key}: expected an integer in [2, 4096], got ${JSON.stringify(v)}`);
     }
-    const [hs, ws] = [halvings(c.height as number), halvings(c.width as number)];
-    const options = [...new Set(hs.slice(1))];
-    const d = hs.indexOf(c.grid as number);
-    if (!Number.isInteger(c.grid) || d < 1) {
-      throw new InputError(`${where}.grid: a ${JSON.stringify(c.grid)}-row grid does not divide ${c.height}-row images: each stride-2 stage halves a side (${hs.join(" → ")}), so grid must be one of ${options.join(", ")}`, { field: "grid", value: c.grid });
-    }
-    const odd = hs.slice(0, d).findIndex((n: number, i: number) => n % 2 !== ws[i]! % 2);
-    if (odd >= 0) {
-      throw new InputError(`${where}: ${c.height}×${c.width} images halve unevenly: stage ${odd + 1} reads sides ${hs[odd]} and ${ws[odd]}, one odd and one even, and the encoder's square kernels need both alike (pad the images, or pick another grid)`, { field: "width", value: c.width });
-    }
+    checkGrid(c.height as number, c.width as number, c.grid, where);
   }
   if (c.imageChannels !== undefined && (!Number.isInteger(c.imageChannels) || (c.imageChannels as number) < 1 || (c.imageChannels as number) > 4)) {
     throw new InputError(`${where}.imageChannels: expected an integer in [1, 4], got ${JSON.stringify(c.imageChannels)}`);
@@ -404,3 +366,4 @@ export class AutoencoderTokenizer implements Tokenizer<Image> {
 }
 
 export type { QuantizerAdapter };
+export { latentGrid, MAX_STAGES, stagesOf, type StageConfig } from "./grid.ts";
