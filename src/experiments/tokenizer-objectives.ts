@@ -9,10 +9,9 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { allCaptions, parseDigitFromCaption } from "../data/captions.ts";
+import { allCaptions } from "../data/captions.ts";
 import { subset } from "../data/shuffle.ts";
 import type { Judge } from "../eval/judge.ts";
-import { accuracy } from "../eval/metrics.ts";
 import { probeAccuracy } from "../eval/probe.ts";
 import { writeAtomic } from "../io/checkpoint.ts";
 import { stepProgress } from "../io/progress.ts";
@@ -20,12 +19,12 @@ import { InputError } from "../io/errors.ts";
 import { xyChartSvg } from "../io/svg.ts";
 import { DEFAULT_PAIRED } from "../backbone/sequence/presets.ts";
 import { Decoder } from "../generate/decode.ts";
-import { GREEDY } from "../generate/sampling.ts";
 import { DEFAULT_DEMO, tokenizeSet } from "../pipelines/demo.ts";
 import { trainJudge } from "../pipelines/judge.ts";
 import { tokenizerData, tokenizerPreset, type TokenizerData, type TokenizerRunConfig } from "../pipelines/tokenizer-config.ts";
 import { loadImageTokenizer, trainTokenizerRun, type TokenizerMetrics } from "../pipelines/tokenizer-run.ts";
-import { captionImages, pairedVocab, trainUnified } from "../pipelines/unified.ts";
+import { captionHeldOut } from "../pipelines/evaluate.ts";
+import { pairedVocab, trainUnified } from "../pipelines/unified.ts";
 import { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
 import { trainTextTokenizer } from "../tokenizers/text/train.ts";
 import { DEFAULT_OBJECTIVES, OBJECTIVES } from "../train/objectives.ts";
@@ -115,13 +114,7 @@ async function tokenUses(sub: string, data: TokenizerData, cfg: ObjectivesExperi
     const model = await trainUnified(await tokenizeSet(tok, data.train), text, vocab, { seed: cfg.seed, steps: cfg.modelSteps, batchSize: DEFAULT_DEMO.batchSize, lr: DEFAULT_DEMO.lr, model: DEFAULT_DEMO.model, layout: DEFAULT_PAIRED });
     const decoder = new Decoder(model.params, model.config);
     try {
-      const test = await tokenizeSet(tok, data.test);
-      const t = tok.tokensPerImage;
-      const count = Math.min(cfg.captionImages, test.n);
-      const held = Array.from({ length: count }, (_, i) => Array.from(test.ids.subarray(i * t, (i + 1) * t)));
-      const ids: number[][] = [];
-      for (let i = 0; i < count; i += 100) ids.push(...(await captionImages(decoder, vocab, held.slice(i, i + 100), tok.tokenShape, { sampling: GREEDY, layout: DEFAULT_PAIRED })));
-      const captionAccuracy = accuracy(ids.map((c) => parseDigitFromCaption(text.decodeText(c))), test.labels.subarray(0, count));
+      const { captionAccuracy } = await captionHeldOut(decoder, vocab, text, await tokenizeSet(tok, data.test), cfg.captionImages, DEFAULT_PAIRED);
       return { probeAccuracy: probe, captionAccuracy };
     } finally {
       decoder.dispose();

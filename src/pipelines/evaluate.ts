@@ -47,14 +47,8 @@ export async function evaluateUnified(
   test: TokenizedSet,
   cfg: EvaluationConfig & { readonly seed: number; readonly layout: PairedLayout },
 ): Promise<Evaluation> {
-  const t = image.tokensPerImage;
   const shape = image.tokenShape;
-  const count = Math.min(test.n, cfg.captionImages);
-  const held = Array.from({ length: count }, (_, i) => Array.from(test.ids.subarray(i * t, (i + 1) * t)));
-  const captionIds: number[][] = [];
-  for (let i = 0; i < count; i += 100) captionIds.push(...(await captionImages(decoder, vocab, held.slice(i, i + 100), shape, { sampling: GREEDY, layout: cfg.layout })));
-  const captionTexts = captionIds.map((ids) => text.decodeText(ids));
-  const captionAccuracy = accuracy(captionTexts.map(parseDigitFromCaption), test.labels.subarray(0, count));
+  const { captionAccuracy, captionTexts } = await captionHeldOut(decoder, vocab, text, test, cfg.captionImages, cfg.layout);
 
   const classes = info.classes.length;
   const per = cfg.samplesPerClass;
@@ -65,6 +59,20 @@ export async function evaluateUnified(
   const judged = await judge.predict(samples, sampled.length);
   const generationByClass = Array.from({ length: classes }, (_, d) => accuracy(judged.subarray(d * per, (d + 1) * per), wanted.subarray(d * per, (d + 1) * per)));
   return { captionAccuracy, generationAccuracy: accuracy(judged, wanted), generationByClass, captionTexts, grid: classGrid(samples, classes, per, image.imageSize) };
+}
+
+/**
+ * Greedy captions of the first `count` held-out items of `test` (100 per batch), and the share
+ * that name their digit.
+ */
+export async function captionHeldOut(decoder: Decoder, vocab: JointVocab, text: TextTokenizer, test: TokenizedSet, count: number, layout: PairedLayout): Promise<{ captionAccuracy: number; captionTexts: string[] }> {
+  const n = Math.min(test.n, count);
+  const t = test.shape.reduce((a, b) => a * b, 1);
+  const held = Array.from({ length: n }, (_, i) => Array.from(test.ids.subarray(i * t, (i + 1) * t)));
+  const ids: number[][] = [];
+  for (let i = 0; i < n; i += 100) ids.push(...(await captionImages(decoder, vocab, held.slice(i, i + 100), test.shape, { sampling: GREEDY, layout })));
+  const captionTexts = ids.map((c) => text.decodeText(c));
+  return { captionAccuracy: accuracy(captionTexts.map(parseDigitFromCaption), test.labels.subarray(0, n)), captionTexts };
 }
 
 /** Class-major samples ([classes × per] images of px values) → a grid with one column per class, one row per sample. */
