@@ -18,8 +18,8 @@ const TOKENIZER_ACTIONS = {
       "or your images, saving a resumable checkpoint every 100 steps; then trains the feature network for rFID,\n" +
       "measures the tokenizer on held-out images and draws reconstructions, codebook usage and training curves.\n\n" +
       "Presets:\n" +
-      "  mnist    28×28 digits → 7×7 ids of a 256-code VQ codebook; ~9 min on 2 cores\n" +
-      "  shapes   32×32 colour scenes of shapes → 8×8 ids of a 512-code VQ codebook\n\n" +
+      "  mnist    28×28 digits → 7×7 ids of a 256-code VQ codebook; ~4 min on 2 cores\n" +
+      "  shapes   32×32 colour scenes of shapes → 8×8 ids of a 512-code VQ codebook; ~5 min\n\n" +
       "e.g.\n" +
       "  mmntp tokenizer train --preset mnist -o runs/tok\n" +
       "  mmntp tokenizer train --resume -o runs/tok           # after a kill: continues bit-exactly\n" +

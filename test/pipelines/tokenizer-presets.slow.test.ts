@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 
 /**
  * The acceptance figures of `mmntp tokenizer train`'s presets, from the CLI as a user runs it,
- * on held-out images the tokenizers never trained on (slow suite: ~5 min each on 2 cores).
+ * on held-out images the tokenizers never trained on (slow suite: 4–5 min each on 2 cores).
  */
 const dir = mkdtempSync(join(tmpdir(), "mmntp-tok-presets-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
