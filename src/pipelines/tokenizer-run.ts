@@ -77,10 +77,11 @@ function readState(dir: string): { state: AutoencoderTrainState; history: Tokeni
   const ck = join(dir, "checkpoint");
   if (!existsSync(join(ck, `${STATE}.json`))) return undefined;
   const { tensors, config } = loadCheckpoint(ck, STATE);
-  const meta = config as { step: number; rngDraws: number; history: TokenizerHistory };
+  // Everything of the state but its tensors and counts, as `onCheckpoint` wrote it (step, RNG draws, VQGAN's λ).
+  const { history, ...meta } = config as Omit<AutoencoderTrainState, "counts" | "tensors"> & { history: TokenizerHistory };
   const { counts, ...rest } = tensors;
   if (!counts || counts.dtype !== "I32") throw new InputError(`${join(ck, `${STATE}.safetensors`)}: no I32 tensor "counts"`, { file: ck });
-  return { state: { step: meta.step, rngDraws: meta.rngDraws, counts: counts.data as Int32Array, tensors: rest }, history: meta.history };
+  return { state: { ...meta, counts: counts.data as Int32Array, tensors: rest }, history };
 }
 
 export type TrainTokenizerOptions = {
