@@ -155,7 +155,8 @@ export async function tokenizerData(cfg: TokenizerRunConfig, path?: string, labe
     if (set.height !== height || set.width !== width) {
       throw new InputError(`${path}: the images are ${set.height}×${set.width}, the tokenizer takes ${height}×${width} (--set tokenizer.height=${set.height} --set tokenizer.width=${set.width})`, { file: path });
     }
-    classes = Array.from({ length: Math.max(1, ...set.labels) + 1 }, (_, k) => String(k));
+    // A loop, not Math.max(...labels): spreading a large set's labels overflows the call stack.
+    classes = Array.from({ length: set.labels.reduce((a, b) => Math.max(a, b), 1) + 1 }, (_, k) => String(k));
   }
   if (set.n < cfg.testSize + cfg.train.batchSize) {
     throw new InputError(`${path} holds ${set.n} images; holding out ${cfg.testSize} (testSize) leaves less than one batch of ${cfg.train.batchSize} (--set testSize=… to hold out fewer)`, { file: path, value: set.n });

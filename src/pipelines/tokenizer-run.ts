@@ -27,7 +27,7 @@ import { writeGrayGrid } from "../io/png.ts";
 import { writeLineChartSvg } from "../io/svg.ts";
 import { paramsOfInit, paramsToTensors } from "../engine/params.ts";
 import { initJudge } from "../eval/judge.ts";
-import { AutoencoderTokenizer, autoencoderExpectations, checkAutoencoderConfig } from "../tokenizers/image/autoencoder.ts";
+import { AutoencoderTokenizer } from "../tokenizers/image/autoencoder.ts";
 import { codebookHealth } from "../tokenizers/quantizers/health.ts";
 import { plotCodebookUsage } from "../tokenizers/quantizers/health-plot.ts";
 import { trainAutoencoderTokenizer, type AutoencoderTrainState } from "../train/autoencoder.ts";
@@ -165,9 +165,10 @@ export async function trainTokenizerRun(dir: string, cfg: TokenizerRunConfig | u
     const features = opts.features ?? (await trainJudge(data.train, data.info, config.featureSteps, config.train.seed));
     try {
       saveCheckpoint(dir, "features", { tensors: await paramsToTensors(features.params as never), config: features.config });
-      const metrics = await measureTokenizer(tok, features, data);
+      const held = await reconstructHeldOut(tok, data.test);
+      const metrics = await measureTokenizer(tok, features, data, held);
       writeAtomic(join(dir, "metrics.json"), `${JSON.stringify(metrics, null, 2)}\n`);
-      await drawTokenizerRun(dir, tok, data.test, history);
+      drawTokenizerRun(dir, tok, data.test, history, held);
       rmSync(join(dir, "checkpoint"), { recursive: true, force: true });
       return { metrics, ...(saved && { resumedAt: saved.state.step }) };
     } finally {
@@ -184,9 +185,8 @@ export async function loadTokenizerRun(dir: string): Promise<{ run: TokenizerRun
   await startEngine();
   const tokenizer = loadImageTokenizer(dir);
   if (!existsSync(join(dir, "features.json"))) return { run, tokenizer };
-  const { config } = loadCheckpoint(dir, "features");
+  const { config, tensors } = loadCheckpoint(dir, "features");
   checkJudgeConfig(config, join(dir, "features.json"));
-  const { tensors } = loadCheckpoint(dir, "features");
   const params = paramsOfInit<JudgeParams>(tensors, () => initJudge(0, config), join(dir, "features.safetensors"));
   return { run, tokenizer, features: new Judge(params, config) };
 }
@@ -196,17 +196,28 @@ export function loadImageTokenizer(dir: string): AutoencoderTokenizer {
   const file = join(dir, "image-tokenizer.json");
   if (!existsSync(dir)) throw new InputError(`no tokenizer run at ${dir} (make one with \`mmntp tokenizer train -o ${dir}\`)`, { file: dir });
   if (!existsSync(file)) throw new InputError(`${dir} holds no trained tokenizer: ${file} is missing (an unfinished run? \`mmntp tokenizer train --resume -o ${dir}\`)`, { file });
-  const { config } = loadCheckpoint(dir, "image-tokenizer");
-  checkAutoencoderConfig(config, file);
-  const { tensors } = loadCheckpoint(dir, "image-tokenizer", { expect: autoencoderExpectations(config, file) });
-  return AutoencoderTokenizer.fromSaved({ kind: "autoencoder", config, tensors }, join(dir, "image-tokenizer"));
+  // fromSaved checks the config and every tensor against it (traced expectations).
+  const { config, tensors } = loadCheckpoint(dir, "image-tokenizer");
+  return AutoencoderTokenizer.fromSaved({ kind: "autoencoder", config: config as Record<string, unknown>, tensors }, join(dir, "image-tokenizer"));
 }
 
-/** Held-out metrics of `tok`: MSE, PSNR, SSIM, rFID on `features`, codebook usage and perplexity, tokens and bits per image. */
-export async function measureTokenizer(tok: AutoencoderTokenizer, features: Judge, data: Pick<TokenizerData, "name" | "test" | "testCaptions">): Promise<TokenizerMetrics> {
-  const test = data.test;
+/** The held-out images' ids [N·T] and their reconstructions [N·C·H·W]. */
+export type HeldOut = { readonly ids: Int32Array; readonly recon: Float32Array };
+
+export async function reconstructHeldOut(tok: AutoencoderTokenizer, test: ImageSet): Promise<HeldOut> {
   const ids = await tok.encodeImages(test.images, test.n);
-  const recon = await tok.decodeImages(ids, test.n);
+  return { ids, recon: await tok.decodeImages(ids, test.n) };
+}
+
+/** Held-out metrics of `tok` (from `held` when the reconstructions are made already): MSE, PSNR, SSIM, rFID on `features`, codebook usage and perplexity, tokens and bits per image. */
+export async function measureTokenizer(
+  tok: AutoencoderTokenizer,
+  features: Judge,
+  data: Pick<TokenizerData, "name" | "test" | "testCaptions">,
+  held?: HeldOut,
+): Promise<TokenizerMetrics> {
+  const test = data.test;
+  const { ids, recon } = held ?? (await reconstructHeldOut(tok, test));
   let se = 0;
   for (let i = 0; i < recon.length; i++) se += (recon[i]! - test.images[i]!) ** 2;
   const health = codebookHealth(ids, tok.codebookSize);
@@ -234,14 +245,13 @@ export function scenesPassed(images: Float32Array, captions: readonly string[]):
 }
 
 /** reconstructions.png (pairs of rows: held-out images, their reconstructions), codebook usage, and the training curves as PNG and SVG. */
-export async function drawTokenizerRun(dir: string, tok: AutoencoderTokenizer, test: ImageSet, history: TokenizerHistory): Promise<void> {
+export function drawTokenizerRun(dir: string, tok: AutoencoderTokenizer, test: ImageSet, history: TokenizerHistory, { ids, recon }: HeldOut): void {
   const channels = (test.channels ?? 1) as 1 | 3;
   const cols = 8;
   const rows = Math.min(4, Math.floor(test.n / cols));
   const px = channels * test.height * test.width;
   if (rows > 0) {
     const originals = test.images.subarray(0, rows * cols * px);
-    const recon = await tok.decodeImages(await tok.encodeImages(originals, rows * cols), rows * cols);
     const grid = new Float32Array(2 * rows * cols * px);
     for (let r = 0; r < rows; r++) {
       grid.set(originals.subarray(r * cols * px, (r + 1) * cols * px), 2 * r * cols * px);
@@ -249,7 +259,6 @@ export async function drawTokenizerRun(dir: string, tok: AutoencoderTokenizer, t
     }
     writeGrayGrid(join(dir, "reconstructions.png"), grid, { height: test.height, width: test.width, channels, cols, scale: 3 });
   }
-  const ids = await tok.encodeImages(test.images, test.n);
   plotCodebookUsage(join(dir, "codebook-usage.png"), codebookHealth(ids, tok.codebookSize));
   const smooth = (v: readonly number[], w = 25) => v.map((_, i) => {
     const s = v.slice(Math.max(0, i - w + 1), i + 1).filter(Number.isFinite);

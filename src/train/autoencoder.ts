@@ -211,7 +211,7 @@ async function autoencoderTraining<P extends JsTree<Array>>(
   const words = objective.kind === "contrastive" ? new CaptionWords(checkCaptions(captions, set.n)) : undefined;
   const captionIds = words && captions ? words.ids(captions) : undefined;
   const auxKeys = new KeyStream(train.seed + 7919);
-  const aux = initObjective(auxKeys, objective, q.latentDim, { classes: classes ?? Math.max(0, ...set.labels) + 1, labels: set.labels }, words);
+  const aux = initObjective(auxKeys, objective, q.latentDim, { classes: classes ?? set.labels.reduce((a, b) => Math.max(a, b), 0) + 1, labels: set.labels }, words);
   auxKeys.dispose();
   const trainable = { ...(ema ? { ...params, quantizer: book!.without(params.quantizer) } : params), ...(Object.keys(aux).length > 0 && { aux }) };
   const loss = (p: typeof trainable, b: Batch) => {
@@ -278,10 +278,11 @@ async function autoencoderTraining<P extends JsTree<Array>>(
     const batch = batchExtras(cursor, images, step);
     cursor += train.batchSize;
     const lr = warmupCosine(step, { peak: train.lr, warmup: 20, total: train.steps });
-    const shape = [train.batchSize, channels, cfg.height, cfg.width];
-    if (vq) await vq.beforeStep(step, current() as never, batch.images.ref, (batch.target ?? batch.images).ref);
+    // The clean images (masked modelling's target) are what the discriminator sees as real.
+    const real = vq && (batch.target ?? batch.images).ref;
+    if (vq) await vq.beforeStep(step, current() as never, batch.images.ref, real!.ref);
     const r = await trainer.step({ ...batch, ...(ema && { codebook: codebook!.ref }), ...(vq && { vq: vq.batch(step) }) }, lr);
-    const discFields = vq ? await vq.afterStep(step, train.vqgan!.discLr, fromHost(images, shape), fromHost(r.outputs.fake as Float32Array, shape)) : {};
+    const discFields = vq ? await vq.afterStep(step, train.vqgan!.discLr, real!, fromHost(r.outputs.fake as Float32Array, real!.shape)) : {};
     const ids = r.outputs.indices as Int32Array;
 
     if (ema) {
