@@ -34,7 +34,7 @@ export { loadSpeechFolder, loadSpokenDigits, readTranscript, SPEECH_DIR, TRANSCR
 // ── pipelines: the demo, run folders, captioning and generation from a saved run ──
 // Image tokenizers trained, resumed and measured as `mmntp tokenizer` does (pipelines/tokenizer-run.ts).
 export { checkTokenizerRunConfig, tokenizerData, tokenizerPreset, TOKENIZER_PRESETS, type EmbeddedImages, type TokenizerData, type TokenizerRunConfig } from "./pipelines/tokenizer-config.ts";
-export { drawTokenizerRun, evaluateTokenizerRun, loadImageTokenizer, loadTokenizerRun, measureTokenizer, reconstructHeldOut, trainTokenizerRun, type HeldOut, TOKENIZER_RUN_FORMAT, TOKENIZER_RUN_VERSION, type TokenizerHistory, type TokenizerMetrics, type TokenizerRunFile, type TrainTokenizerOptions } from "./pipelines/tokenizer-run.ts";
+export { drawTokenizerRun, evaluateTokenizerRun, finishTokenizerRun, loadImageTokenizer, loadTokenizerRun, measureTokenizer, reconstructHeldOut, trainTokenizerRun, type HeldOut, TOKENIZER_RUN_FORMAT, TOKENIZER_RUN_VERSION, type TokenizerHistory, type TokenizerMetrics, type TokenizerRunFile, type TrainTokenizerOptions } from "./pipelines/tokenizer-run.ts";
 export { decodeTokenFiles, encodeImageFiles, TOKENS_FORMAT, type TokenFile } from "./pipelines/tokenizer-files.ts";
 export { lineChartSvg, writeLineChartSvg, xyChartSvg, type XYSeries } from "./io/svg.ts";
 export { checkDemoConfig, DEFAULT_DEMO, QUICK_DEMO, runDemo, type DemoConfig, type DemoMetrics } from "./pipelines/demo.ts";

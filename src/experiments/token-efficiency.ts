@@ -13,7 +13,7 @@ import { stepProgress } from "../io/progress.ts";
 import { InputError } from "../io/errors.ts";
 import { writeGrayGrid } from "../io/png.ts";
 import { xyChartSvg } from "../io/svg.ts";
-import { loadImageTokenizer, trainTokenizerRun, type TokenizerMetrics } from "../pipelines/tokenizer-run.ts";
+import { finishTokenizerRun, loadImageTokenizer, type TokenizerMetrics } from "../pipelines/tokenizer-run.ts";
 import { tokenizerData, tokenizerPreset, type TokenizerRunConfig } from "../pipelines/tokenizer-config.ts";
 import { trainJudge } from "../pipelines/judge.ts";
 import type { Judge } from "../eval/judge.ts";
@@ -75,15 +75,10 @@ async function trainSettings(dir: string, cfg: TokenEfficiencyConfig, rows: Toke
   for (const grid of cfg.grids) {
     for (const k of cfg.codebookSizes) {
       const sub = join(dir, `grid${grid}-k${k}`);
-      const done = join(sub, "metrics.json");
+      const finished = existsSync(join(sub, "metrics.json"));
       const t0 = performance.now();
-      if (!existsSync(done)) {
-        log(`grid ${grid}×${grid}, ${k} codes: ${existsSync(join(sub, "run.json")) ? "resuming" : "training"} (${cfg.steps} steps)`);
-        const resume = existsSync(join(sub, "run.json"));
-        await trainTokenizerRun(sub, resume ? undefined : settingConfig(cfg, grid, k), { resume, features: await features(), onStep: stepProgress(`tokenizer ${grid}×${grid}, ${k} codes`) });
-        writeAtomic(join(sub, "seconds.json"), `${JSON.stringify({ seconds: (performance.now() - t0) / 1000 })}\n`);
-      }
-      const metrics = JSON.parse(readFileSync(done, "utf8")) as TokenizerMetrics;
+      const metrics = await finishTokenizerRun(sub, settingConfig(cfg, grid, k), { features, log, onStep: stepProgress(`tokenizer ${grid}×${grid}, ${k} codes`) });
+      if (!finished) writeAtomic(join(sub, "seconds.json"), `${JSON.stringify({ seconds: (performance.now() - t0) / 1000 })}\n`);
       const seconds = existsSync(join(sub, "seconds.json")) ? (JSON.parse(readFileSync(join(sub, "seconds.json"), "utf8")) as { seconds: number }).seconds : Number.NaN;
       rows.push({ ...metrics, grid, codebookSize: k, seconds });
       log(`grid ${grid}×${grid}, ${k} codes: PSNR ${metrics.psnr.toFixed(2)} dB, rFID ${metrics.rfid.toFixed(3)}, usage ${(100 * metrics.usage).toFixed(1)}%`);

@@ -22,7 +22,7 @@ import { Decoder } from "../generate/decode.ts";
 import { DEFAULT_DEMO, tokenizeSet } from "../pipelines/demo.ts";
 import { trainJudge } from "../pipelines/judge.ts";
 import { tokenizerData, tokenizerPreset, type TokenizerData, type TokenizerRunConfig } from "../pipelines/tokenizer-config.ts";
-import { loadImageTokenizer, trainTokenizerRun, type TokenizerMetrics } from "../pipelines/tokenizer-run.ts";
+import { finishTokenizerRun, loadImageTokenizer, type TokenizerMetrics } from "../pipelines/tokenizer-run.ts";
 import { captionHeldOut } from "../pipelines/evaluate.ts";
 import { pairedVocab, trainUnified } from "../pipelines/unified.ts";
 import { TextTokenizer } from "../tokenizers/text/text-tokenizer.ts";
@@ -70,13 +70,9 @@ export async function runObjectivesExperiment(dir: string, cfg: ObjectivesExperi
       const sub = join(dir, objective);
       const file = join(sub, "objective.json");
       if (!existsSync(file)) {
-        if (!existsSync(join(sub, "metrics.json"))) {
-          features ??= await trainJudge(data.train, data.info, objectiveRunConfig(cfg, objective).featureSteps, cfg.seed);
-          const resume = existsSync(join(sub, "run.json"));
-          log(`${objective}: ${resume ? "resuming" : "training"} the tokenizer (${cfg.tokenizerSteps} steps)`);
-          await trainTokenizerRun(sub, resume ? undefined : objectiveRunConfig(cfg, objective), { resume, features, onStep: stepProgress(`tokenizer ${objective}`) });
-        }
-        const metrics = JSON.parse(readFileSync(join(sub, "metrics.json"), "utf8")) as TokenizerMetrics;
+        const run = objectiveRunConfig(cfg, objective);
+        const shared = async () => (features ??= await trainJudge(data.train, data.info, run.featureSteps, cfg.seed));
+        const metrics = await finishTokenizerRun(sub, run, { features: shared, log, onStep: stepProgress(`tokenizer ${objective}`) });
         log(`${objective}: PSNR ${metrics.psnr.toFixed(2)} dB; the linear probe and the unified model (${cfg.modelSteps} steps)`);
         const uses = await tokenUses(sub, data, cfg);
         writeAtomic(file, `${JSON.stringify({ objective, ...metrics, ...uses }, null, 2)}\n`);

@@ -49,14 +49,13 @@ const MNIST_TOKENIZER: TokenizerRunConfig = {
   featureSteps: 500,
 };
 
+/** The MNIST preset's model and schedule on 32×32 colour scenes, with twice its codes. */
 const SHAPES_TOKENIZER: TokenizerRunConfig = {
+  ...MNIST_TOKENIZER,
   data: "shapes",
   testSize: 1000,
   trainSize: 20_000,
-  tokenizer: { height: 32, width: 32, imageChannels: 3, channels: [32, 64], output: "linear", quantizer: { name: "vq", options: { codebookSize: 512, dim: 16 } } },
-  train: { steps: 1000, batchSize: 64, lr: 3e-3, seed: 0, restartEvery: 50, kmeansInit: true, objective: { kind: "autoencode" }, vqgan: VQGAN_OFF },
-  checkpointEvery: 100,
-  featureSteps: 500,
+  tokenizer: { ...MNIST_TOKENIZER.tokenizer, height: 32, width: 32, imageChannels: 3, quantizer: { name: "vq", options: { codebookSize: 512, dim: 16 } } },
 };
 
 /** `mmntp tokenizer train --preset NAME`. */

@@ -179,6 +179,24 @@ export async function trainTokenizerRun(dir: string, cfg: TokenizerRunConfig | u
   }
 }
 
+/**
+ * The metrics of the run in `dir`: read back when it finished, else trained with `cfg` (or
+ * resumed from its checkpoint when it started). For experiments made of many runs; `features`
+ * gives their shared rFID network when one is needed.
+ */
+export async function finishTokenizerRun(
+  dir: string,
+  cfg: TokenizerRunConfig,
+  opts: Omit<TrainTokenizerOptions, "resume" | "features"> & { readonly features?: () => Promise<Judge> } = {},
+): Promise<TokenizerMetrics> {
+  const done = join(dir, "metrics.json");
+  if (existsSync(done)) return parseJson(readFileSync(done, "utf8"), done) as TokenizerMetrics;
+  const resume = existsSync(join(dir, "run.json"));
+  const { features, ...rest } = opts;
+  rest.log?.(`${dir}: ${resume ? "resuming" : "training"} (${cfg.train.steps} steps)`);
+  return (await trainTokenizerRun(dir, resume ? undefined : cfg, { ...rest, resume, ...(features && { features: await features() }) })).metrics;
+}
+
 /** The trained tokenizer and feature network of a finished run folder; the caller owns them. */
 export async function loadTokenizerRun(dir: string): Promise<{ run: TokenizerRunFile; tokenizer: AutoencoderTokenizer; features?: Judge }> {
   const run = readRunFile(dir);
