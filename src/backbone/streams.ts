@@ -17,8 +17,8 @@
  * The embedding of a position is the sum of its K streams' token embeddings; one LM head serves
  * every stream, stream k ≥ 1 reading its softmax over level k's codes alone (`streamLoss`).
  */
-import { fromHost, nn, np, type Array } from "../engine/index.ts";
-import type { EmbeddingParams } from "../nn/embedding.ts";
+import { fromHost, np, type Array } from "../engine/index.ts";
+import { oneHot, type EmbeddingParams } from "../nn/embedding.ts";
 import { describeRange } from "./sequence/checks.ts";
 import { JointVocab, type IdRange } from "./sequence/vocab.ts";
 
@@ -184,7 +184,7 @@ export function streamBatch(vocab: JointVocab, seqs: readonly StreamSequence[], 
  */
 export function embedStreams(tok: EmbeddingParams, ids: readonly Array[]): Array {
   const v = tok.table.shape[0];
-  let hot = nn.oneHot(ids[0]!, v).astype(tok.table.dtype);
-  for (const s of ids.slice(1)) hot = hot.add(nn.oneHot(s, v).astype(tok.table.dtype));
+  let hot = oneHot(ids[0]!, v, tok.table.dtype);
+  for (const s of ids.slice(1)) hot = hot.add(oneHot(s, v, tok.table.dtype));
   return np.matmul(hot, tok.table);
 }

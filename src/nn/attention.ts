@@ -79,6 +79,30 @@ function project(p: AttentionParams, x: Array, positions: Array, opts: Attention
   return { q: qk.ref.slice([], [], 0), k: qk.slice([], [], 1), v, fresh };
 }
 
+/**
+ * x: [B, T, D] → q, k, v each [B, T, H, Dh] for a whole sequence (no cache), as separate matmuls
+ * against column blocks of W_qkv (q and k together under rope, which rotates them in one kernel).
+ * The gradient of a slice of one [B, T, 3D] product is that slice padded back to [B, T, 3D], and
+ * the three padded gradients (one of them transposed, from PV) were summed in one indexed kernel
+ * per layer: ~10 ms of a ~200 ms step of the demo's model, 1 thread. Sliced weights move the pad
+ * to dW ([D, 3D], tiny) and hand each gradient to its own GEMM.
+ */
+function projectSequence(p: AttentionParams, x: Array, positions: Array, opts: AttentionOptions): { q: Array; k: Array; v: Array } {
+  const [b, t, d] = x.shape;
+  const dh = d / opts.heads;
+  const { w, b: bias } = p.qkv;
+  const columns = (from: number, to: number, last: boolean): Array => {
+    const part = { w: (last ? w : w.ref).slice([], [from * d, to * d]), ...(bias && { b: (last ? bias : bias.ref).slice([from * d, to * d]) }) };
+    return linear(part, last ? x : x.ref).reshape([b, t, ...(to - from > 1 ? [to - from] : []), opts.heads, dh]);
+  };
+  if (!opts.rope) {
+    positions.dispose();
+    return { q: columns(0, 1, false), k: columns(1, 2, false), v: columns(2, 3, true) };
+  }
+  const qk = (opts.rope === "2d" ? rope2d : rope)(columns(0, 2, false), positions); // [B, T, 2, H, Dh]
+  return { q: qk.ref.slice([], [], 0), k: qk.slice([], [], 1), v: columns(2, 3, true) };
+}
+
 function checkInput(x: Array, positions: Array, opts: AttentionOptions, dim: number): void {
   expectLastDim(x, dim, "attention", 3);
   if (x.ndim !== 3) throw new Error(`attention: expected x [B, T, D], got ${fmt(x.shape)}`);
@@ -106,9 +130,7 @@ export function attention(p: AttentionParams, x: Array, mask: Array, positions: 
   const d = p.qkv.w.shape[0];
   checkInput(x, positions, opts, d);
   const [b, t] = x.shape;
-  const { q, k, v, fresh } = project(p, x, positions, opts);
-  fresh.k.dispose();
-  fresh.v.dispose();
+  const { q, k, v } = projectSequence(p, x, positions, opts);
   const perm = [0, 2, 1, 3];
   const y = attend(q.transpose(perm), k.transpose(perm), v.transpose(perm), maskBias(mask)); // [B, T, H, Dh]
   return linear(p.out, y.reshape([b, t, d]));

@@ -11,7 +11,7 @@
 import { nn, np, type Array } from "../engine/index.ts";
 import type { KeyStream } from "../engine/rng.ts";
 import { mulberry32 } from "../data/shuffle.ts";
-import { embed, initEmbedding, type EmbeddingParams } from "../nn/embedding.ts";
+import { embed, initEmbedding, oneHot, type EmbeddingParams } from "../nn/embedding.ts";
 import { initLinear, linear, type LinearParams } from "../nn/linear.ts";
 import { InputError } from "../io/errors.ts";
 
@@ -103,7 +103,7 @@ export function maskPatches(images: Float32Array, shape: readonly [number, numbe
 const normalize = (x: Array) => x.ref.div(np.sqrt(np.square(x).sum(-1, { keepdims: true }).add(1e-12)));
 
 /** Cross-entropy of logits [B, K] against integer targets [B]. */
-const crossEntropy = (logits: Array, targets: Array, k: number) => nn.logSoftmax(logits, -1).mul(nn.oneHot(targets, k).astype(np.float32)).sum(-1).mean().mul(-1);
+const crossEntropy = (logits: Array, targets: Array, k: number) => nn.logSoftmax(logits, -1).mul(oneHot(targets, k, np.float32)).sum(-1).mean().mul(-1);
 
 /**
  * The objective's extra loss term on the codes [B, h, w, D] (consumed) with the batch's labels

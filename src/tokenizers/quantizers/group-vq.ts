@@ -1,10 +1,11 @@
-import { nn, np, type Array } from "../../engine/index.ts";
+import { np, type Array } from "../../engine/index.ts";
 import type { KeyStream } from "../../engine/rng.ts";
 import { normal } from "../../nn/init.ts";
 import { fmt } from "../../nn/shapes.ts";
 import { checkDeviceIds, checkQuantizerInput } from "./checks.ts";
 import type { QuantizeResult } from "./types.ts";
 import { checkPositiveInt, l2normalize, nearestCode, straightThrough, vqLosses, type Distance } from "./vq.ts";
+import { oneHot } from "../../nn/embedding.ts";
 
 /**
  * Product / group vector quantization (product quantization, Jégou et al. 2011; grouped VQ as in
@@ -85,6 +86,6 @@ export function indicesToCodes(params: GroupVQParams, indices: Array, opts: Pick
   const lead = indices.shape.slice(0, -1);
   const codebooks = opts.distance === "cosine" ? l2normalize(params.codebooks) : params.codebooks;
   const ids = gc === 1 ? indices.reshape([1, -1]) : indices.reshape([-1, g]).transpose([1, 0]); // [G', N']
-  const e = np.matmul(nn.oneHot(ids, k).astype(codebooks.dtype), codebooks); // [G', N', Dg]
+  const e = np.matmul(oneHot(ids, k, codebooks.dtype), codebooks); // [G', N', Dg]
   return (gc === 1 ? e : e.transpose([1, 0, 2])).reshape([...lead, g * dg]);
 }

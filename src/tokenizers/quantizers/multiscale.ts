@@ -20,13 +20,14 @@
  * Left out: VAR's φ refinement (a 3×3 conv blended into every h_s, `quant_resi`); here φ is the
  * identity, i.e. VAR with quant_resi = 0.
  */
-import { lax, nn, np, type Array } from "../../engine/index.ts";
+import { lax, np, type Array } from "../../engine/index.ts";
 import { fromHost } from "../../engine/index.ts";
 import type { KeyStream } from "../../engine/rng.ts";
 import { fmt } from "../../nn/shapes.ts";
 import { checkDeviceIds, checkQuantizerInput } from "./checks.ts";
 import type { QuantizeResult } from "./types.ts";
 import { initVQ, l2normalize, straightThrough } from "./vq.ts";
+import { oneHot } from "../../nn/embedding.ts";
 
 export type MultiScaleOptions = {
   /** Number of codes K, shared by all scales. */
@@ -175,7 +176,7 @@ export function quantize(params: MultiScaleParams, f: Array, opts: MultiScaleOpt
     const last = si === opts.scales.length - 1;
     const z = last ? rest : resample(rest.ref, "area", [h, w], [s, s]); // [B, s², D]
     const idx = nearest(z.reshape([-1, d]), frozen.ref, opts.distance); // [B·s²]
-    const e = np.matmul(nn.oneHot(idx.ref, k).astype(x.dtype), params.codebook.ref).reshape([b, s * s, d]);
+    const e = np.matmul(oneHot(idx.ref, k, x.dtype), params.codebook.ref).reshape([b, s * s, d]);
     const up = last ? e : resample(e, "bicubic", [s, s], [h, w]); // [B, HW, D]
     if (!last) rest = rest.sub(lax.stopGradient(up.ref));
     fhat = fhat.add(up);
@@ -211,7 +212,7 @@ export function indicesToCodes(params: MultiScaleParams, indices: Array, opts: P
   const size = scales[scales.length - 1]!;
   const b = indices.shape[0]!;
   const dtype = params.codebook.dtype;
-  const e = np.matmul(nn.oneHot(indices.reshape([-1]), k).astype(dtype), params.codebook).reshape([b, -1, d]); // [B, L, D]
+  const e = np.matmul(oneHot(indices.reshape([-1]), k, dtype), params.codebook).reshape([b, -1, d]); // [B, L, D]
   const offsets = scaleOffsets(scales);
   let fhat = np.zeros([b, size * size, d], { dtype });
   for (let si = 0; si < n; si++) {

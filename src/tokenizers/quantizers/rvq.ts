@@ -1,10 +1,11 @@
-import { lax, nn, np, type Array } from "../../engine/index.ts";
+import { lax, np, type Array } from "../../engine/index.ts";
 import type { KeyStream } from "../../engine/rng.ts";
 import { normal } from "../../nn/init.ts";
 import { fmt } from "../../nn/shapes.ts";
 import { checkDeviceIds, checkQuantizerInput } from "./checks.ts";
 import type { QuantizeResult } from "./types.ts";
 import { checkPositiveInt, l2normalize, nearestCode, straightThrough, vqLosses, type Distance, type VQParams } from "./vq.ts";
+import { oneHot } from "../../nn/embedding.ts";
 
 /**
  * Residual vector quantization (SoundStream, Zeghidour et al. 2021, Algorithm 1; EnCodec,
@@ -140,7 +141,7 @@ export function indicesToCodes(params: RVQParams, indices: Array, opts: Pick<RVQ
   const [k, d] = params.levels[0].codebook.shape;
   checkDeviceIds(indices, k, "rvq.indicesToCodes");
   const lead = indices.shape.slice(0, -1);
-  const onehot = nn.oneHot(indices.reshape([-1, used]), k).astype(np.float32); // [N, L', K]
+  const onehot = oneHot(indices.reshape([-1, used]), k, np.float32); // [N, L', K]
   const columns = used === 1 ? [onehot] : np.split(onehot, used, 1); // L' × [N, 1, K]
   let codes: Array | undefined;
   params.levels.forEach(({ codebook }, i) => {

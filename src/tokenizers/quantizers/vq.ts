@@ -1,10 +1,11 @@
-import { lax, nn, np, tree, type Array } from "../../engine/index.ts";
+import { lax, np, tree, type Array } from "../../engine/index.ts";
 import type { KeyStream } from "../../engine/rng.ts";
 import { normal } from "../../nn/init.ts";
 import { initLinear, linear, type LinearParams } from "../../nn/linear.ts";
 import { expectLastDim, fmt } from "../../nn/shapes.ts";
 import { checkDeviceIds, checkQuantizerInput } from "./checks.ts";
 import type { QuantizeResult } from "./types.ts";
+import { oneHot } from "../../nn/embedding.ts";
 
 /**
  * Vector quantization of VQ-VAE (van den Oord et al. 2017): each input vector is replaced by its
@@ -102,7 +103,7 @@ export function nearestCode(codebook: Array, z: Array, distance: Distance): { z:
   const cc = np.expandDims(np.square(cs.ref).sum(-1), -2); // [..., 1, K]
   const dist = zz.add(cc).sub(np.matmul(zs, swapLastTwo(cs)).mul(2)); // [..., N, K]
   const indices = np.argmin(dist, -1); // [..., N]
-  const e = np.matmul(nn.oneHot(indices.ref, k).astype(z.dtype), codebook); // [..., N, C]
+  const e = np.matmul(oneHot(indices.ref, k, z.dtype), codebook); // [..., N, C]
   return { z, e, indices };
 }
 
@@ -163,7 +164,7 @@ export function indicesToCodes(params: VQParams, indices: Array, opts: Pick<VQOp
   checkDeviceIds(indices, k, "vq.indicesToCodes");
   const codebook = opts.distance === "cosine" ? l2normalize(params.codebook) : params.codebook;
   const lead = indices.shape;
-  const e = np.matmul(nn.oneHot(indices.reshape([-1]), k).astype(codebook.dtype), codebook); // [N, C]
+  const e = np.matmul(oneHot(indices.reshape([-1]), k, codebook.dtype), codebook); // [N, C]
   const codes = projectOut(params, e);
   if (params.projIn) tree.dispose(params.projIn);
   return codes.reshape([...lead, codes.shape[1]]);
@@ -232,7 +233,7 @@ export function emaUpdate(state: VQEmaState, z: Array, indices: Array, { decay, 
   }
   checkDeviceIds(indices, k, "vq.emaUpdate");
   const zf = lax.stopGradient(z.reshape([-1, c])); // [N, C]
-  const onehot = nn.oneHot(indices.reshape([-1]), k).astype(zf.dtype); // [N, K]
+  const onehot = oneHot(indices.reshape([-1]), k, zf.dtype); // [N, K]
   const counts = onehot.ref.sum(0); // [K]
   const sums = np.matmul(onehot.transpose([1, 0]), zf); // [K, C]
   const clusterSize = state.clusterSize.mul(decay).add(counts.mul(1 - decay));
