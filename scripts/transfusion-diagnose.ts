@@ -30,12 +30,17 @@ for (const tt of [10, 50, 200, 500, 800, 950, 990]) {
     const [, n, dx] = x0.shape;
     const eps = random.normal(random.key(tt), [b, n * dx]);
     const t = fromHost(Int32Array.from(idx, () => tt), [b]);
-    const xt = qSample(m.schedule, x0.reshape([b, n * dx]), eps.ref, t.ref).reshape([b, n, dx]);
+    const flat = x0.reshape([b, n * dx]);
+    const xt = qSample(m.schedule, flat.ref, eps.ref, t.ref).reshape([b, n, dx]);
     const ids = fromHost(generationIds(m, idx.map((i) => (cond ? m.text.encodeText(caption(test.labels[i]!, 0)) : null))), [b, m.layout.generation.length]);
     const h = transfusionHidden(tree.ref(rest) as never, ids, xt, t.astype(np.float32), m.layout.generation, m.backbone);
     const e = predictPatchNoise(tree.ref(patchOut), h, m.layout.generation).reshape([b, n * dx]);
-    const mse = np.square(e.sub(eps)).mean().js() as number;
     const a = alphaBar(m.schedule, tt);
-    console.log(`t ${tt} cond ${cond}: eps mse ${mse.toFixed(4)}  x0 mse ${(mse * (1 - a) / a).toFixed(4)}`);
+    // ε̂ and x̂_0 errors are one error in two units: ‖x̂_0 − x_0‖² = ‖ε̂ − ε‖²·(1 − ᾱ)/ᾱ
+    const x0Model = m.config.prediction === "x0";
+    const mse = np.square(e.sub(x0Model ? flat : (flat.dispose(), eps.ref))).mean().js() as number;
+    eps.dispose();
+    const [epsMse, x0Mse] = x0Model ? [(mse * a) / (1 - a), mse] : [mse, (mse * (1 - a)) / a];
+    console.log(`t ${tt} cond ${cond}: eps mse ${epsMse.toFixed(4)}  x0 mse ${x0Mse.toFixed(4)}`);
   }
 }

@@ -193,7 +193,7 @@ export function transfusionHidden(p: Omit<DenoiserParams, "patchOut">, ids: Arra
   return hidden(body, x, layoutMask(seq), bcfg);
 }
 
-/** h [B, L, D] → ε̂ [B, N, Dx] at the image block of `seq`. Consumes patchOut and h. */
+/** h [B, L, D] → ε̂ (or x̂_0, by the config's `prediction`) [B, N, Dx] at the image block of `seq`. Consumes patchOut and h. */
 export const predictPatchNoise = (patchOut: LinearParams, h: Array, seq: SequenceLayout): Array => linear(patchOut, h.slice([], [seq.start, seq.start + seq.slots.length]));
 
 /** One sequence kind of a batch: inputs, targets, weights [B, L] (backbone/batch.ts), images [B, C, H, W] in [0, 1]. */
@@ -202,7 +202,7 @@ export type KindBatch = { ids: Array; targets: Array; weights: Array; images: Ar
 /** Caption → image rows, image → caption rows (absent when `captionRows` is 0), a PRNG key for t and ε. */
 export type TransfusionBatch = { gen: KindBatch; cap?: KindBatch; key: Array };
 
-/** Σ w·log p, Σ w, Σ over images of the mean squared ε error, and the image count, of one kind. */
+/** Σ w·log p, Σ w, Σ over images of the mean squared error of ε̂ (or x̂_0), and the image count, of one kind. */
 type KindTerms = { logp: Array; w: Array; sqerr: Array; images: number };
 
 /** min(SNR_t, γ)/SNR_t for every t [T] (Min-SNR-γ for ε-prediction). */
@@ -213,32 +213,40 @@ function kindTerms(p: TransfusionParams, b: KindBatch, seq: SequenceLayout, maxT
   const x0 = imagePatches(b.images, cfg.patch); // [B, N, Dx]
   const [rows, n, dx] = x0.shape;
   const { head, ...backbone } = p.backbone;
-  let xt: Array, t: Array, eps: Array | undefined;
+  let xt: Array, t: Array, target: Array | undefined; // target: what the image positions regress onto
   if (maxT === 0) {
     [xt, t] = [x0, np.zeros([rows], { dtype: np.int32 })];
     key.dispose();
   } else {
     const draws = diffusionDraws(key, rows, n * dx, maxT); // t [B], ε [B, N·Dx]
-    [t, eps] = [draws.t, draws.eps];
-    xt = qSample(schedule, x0.reshape([rows, n * dx]), eps.ref, t.ref).reshape([rows, n, dx]);
+    const flat = x0.reshape([rows, n * dx]);
+    t = draws.t;
+    xt = qSample(schedule, flat.ref, draws.eps.ref, t.ref).reshape([rows, n, dx]);
+    if (cfg.prediction === "x0") {
+      target = flat;
+      draws.eps.dispose();
+    } else {
+      target = draws.eps;
+      flat.dispose();
+    }
   }
   const h = transfusionHidden({ ...p, backbone }, b.ids, xt, t.ref, seq, bcfg); // [B, L, D]
   const picked = tokenLogProbs(lmHead(head, h.ref), b.targets); // [B, L]
   const logp = picked.mul(b.weights.ref).sum();
-  const epsHat = predictPatchNoise(p.patchOut, h, seq).reshape([rows, n * dx]);
+  const predicted = predictPatchNoise(p.patchOut, h, seq).reshape([rows, n * dx]); // ε̂ or x̂_0
   let sqerr: Array;
-  if (eps === undefined) sqerr = (epsHat.dispose(), t.dispose(), np.zeros([]));
+  if (target === undefined) sqerr = (predicted.dispose(), t.dispose(), np.zeros([]));
   else {
-    const perImage = np.square(epsHat.sub(eps)).mean(-1); // [B]
+    const perImage = np.square(predicted.sub(target)).mean(-1); // [B]
     sqerr = cfg.minSnr ? perImage.mul(np.take(minSnrWeights(schedule, cfg.minSnr), t.astype(np.int32), 0)).sum() : (t.dispose(), perImage.sum());
   }
-  return { logp, w: b.weights.sum(), sqerr, images: eps === undefined ? 0 : rows };
+  return { logp, w: b.weights.sum(), sqerr, images: target === undefined ? 0 : rows };
 }
 
 /**
  * L = L_LM + λ·L_DDPM over both kinds (Transfusion eq. 4): L_LM the weighted mean of the captions'
  * next-token cross-entropy (each sequence's caption weighing 1), L_DDPM the mean over images of
- * mean_{N, Dx} (ε̂ − ε)², t ~ U{0, …, T − 1} for generated images and U{0, …, captionNoise − 1} for
+ * mean_{N, Dx} (ε̂ − ε)² (or (x̂_0 − x_0)² under prediction "x0"), t ~ U{0, …, T − 1} for generated images and U{0, …, captionNoise − 1} for
  * images before a caption. Metrics: lm, diffusion. Consumes p and b.
  */
 export function transfusionLoss(p: TransfusionParams, b: TransfusionBatch, cfg: TransfusionConfig, layout: TransfusionLayout, bcfg: TransformerConfig, schedule: DiffusionSchedule): [Array, Record<string, Array>] {

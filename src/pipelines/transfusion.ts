@@ -21,7 +21,7 @@ import { Progress } from "../io/progress.ts";
 import { compileSequence } from "../backbone/sequence/compile.ts";
 import type { JointVocab } from "../backbone/sequence/vocab.ts";
 import { describeTransformer, lmHead, type TransformerConfig } from "../backbone/transformer.ts";
-import { cosineSchedule, type DiffusionSchedule } from "../backbone/heads/diffusion-schedule.ts";
+import { cosineSchedule, epsilonFromX0, type DiffusionSchedule } from "../backbone/heads/diffusion-schedule.ts";
 import { ddimCoefficients, ddimScalars, ddimUpdate, samplingTimesteps } from "../backbone/heads/ddim.ts";
 import { checkDiffusionSampling, type DiffusionSampling, type NoisePredictor } from "../generate/diffusion.ts";
 import { accuracy } from "../eval/metrics.ts";
@@ -189,13 +189,15 @@ export async function sampleTransfusion(model: TransfusionModel, captions: reado
   const predict: NoisePredictor<{ p: DenoiserParams; ids: Array }> = ({ p, ids }, x, t) => {
     const rows = ids.shape[0]!;
     const b = guided ? rows / 2 : rows;
-    const xr = x.reshape([b, n, dx]);
+    const xr = x.ref.reshape([b, n, dx]);
     const { patchOut, ...rest } = p;
-    const h = transfusionHidden(rest, ids, guided ? np.concatenate([xr.ref, xr], 0) : xr, np.broadcastTo(t, [rows]), layout.generation, model.backbone);
-    const eps = predictPatchNoise(patchOut, h, layout.generation).reshape([rows, n * dx]);
-    if (!guided) return eps;
-    const eu = eps.ref.slice([b, rows]);
-    return eu.ref.add(eps.slice([0, b]).sub(eu).mul(s)); // ε_u + s·(ε_c − ε_u)
+    const h = transfusionHidden(rest, ids, guided ? np.concatenate([xr.ref, xr], 0) : xr, np.broadcastTo(t.ref, [rows]), layout.generation, model.backbone);
+    let out = predictPatchNoise(patchOut, h, layout.generation).reshape([rows, n * dx]); // ε̂ or x̂_0
+    if (guided) {
+      const u = out.ref.slice([b, rows]);
+      out = u.ref.add(out.slice([0, b]).sub(u).mul(s)); // u + s·(c − u); ε̂ is affine in x̂_0, so guiding either is the same
+    }
+    return cfg.prediction === "x0" ? epsilonFromX0(schedule, x, out, t) : (x.dispose(), t.dispose(), out);
   };
   const keys = new KeyStream(opts.seed ?? 0);
   const px = imageSize({ ...cfg.image });

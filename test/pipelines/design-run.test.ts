@@ -160,7 +160,7 @@ describe("mmntp train, caption and generate on design runs", () => {
 
     const grid = join(dir, "sevens.png");
     await generateCommand(["a handwritten 7", "-o", grid, "--run", out, "--count", "3", "--seed", "0", "--steps", "3", "--json"], print, loadEngine);
-    expect(printed.pop()).toMatchObject({ file: grid, count: 3, preset: "transfusion-mnist", sampling: { steps: 3, guidance: 3 } });
+    expect(printed.pop()).toMatchObject({ file: grid, count: 3, preset: "transfusion-mnist", sampling: { steps: 3, guidance: 5 } });
     const png = PNG.sync.read(readFileSync(grid));
     expect([png.width, png.height]).toEqual([3 * 56 + 4 * 2, 56 + 2 * 2]);
   });

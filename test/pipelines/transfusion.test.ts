@@ -5,7 +5,7 @@ import { loadMnist } from "../../src/data/mnist.ts";
 import { seededPermutation, splitTrainTest, subset } from "../../src/data/shuffle.ts";
 import type { ImageSet } from "../../src/data/types.ts";
 import { InputError } from "../../src/io/errors.ts";
-import { cosineSchedule } from "../../src/backbone/heads/diffusion-schedule.ts";
+import { cosineSchedule, epsilonFromX0, qSample } from "../../src/backbone/heads/diffusion-schedule.ts";
 import { TextTokenizer } from "../../src/tokenizers/text/text-tokenizer.ts";
 import { trainTextTokenizer } from "../../src/tokenizers/text/train.ts";
 import { checkTransfusionConfig, DEFAULT_TRANSFUSION, transfusionShapes, type TransfusionConfig } from "../../src/pipelines/transfusion-config.ts";
@@ -155,7 +155,7 @@ describe("training", () => {
     const schedule = cosineSchedule(TOY.diffusionSteps);
     const p = initTransfusionParams(TOY, vocab);
     const diffusionAt = (minSnr: number) => {
-      const [loss, { lm, diffusion }] = transfusionLoss(tree.ref(p), batchOf(vocab, layout, [0, 1, 2, 3, 4, 5, 6, 7]), { ...TOY, minSnr }, layout, bcfg, schedule);
+      const [loss, { lm, diffusion }] = transfusionLoss(tree.ref(p), batchOf(vocab, layout, [0, 1, 2, 3, 4, 5, 6, 7]), { ...TOY, prediction: "epsilon", minSnr }, layout, bcfg, schedule);
       tree.dispose([loss, lm!]);
       return diffusion!.js() as number;
     };
@@ -166,9 +166,42 @@ describe("training", () => {
     expect(small).toBeGreaterThan(0);
   });
 
+  it("prediction x0: at init (x̂_0 = 0) the diffusion loss is each image's mean squared pixel in [−1, 1], at any timestep", () => {
+    const cfg: TransfusionConfig = { ...TOY, prediction: "x0" };
+    const vocab = transfusionVocab(text);
+    const layout = layoutOf(cfg);
+    const p = initTransfusionParams(cfg, vocab);
+    const indices = [0, 1, 2, 3, 4, 5, 6, 7];
+    const [loss, { lm, diffusion }] = transfusionLoss(p, batchOf(vocab, layout, indices), cfg, layout, transfusionBackboneConfig(cfg, vocab), cosineSchedule(cfg.diffusionSteps));
+    tree.dispose([loss, lm!]);
+    const px = digits.height * digits.width;
+    let expected = 0;
+    for (const i of indices) for (let k = 0; k < px; k++) expected += (2 * digits.images[i * px + k]! - 1) ** 2 / px / indices.length;
+    expect(diffusion!.js() as number).toBeCloseTo(expected, 5);
+  });
+
+  it("epsilonFromX0 inverts the forward process: the true x_0 gives back the ε that noised it, at every timestep", () => {
+    const schedule = cosineSchedule(1000);
+    for (const t of [0, 10, 500, 990]) {
+      const x0 = random.uniform(random.key(t), [4, 16], { minval: -1, maxval: 1 });
+      const eps = random.normal(random.key(t + 1), [4, 16]);
+      const xt = qSample(schedule, x0.ref, eps.ref, fromHost(Int32Array.from([t, t, t, t]), [4]));
+      const back = epsilonFromX0(schedule, xt, x0, np.array(t, { dtype: np.float32 }));
+      const [a, b] = [back.js() as number[][], eps.js() as number[][]];
+      // float32: at t = 0, 1/√(1 − ᾱ) ≈ 160 magnifies x_t's rounding
+      const tol = t === 0 ? 2e-3 : 1e-4;
+      a.flat().forEach((v, i) => expect(Math.abs(v - b.flat()[i]!)).toBeLessThan(tol));
+    }
+  });
+
+  it("refuses a prediction it does not know, and Min-SNR with x0 prediction", () => {
+    expect(() => checkTransfusionConfig({ ...TOY, prediction: "v" as never })).toThrow('transfusion config: prediction must be one of "epsilon", "x0", got "v"');
+    expect(() => checkTransfusionConfig({ ...TOY, prediction: "x0", minSnr: 5 })).toThrow("minSnr applies to prediction \"epsilon\" only");
+  });
+
   it("overfits four digits: the denoising loss at fixed (t, ε) falls far below its start", async () => {
     const four = subset(digits, [0, 1, 2, 3]);
-    const cfg: TransfusionConfig = { ...TOY, captionRows: 0, dropCaption: 0, templates: 1, steps: 150, batch: 8, lr: 3e-3 };
+    const cfg: TransfusionConfig = { ...TOY, prediction: "epsilon", captionRows: 0, dropCaption: 0, templates: 1, steps: 150, batch: 8, lr: 3e-3 };
     const vocab = transfusionVocab(text);
     const layout = layoutOf(cfg);
     const bcfg = transfusionBackboneConfig(cfg, vocab);

@@ -84,3 +84,16 @@ export function qSampleAt(schedule: DiffusionSchedule, x0: Array, eps: Array, t:
   const a = alphaBar(schedule, t);
   return x0.mul(Math.sqrt(a)).add(eps.mul(Math.sqrt(1 - a)));
 }
+
+/**
+ * The noise an x̂_0 implies at timestep t: ε̂ = (x_t − √ᾱ_t·x̂_0)/√(1 − ᾱ_t), so a model that
+ * predicts x_0 drives an ε sampler (DDIM then recovers the same x̂_0). xt, x0: alike; t: a scalar
+ * timestep in [0, T) (float or int, as a sampler's loop passes it). Consumes xt, x0 and t.
+ */
+export function epsilonFromX0(schedule: DiffusionSchedule, xt: Array, x0: Array, t: Array): Array {
+  if (fmt(xt.shape) !== fmt(x0.shape)) throw new Error(`epsilonFromX0: x_t ${fmt(xt.shape)} and x̂_0 ${fmt(x0.shape)} differ in shape`);
+  const idx = t.astype(np.int32);
+  const signal = np.take(fromHost(Float32Array.from(schedule.alphasCumprod, Math.sqrt), [schedule.steps]), idx.ref, 0);
+  const noise = np.take(fromHost(Float32Array.from(schedule.alphasCumprod, (a) => Math.sqrt(1 - a)), [schedule.steps]), idx, 0);
+  return xt.sub(x0.mul(signal)).div(noise);
+}
