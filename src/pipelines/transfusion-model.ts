@@ -10,9 +10,11 @@
  * layouts see one image grid), with one t per image. Attention is causal, except that the N
  * image positions see each other (§3.2, Fig. 4: "bidirectional attention within an image").
  * Outputs: the LM head at every position (next-token cross-entropy on the text), and W_out at
- * the image positions, ε̂ for that patch (not shifted: the patch's own x_t is at its position).
+ * the image positions, ε̂ for that patch (not shifted: the patch's own x_t is at its position),
+ * or x̂_0 under the config's `prediction: "x0"`.
  *
  *   L = L_LM + λ·L_DDPM,  L_DDPM = E ‖ε − ε̂(x_t, t, context)‖² (mean over patches and values)
+ *                         or E ‖x_0 − x̂_0(x_t, t, context)‖²
  *
  * Patches are raw p×p pixels scaled to [−1, 1] (the paper uses a VAE's latents; an MNIST digit
  * needs none). Parameter paths: `backbone.*` (with its LM head), `patchIn.*`, `patchPos.*`,
