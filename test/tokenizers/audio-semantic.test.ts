@@ -12,11 +12,13 @@ describe("semantic units (k-means over MFCC frames)", () => {
   it("gives one unit per codec frame, separates different sounds and ignores a clip's constant gain", async () => {
     const cfg = { ...DEFAULT_SEMANTIC, units: 4, iters: 10 };
     // two sounds, each clip one sound for its first half and the other after it
-    const clips = [300, 2500].flatMap((a) => [0, 1].map((s) => Float32Array.from({ length: 8000 }, (_, i) => (i < 4000 ? tone(a, 8000)[i]! : tone(a === 300 ? 2500 : 300, 8000)[i]!) * (1 + s))));
+    const tones = new Map([300, 2500].map((hz) => [hz, tone(hz, 8000)]));
+    const halves = (a: number, b: number, gain: number) => Float32Array.from({ length: 8000 }, (_, i) => gain * (i < 4000 ? tones.get(a)![i]! : tones.get(b)![i]!));
+    const clips = [300, 2500].flatMap((a) => [0, 1].map((s) => halves(a, a === 300 ? 2500 : 300, 1 + s)));
     const units = await fitSemanticUnits(clips, cfg);
     const frames = await mfccFrames([tone(300, 1601)], cfg);
     expect(frames[0]!.length).toBe(Math.ceil(1601 / 160) * 39);
-    const ids = await encodeUnits(units, [Float32Array.from({ length: 8000 }, (_, i) => (i < 4000 ? tone(300, 8000)[i]! : tone(2500, 8000)[i]!)), Float32Array.from({ length: 8000 }, (_, i) => 4 * (i < 4000 ? tone(300, 8000)[i]! : tone(2500, 8000)[i]!))]);
+    const ids = await encodeUnits(units, [halves(300, 2500, 1), halves(300, 2500, 4)]);
     expect(ids[0]!.length).toBe(50);
     // away from the edges and the switch (frames 22–28), the first half is one unit and the second another (the switch's frames, all delta, may take units of their own)
     const first = ids[0]![5]!;
