@@ -1,21 +1,25 @@
-import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { describeFailure, INTERNAL_ERROR_EXIT } from "../../src/cli/failure.ts";
 import { InputError } from "../../src/io/errors.ts";
-
-/** Run the real CLI entry (bin/mmntp.js) and capture its output. */
-function mmntp(...args: string[]) {
-  const r = spawnSync(process.execPath, ["bin/mmntp.js", ...args], { encoding: "utf8", timeout: 60_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+import { inProcess, mmntp } from "../helpers/cli.ts";
 
 describe("mmntp CLI", () => {
-  it("lists every command in --help, and each command has its own --help", () => {
-    const top = mmntp("--help");
+  it("the entry prints help with exit 0, and bad input as its message with exit 1", () => {
+    const top = mmntp(["--help"]);
+    expect(top.code).toBe(0);
+    expect(top.out).toContain("Usage: mmntp <command>");
+    const bad = mmntp(["generate", "a handwritten 7", "-o", "x.png", "--count", "0"]);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("mmntp: --count must be an integer in [1, 256], got 0");
+    expect(bad.err).not.toContain("internal error");
+  });
+
+  it("lists every command in --help, and each command has its own --help", async () => {
+    const top = await inProcess("--help");
     expect(top.code).toBe(0);
     for (const c of ["demo", "train", "caption", "generate", "experiment", "evaluate", "export", "import", "codec", "speech", "asr", "tts", "dialogue"]) {
       expect(top.out).toContain(`  ${c}`);
-      const sub = mmntp(c, "--help");
+      const sub = await inProcess(c, "--help");
       expect(sub.code).toBe(0);
       expect(sub.out).toContain(`Usage: mmntp ${c}`);
     }
@@ -80,8 +84,8 @@ describe("mmntp CLI", () => {
     [["dialogue", "train", "--set", "gapFrames=200"], "--set: gapFrames (200) must be less than replyFrames (95)"],
     [["dialogue", "reply", "none.wav", "-o", "x.wav"], "no such WAV file: none.wav"],
     [["dialogue", "reply", "package.json", "-o", "x.wav", "--run", "runs/does-not-exist"], "runs/does-not-exist is not a dialogue run: runs/does-not-exist/dialogue.json is missing"],
-  ])("fails clearly on %j", (args, message) => {
-    const r = mmntp(...args);
+  ])("fails clearly on %j", async (args, message) => {
+    const r = await inProcess(...args);
     expect(r.code).toBe(1);
     expect(r.err).toContain(message);
     expect(r.err).not.toContain("internal error"); // each is an InputError, not a bug

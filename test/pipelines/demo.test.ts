@@ -15,6 +15,7 @@ import { generateWithOrder } from "../../src/pipelines/orders.ts";
 import { Decoder } from "../../src/generate/decode.ts";
 import { OrderDecoder } from "../../src/generate/order-decoder.ts";
 import { GREEDY } from "../../src/generate/sampling.ts";
+import { inProcess } from "../helpers/cli.ts";
 
 /**
  * The whole demo pipeline at toy size (a few steps of each stage, a tiny model), then the saved
@@ -33,7 +34,6 @@ const TOY: DemoConfig = {
   samplesPerClass: 1,
 };
 
-const ROOT = new URL("../..", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "mmntp-demo-"));
 const run = join(dir, "run");
 let metrics: DemoMetrics;
@@ -43,12 +43,6 @@ beforeAll(async () => {
   metrics = await runDemo(run, TOY);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** The CLI as a user runs it. */
-function mmntp(...args: string[]) {
-  const r = spawnSync(process.execPath, ["bin/mmntp.js", ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, MMNTP_THREADS: "1" } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
 
 const digitPng = (i: number, file: string) => writeFileSync(file, encodeGrayPng(loadMnist().images.slice(i * 784, (i + 1) * 784), 28, 28));
 
@@ -120,20 +114,20 @@ describe("the demo pipeline, toy size", () => {
     disposeRun(r);
   });
 
-  it("the CLI: caption takes files and folders, every command has --json", () => {
+  it("the CLI: caption takes files and folders, every command has --json", async () => {
     const folder = join(dir, "pngs");
     rmSync(folder, { recursive: true, force: true });
     spawnSync("mkdir", [folder]);
     [3, 4].forEach((i) => digitPng(i * 1000, join(folder, `d${i}.png`)));
-    const text = mmntp("caption", join(dir, "digit-0.png"), folder, "--run", run);
+    const text = await inProcess("caption", join(dir, "digit-0.png"), folder, "--run", run);
     expect(text.code, text.err).toBe(0);
     const lines = text.out.trim().split("\n");
     expect(lines.map((l) => l.split("\t")[0])).toEqual([join(dir, "digit-0.png"), join(folder, "d3.png"), join(folder, "d4.png")]);
-    const json = mmntp("caption", folder, "--run", run, "--json");
+    const json = await inProcess("caption", folder, "--run", run, "--json");
     expect(json.code, json.err).toBe(0);
     const parsed = JSON.parse(json.out) as { captions: { file: string; caption: string }[] };
     expect(parsed.captions.map((c) => c.caption)).toEqual(lines.slice(1).map((l) => l.split("\t")[1]));
-    const gen = mmntp("generate", "a handwritten 3", "-o", join(dir, "g.png"), "--run", run, "--count", "2", "--seed", "3", "--json");
+    const gen = await inProcess("generate", "a handwritten 3", "-o", join(dir, "g.png"), "--run", run, "--count", "2", "--seed", "3", "--json");
     expect(gen.code, gen.err).toBe(0);
     expect(JSON.parse(gen.out)).toMatchObject({ count: 2, file: join(dir, "g.png") });
   });

@@ -1,18 +1,17 @@
-import { spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { readWav, writeWav } from "../../src/io/wav.ts";
 import { PNG } from "pngjs";
+import { inProcess, mmntp as spawned } from "../helpers/cli.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "mmntp-speech-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function mmntp(...args: string[]) {
-  const r = spawnSync(process.execPath, ["bin/mmntp.js", ...args], { encoding: "utf8", timeout: 280_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+// Training through the real entry (bin/mmntp.js); the commands after it in this process, where
+// a spawned CLI would spend a second or two starting tsx and the engine.
+const mmntp = (...args: string[]) => spawned(args);
 
 const SIX = ["en-us_m1_zero_s140_p35", "en_f2_one_s190_p65", "en-gb-scotland_m3_two_s140_p65", "en-029_f4_three_s190_p35", "en-us_m1_a-handwritten-four_s165_p50", "en_m1_five_s140_p35"];
 
@@ -21,7 +20,7 @@ describe("mmntp speech, asr and tts", () => {
   const codec = join(dir, "codec");
   const run = join(dir, "run");
 
-  it("trains a small speech model on a WAV folder, recognizes files and speaks a text into WAV + spectrogram", () => {
+  it("trains a small speech model on a WAV folder, recognizes files and speaks a text into WAV + spectrogram", async () => {
     mkdirSync(data);
     for (const f of SIX) copyFileSync(`data/speech/clips/${f}.wav`, join(data, `${f}.wav`));
     // the third column names the speaker: en-us_m1 says "zero" and "a handwritten four"
@@ -38,7 +37,7 @@ describe("mmntp speech, asr and tts", () => {
     for (const f of ["model.safetensors", "model.json", "tokenizer.json", "codec/codec.safetensors", "codec/codec.json"]) expect(existsSync(join(run, f))).toBe(true);
 
     const clip = join(data, `${SIX[0]}.wav`);
-    const a = mmntp("asr", clip, join(data, `${SIX[4]}.wav`), "--run", run, "--spectrograms", join(dir, "pngs"), "--json");
+    const a = await inProcess("asr", clip, join(data, `${SIX[4]}.wav`), "--run", run, "--spectrograms", join(dir, "pngs"), "--json");
     expect(a.code).toBe(0);
     const heard = JSON.parse(a.out) as { files: { file: string; text: string; spectrogram: string }[]; realTimeFactor: number };
     expect(heard.files.map((f) => f.file)).toEqual([clip, join(data, `${SIX[4]}.wav`)]);
@@ -48,7 +47,7 @@ describe("mmntp speech, asr and tts", () => {
     expect(heard.realTimeFactor).toBeGreaterThan(0);
 
     const out = join(dir, "said.wav");
-    const s = mmntp("tts", "a handwritten four", "-o", out, "--run", run, "--count", "2", "--max-seconds", "0.3", "--json");
+    const s = await inProcess("tts", "a handwritten four", "-o", out, "--run", run, "--count", "2", "--max-seconds", "0.3", "--json");
     expect(s.err).not.toMatch(/Error/);
     expect(s.code).toBe(0);
     const said = JSON.parse(s.out) as { files: { wav: string; spectrogram: string; seconds: number; recognized: string }[] };
@@ -63,11 +62,11 @@ describe("mmntp speech, asr and tts", () => {
     }
 
     // in the voice of a clip: its first 4 frames are the prompt
-    const v = mmntp("tts", "five", "-o", join(dir, "voiced.wav"), "--run", run, "--voice", clip, "--max-seconds", "0.2", "--json");
+    const v = await inProcess("tts", "five", "-o", join(dir, "voiced.wav"), "--run", run, "--voice", clip, "--max-seconds", "0.2", "--json");
     expect(v.err).not.toMatch(/Error/);
     expect(JSON.parse(v.out).files[0].seconds).toBeGreaterThan(0);
 
-    const ev = mmntp("speech", "eval", "--run", run, "--data", data, "--samples", "1", "--json");
+    const ev = await inProcess("speech", "eval", "--run", run, "--data", data, "--samples", "1", "--json");
     expect(ev.code).toBe(0);
     const report = JSON.parse(ev.out) as { clips: number; synthesized: number; asrWordAccuracy: number; ttsRecognized: number; ttsByTranscript: Record<string, number>; voice: { voices: number; requests: number; chance: number } };
     // voices with two clips of different transcripts: en-us_m1 alone, one continuation
@@ -81,26 +80,26 @@ describe("mmntp speech, asr and tts", () => {
     expect(shares).toHaveLength(6);
     expect(shares.reduce((a, x) => a + x, 0) / 6).toBeCloseTo(report.ttsRecognized, 12);
     // the synthesis flags reach the evaluation, and are checked
-    expect(mmntp("speech", "eval", "--run", run, "--data", data, "--guidance", "-1").err).toContain("--guidance must be a finite number ≥ 0 (1 = off), got -1");
-    expect(mmntp("speech", "eval", "--run", run, "--data", data, "--seed", "1.5").err).toContain("--seed must be an integer in [0, 4294967295], got 1.5");
+    expect((await inProcess("speech", "eval", "--run", run, "--data", data, "--guidance", "-1")).err).toContain("--guidance must be a finite number ≥ 0 (1 = off), got -1");
+    expect((await inProcess("speech", "eval", "--run", run, "--data", data, "--seed", "1.5")).err).toContain("--seed must be an integer in [0, 4294967295], got 1.5");
   });
 
-  it("refuses bad input naming the file or word and what was expected", () => {
-    expect(mmntp("tts", "a handwritten seven", "-o", join(dir, "x.wav"), "--run", run).err).toContain('the speech model does not know the word "seven" in "a handwritten seven"; it knows: ');
+  it("refuses bad input naming the file or word and what was expected", async () => {
+    expect((await inProcess("tts", "a handwritten seven", "-o", join(dir, "x.wav"), "--run", run)).err).toContain('the speech model does not know the word "seven" in "a handwritten seven"; it knows: ');
     const notWav = join(dir, "notes.wav");
     writeFileSync(notWav, "hello");
-    expect(mmntp("asr", notWav, "--run", run).err).toContain(`${notWav} is not a WAV file: expected a RIFF/WAVE header`);
-    expect(mmntp("speech", "train", "--codec", join(dir, "none"), "-o", join(dir, "r2")).err).toContain(`${join(dir, "none")} is not a codec folder`);
-    expect(mmntp("speech", "train", "--data", data, "--codec", codec, "-o", join(dir, "r3"), "--set", "levels=3").err).toContain("levels 3 is more than the codec's 2");
-    expect(mmntp("speech", "train", "--data", data, "--codec", codec, "-o", join(dir, "r4"), "--set", "levels=2", "--set", "voicePrompt=400").err).toContain("voicePrompt is 400, but no clip has another clip of its voice with another transcript and at least 400 frames");
-    expect(mmntp("tts", "five", "-o", join(dir, "x.wav"), "--run", run, "--voice", join(dir, "none.wav")).err).toContain(`no such WAV file: ${join(dir, "none.wav")} (--voice)`);
+    expect((await inProcess("asr", notWav, "--run", run)).err).toContain(`${notWav} is not a WAV file: expected a RIFF/WAVE header`);
+    expect((await inProcess("speech", "train", "--codec", join(dir, "none"), "-o", join(dir, "r2"))).err).toContain(`${join(dir, "none")} is not a codec folder`);
+    expect((await inProcess("speech", "train", "--data", data, "--codec", codec, "-o", join(dir, "r3"), "--set", "levels=3")).err).toContain("levels 3 is more than the codec's 2");
+    expect((await inProcess("speech", "train", "--data", data, "--codec", codec, "-o", join(dir, "r4"), "--set", "levels=2", "--set", "voicePrompt=400")).err).toContain("voicePrompt is 400, but no clip has another clip of its voice with another transcript and at least 400 frames");
+    expect((await inProcess("tts", "five", "-o", join(dir, "x.wav"), "--run", run, "--voice", join(dir, "none.wav"))).err).toContain(`no such WAV file: ${join(dir, "none.wav")} (--voice)`);
     const blip = join(dir, "blip.wav");
     writeWav(blip, { samples: new Float32Array(16), sampleRate: 16000 });
-    expect(mmntp("tts", "five", "-o", join(dir, "x.wav"), "--run", run, "--voice", blip).err).toContain("the voice prompt is 0.00 s long; this run's prompts are 0.04 s (4 frames)");
+    expect((await inProcess("tts", "five", "-o", join(dir, "x.wav"), "--run", run, "--voice", blip)).err).toContain("the voice prompt is 0.00 s long; this run's prompts are 0.04 s (4 frames)");
     const plain = join(dir, "plain-run");
     cpSync(run, plain, { recursive: true });
     const m = JSON.parse(readFileSync(join(plain, "speech.json"), "utf8"));
     writeFileSync(join(plain, "speech.json"), JSON.stringify({ ...m, training: { ...m.training, voicePrompt: 0 } }));
-    expect(mmntp("tts", "five", "-o", join(dir, "x.wav"), "--run", plain, "--voice", blip).err).toContain("this speech run was trained without voice prompts");
+    expect((await inProcess("tts", "five", "-o", join(dir, "x.wav"), "--run", plain, "--voice", blip)).err).toContain("this speech run was trained without voice prompts");
   });
 });

@@ -9,6 +9,7 @@ import { readImageFile } from "../../src/data/image-folder.ts";
 import { startEngine } from "../../src/engine/index.ts";
 import { encodeGrayPng, readGrayImage } from "../../src/io/png.ts";
 import { loadImageTokenizer } from "../../src/pipelines/tokenizer-run.ts";
+import { inProcess } from "../helpers/cli.ts";
 
 /**
  * `mmntp tokenizer` as a user runs it, in child processes: a run killed (SIGKILL) between
@@ -108,21 +109,22 @@ describe("mmntp tokenizer encode | decode", () => {
 });
 
 describe("mmntp tokenizer: bad input", () => {
-  const refuse = (args: string[], message: RegExp) => {
-    const r = cli(args);
-    expect(r.code, r.out).not.toBe(0);
+  // In this process: the entry's exit codes are cli/main.test.ts's; a spawn costs a second each.
+  const refuse = async (args: string[], message: RegExp) => {
+    const r = await inProcess("tokenizer", ...args);
+    expect(r.code, r.out).toBe(1);
     expect(r.err).toMatch(message);
   };
 
-  it("names the file and the problem, and writes nothing", () => {
+  it("names the file and the problem, and writes nothing", async () => {
     const bad = join(dir, "bad");
     mkdirSync(bad, { recursive: true });
     const good = encodeGrayPng(new Float32Array(784).fill(0.5), 28, 28);
     writeFileSync(join(bad, "cut.png"), good.subarray(0, 40));
-    refuse(["encode", join(bad, "cut.png"), "--run", A, "-o", join(dir, "out1")], /cut\.png is not a readable PNG\/JPEG image/);
+    await refuse(["encode", join(bad, "cut.png"), "--run", A, "-o", join(dir, "out1")], /cut\.png is not a readable PNG\/JPEG image/);
     expect(existsSync(join(dir, "out1"))).toBe(false);
     writeFileSync(join(bad, "x.tokens.json"), JSON.stringify({ format: "mmntp-image-tokens", shape: [8, 8], codebookSize: 256, ids: [] }));
-    refuse(["decode", join(bad, "x.tokens.json"), "--run", A, "-o", join(dir, "out2")], /x\.tokens\.json: tokens of a \[8,8\] grid of 256 codes; this tokenizer makes \[7,7\]/);
+    await refuse(["decode", join(bad, "x.tokens.json"), "--run", A, "-o", join(dir, "out2")], /x\.tokens\.json: tokens of a \[8,8\] grid of 256 codes; this tokenizer makes \[7,7\]/);
     expect(existsSync(join(dir, "out2"))).toBe(false);
 
     // A folder with one corrupt file among good ones: the run folder is never made.
@@ -130,22 +132,22 @@ describe("mmntp tokenizer: bad input", () => {
     mkdirSync(folder, { recursive: true });
     for (let i = 0; i < 3; i++) writeFileSync(join(folder, `ok${i}.png`), good);
     writeFileSync(join(folder, "broken.jpg"), Buffer.from("not a jpeg at all"));
-    refuse(["train", "--data", folder, "-o", join(dir, "run1")], /broken\.jpg is not a readable PNG\/JPEG image/);
+    await refuse(["train", "--data", folder, "-o", join(dir, "run1")], /broken\.jpg is not a readable PNG\/JPEG image/);
     expect(existsSync(join(dir, "run1"))).toBe(false);
     rmSync(join(folder, "broken.jpg"));
-    refuse(["train", "--data", folder, "--set", "tokenizer.imageChannels=3", "-o", join(dir, "run2")], /ok0\.png is grayscale \(1 channel\); the tokenizer takes colour \(3 channels\) images/);
+    await refuse(["train", "--data", folder, "--set", "tokenizer.imageChannels=3", "-o", join(dir, "run2")], /ok0\.png is grayscale \(1 channel\); the tokenizer takes colour \(3 channels\) images/);
     expect(existsSync(join(dir, "run2"))).toBe(false);
 
-    refuse(["train", "--set", "tokenizer.height=30", "-o", join(dir, "run3")], /tokenizer\.height: expected a multiple of 4 .*got 30/);
+    await refuse(["train", "--set", "tokenizer.height=30", "-o", join(dir, "run3")], /tokenizer\.height: expected a multiple of 4 .*got 30/);
     expect(existsSync(join(dir, "run3"))).toBe(false);
 
     const idx = writeIdx([20, 28, 28], new Uint8Array(20 * 784));
     const wrongMagic = Uint8Array.from(idx);
     wrongMagic[0] = 0x12;
     writeFileSync(join(bad, "magic.idx"), wrongMagic);
-    refuse(["train", "--data", join(bad, "magic.idx"), "-o", join(dir, "run4")], /magic\.idx: IDX: bad magic number/);
+    await refuse(["train", "--data", join(bad, "magic.idx"), "-o", join(dir, "run4")], /magic\.idx: IDX: bad magic number/);
     writeFileSync(join(bad, "short.idx"), idx.subarray(0, idx.length - 100));
-    refuse(["train", "--data", join(bad, "short.idx"), "-o", join(dir, "run5")], /short\.idx: IDX: truncated data for shape \[20, 28, 28\]/);
+    await refuse(["train", "--data", join(bad, "short.idx"), "-o", join(dir, "run5")], /short\.idx: IDX: truncated data for shape \[20, 28, 28\]/);
     expect(readdirSync(dir).filter((f) => f.startsWith("run"))).toEqual([]);
   }, 120_000);
 });

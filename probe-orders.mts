@@ -1,0 +1,36 @@
+import { startEngine, tree } from "./src/engine/node.ts";
+import { KeyStream } from "./src/engine/rng.ts";
+import { initTransformer } from "./src/backbone/transformer.ts";
+import { DEFAULT_PAIRED } from "./src/backbone/sequence/presets.ts";
+import { OrderDecoder, orderLength } from "./src/generate/order-decoder.ts";
+import { tokenizerConfig } from "./src/experiments/orders.ts";
+import { DEFAULT_ORDERS_EXPERIMENT } from "./src/experiments/orders-config.ts";
+import { generateWithOrder, imagePrompt, orderVocabOfSizes } from "./src/pipelines/orders.ts";
+import { AutoencoderTokenizer } from "./src/tokenizers/image/autoencoder.ts";
+import { traceKernels, summarizeKinds, groupKernels } from "./bench/lib/trace.ts";
+await startEngine();
+const cfg = DEFAULT_ORDERS_EXPERIMENT;
+const which = process.argv[2] ?? "maskgit";
+const order: any = which === "next-scale" ? { name: "next-scale", scales: cfg.scales } : { name: which };
+const decode: any = which === "maskgit" ? { name: "maskgit", steps: 8 } : which === "random" ? { name: "random", order: "random" } : { name: which };
+const image = AutoencoderTokenizer.init(tokenizerConfig(order.name, cfg), 0);
+const vocab = orderVocabOfSizes(40, image.codebookSize);
+const shape = image.tokenShape;
+const p = imagePrompt(vocab, [3, 7], shape, DEFAULT_PAIRED).length;
+const config = { ...cfg.model, contextLength: orderLength(order.name, p, image.tokensPerImage), vocabSize: vocab.size };
+const keys = new KeyStream(1);
+const params: any = initTransformer(keys, config);
+const decoder = new OrderDecoder({ params, config, order }, vocab);
+const gen = async () => (await generateWithOrder(decoder, vocab, [[3, 7]], shape, { order: decode, sampling: { temperature: 0.6, topK: 0 }, seed: 0, guidance: 1, layout: DEFAULT_PAIRED }));
+let codes = await gen();
+const times: number[] = [], dec: number[] = [];
+for (let r = 0; r < 9; r++) {
+  const t0 = performance.now(); codes = await gen(); const t1 = performance.now();
+  await image.decodeImages(Int32Array.from(codes.flat()), 1); const t2 = performance.now();
+  times.push(t1 - t0); dec.push(t2 - t1);
+}
+const med = (a: number[]) => a.slice().sort((x, y) => x - y)[a.length >> 1];
+console.log(which, "generate ms", med(times).toFixed(2), "decodeImages ms", med(dec).toFixed(2));
+const tr = await traceKernels(async () => { await gen(); }, 3);
+console.log("traced wall", tr.wallMs.toFixed(2), "kernels", tr.kernels.length, JSON.stringify(summarizeKinds(tr.kernels)));
+for (const g of groupKernels(tr.kernels, []).slice(0, 14)) console.log(JSON.stringify(g));
