@@ -7,6 +7,8 @@
  * is traced: set it before models are built and jitted. Node reads MMNTP_LEAN_ACTIVATIONS (0 turns
  * it off) in `startEngine`. Browser-safe.
  */
+import { jit, type Array, type JsTree } from "./index.ts";
+
 let lean = true;
 
 export function setLeanActivations(on: boolean): void {
@@ -30,3 +32,12 @@ export function withoutLeanActivations<T>(f: () => T): T {
     lean = was;
   }
 }
+
+/**
+ * `jit` for functions that are never differentiated (decoding, encoding, evaluation): traced
+ * with lean activations off, so a forward pass runs jax-js's own GELU and softmax (the same
+ * values) without the lean forms' derivative terms. In the demo-size model's bidirectional pass
+ * those were 5 of the 6 elementwise kernels over each layer's scores and half of its GELU time.
+ */
+type Traced = (...args: any[]) => JsTree<Array>;
+export const inferenceJit = ((f: Traced, opts?: Parameters<typeof jit>[1]) => jit((...args: Parameters<Traced>) => withoutLeanActivations(() => f(...args)), opts)) as typeof jit;

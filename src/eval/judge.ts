@@ -1,4 +1,5 @@
-import { fromHost, jit, nn, np, tree, type Array, type OwnedFunction } from "../engine/index.ts";
+import { fromHost, nn, np, tree, type Array, type OwnedFunction } from "../engine/index.ts";
+import { inferenceJit } from "../engine/lean.ts";
 import { KeyStream } from "../engine/rng.ts";
 import { InputError } from "../io/errors.ts";
 import { conv2d, initConv2d, type Conv2dParams } from "../nn/conv.ts";
@@ -69,9 +70,9 @@ export class Judge {
     readonly config: JudgeConfig,
   ) {
     checkJudgeConfig(config);
-    this.#predict = jit((p: JudgeParams, x: Array) => np.argmax(judgeLogits(p, x), -1));
-    this.#features = jit((p: JudgeParams, x: Array) => judgeFeatures(p, x));
-    this.#probabilities = jit((p: JudgeParams, x: Array) => nn.softmax(judgeLogits(p, x), -1));
+    this.#predict = inferenceJit((p: JudgeParams, x: Array) => np.argmax(judgeLogits(p, x), -1));
+    this.#features = inferenceJit((p: JudgeParams, x: Array) => judgeFeatures(p, x));
+    this.#probabilities = inferenceJit((p: JudgeParams, x: Array) => nn.softmax(judgeLogits(p, x), -1));
   }
 
   /** images: [N·C·H·W] in [0, 1] → class probabilities [N·classes] (for the Inception Score). */

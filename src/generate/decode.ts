@@ -1,4 +1,5 @@
-import { blockUntilReady, fromHost, jit, np, tree, type Array, type OwnedFunction } from "../engine/index.ts";
+import { blockUntilReady, fromHost, np, tree, type Array, type OwnedFunction } from "../engine/index.ts";
+import { inferenceJit } from "../engine/lean.ts";
 import { hostRng } from "../engine/rng.ts";
 import { writeFresh, type FreshKV, type KVCache } from "../nn/attention.ts";
 import { checkIds } from "../nn/embedding.ts";
@@ -48,7 +49,7 @@ export class Decoder {
   ) {
     // params are closed over, so jit holds them as constants: passed as arguments, the ~50 leaves
     // were flattened and their shapes stringified into a cache key on every token (8% of a step).
-    this.#step = jit((tokens: Array, caches: KVCache[], start: Array, grid?: Array) => forwardCached(tree.ref(params), tokens, caches, start, config, grid));
+    this.#step = inferenceJit((tokens: Array, caches: KVCache[], start: Array, grid?: Array) => forwardCached(tree.ref(params), tokens, caches, start, config, grid));
   }
 
   /**

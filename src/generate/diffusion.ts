@@ -17,7 +17,8 @@
  * Randomness: every draw takes the next key of a `KeyStream` (the start x first, then one per
  * step with σ_t > 0), so a seed fixes the samples.
  */
-import { jit, np, random, tree, type Array, type JsTree } from "../engine/index.ts";
+import { np, random, tree, type Array, type JsTree } from "../engine/index.ts";
+import { inferenceJit } from "../engine/lean.ts";
 import type { KeyStream } from "../engine/rng.ts";
 import { ddimCoefficients, ddimScalars, ddimUpdate, samplingTimesteps } from "../backbone/heads/ddim.ts";
 import { predictNoise, type DiffusionHeadParams } from "../backbone/heads/diffusion-head.ts";
@@ -73,7 +74,7 @@ export function ddimSample<C extends JsTree<Array>>(predict: NoisePredictor<C>, 
   const tau = opts.temperature ?? 1;
   const timesteps = samplingTimesteps(schedule, opts.steps);
   // one trace serves every step: the timestep, the DDIM scalars and the noise are arguments
-  const step = jit((ctx: C, x: Array, t: Array, k: Array, noise: Array): Array => {
+  const step = inferenceJit((ctx: C, x: Array, t: Array, k: Array, noise: Array): Array => {
     const { prev, x0 } = ddimUpdate(x.ref, predict(ctx, x, t), k, noise, opts.clip);
     x0.dispose();
     return prev;

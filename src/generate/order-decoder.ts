@@ -6,7 +6,8 @@
  * top-k and top-p shape them; a token is drawn at every still-unknown position; the schedule keeps
  * some (MaskGIT: the most confident) and a preview callback sees the image so far.
  */
-import { blockUntilReady, fromHost, jit, np, tree, type Array, type OwnedFunction } from "../engine/index.ts";
+import { blockUntilReady, fromHost, np, tree, type Array, type OwnedFunction } from "../engine/index.ts";
+import { inferenceJit } from "../engine/lean.ts";
 import { hostRng } from "../engine/rng.ts";
 import { writeFresh, type FreshKV, type KVCache } from "../nn/attention.ts";
 import { checkIds } from "../nn/embedding.ts";
@@ -184,7 +185,7 @@ export class OrderDecoder {
   async #randomSource(schedule: RandomOrderSchedule, rows: readonly (readonly number[])[], b: number): Promise<Source> {
     const { params, config } = this.model;
     await blockUntilReady(params);
-    this.#randomStep ??= jit((tokens: Array, caches: KVCache[], start: Array, positions: Array, target: Array) => forwardCachedRandomOrder(tree.ref(params), tokens, caches, start, positions, target, config));
+    this.#randomStep ??= inferenceJit((tokens: Array, caches: KVCache[], start: Array, positions: Array, target: Array) => forwardCachedRandomOrder(tree.ref(params), tokens, caches, start, positions, target, config));
     const step = this.#randomStep;
     const r = rows.length;
     const p = rows[0]!.length;
@@ -230,7 +231,7 @@ export class OrderDecoder {
   async #forwardSource(schedule: Schedule, rows: readonly (readonly number[])[], b: number, images: readonly Int32Array[]): Promise<Source> {
     const { params, config } = this.model;
     await blockUntilReady(params);
-    this.#forward ??= jit((ids: Array, mask: Array, positions: Array, select: Array, target?: Array) => orderLogits(tree.ref(params), { ids, mask, positions, ...(target ? { target } : {}) }, config, select));
+    this.#forward ??= inferenceJit((ids: Array, mask: Array, positions: Array, select: Array, target?: Array) => orderLogits(tree.ref(params), { ids, mask, positions, ...(target ? { target } : {}) }, config, select));
     const forward = this.#forward;
     const r = rows.length;
     // MaskGIT's mask is the same every step, next-scale's every step of a scale: kept on the

@@ -9,7 +9,8 @@
  * What to emit is the caller's (`StreamChooser`): the speech tasks of pipelines/speech.ts pick
  * text in stream 0 for recognition, and for synthesis K codes under the delay pattern's rules.
  */
-import { blockUntilReady, fromHost, jit, np, tree, type Array, type OwnedFunction } from "../engine/index.ts";
+import { blockUntilReady, fromHost, np, tree, type Array, type OwnedFunction } from "../engine/index.ts";
+import { inferenceJit } from "../engine/lean.ts";
 import { writeFresh, type FreshKV, type KVCache } from "../nn/attention.ts";
 import { checkIds } from "../nn/embedding.ts";
 import { cachedBlocks, initCaches, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
@@ -34,7 +35,7 @@ export class StreamDecoder {
     readonly padId: number,
   ) {
     if (config.positions === "rope2d") throw new Error("StreamDecoder: streams use 1-D positions (learned or rope), got rope2d");
-    this.#step = jit((tokens: Array[], caches: KVCache[], start: Array) => {
+    this.#step = inferenceJit((tokens: Array[], caches: KVCache[], start: Array) => {
       const p = tree.ref(params);
       const t = tokens[0]!.shape[1];
       const positions = np.arange(t).astype(np.int32).add(start.ref); // [T]

@@ -7,7 +7,8 @@
  * everything not frozen by its patterns (stage 2). Captions are decoded greedily and scored, as
  * the demo scores its captions, by the digit they name.
  */
-import { fromHost, jit, startEngine, tree, type Array } from "../engine/index.ts";
+import { fromHost, startEngine, tree, type Array } from "../engine/index.ts";
+import { inferenceJit } from "../engine/lean.ts";
 import { hostRng } from "../engine/rng.ts";
 import { allCaptions, caption, parseDigitFromCaption } from "../data/captions.ts";
 import { loadMnist } from "../data/mnist.ts";
@@ -174,8 +175,8 @@ export async function captionIds(model: ContinuousCaptioner, images: ImageSet, {
   const [p, m, l, v] = [layout.prompt, layout.maxTokens, layout.length, vocab.size];
   const eos = vocab.special("<eos>");
   const { encoder, projector, backbone } = model.params;
-  const embed = jit((x: Array) => embedImages(tree.ref({ encoder, projector }), x, cfg));
-  const logitsOf = jit((e: Array, ids: Array) => captionLogits(tree.ref(backbone), e, ids, layout.slots, model.backbone));
+  const embed = inferenceJit((x: Array) => embedImages(tree.ref({ encoder, projector }), x, cfg));
+  const logitsOf = inferenceJit((e: Array, ids: Array) => captionLogits(tree.ref(backbone), e, ids, layout.slots, model.backbone));
   const out: number[][] = [];
   try {
     for (let start = 0; start < images.n; start += batch) {

@@ -5,7 +5,8 @@
  * step: the backbone reads the caption and the tokens drawn so far, and the diffusion head draws
  * the next token from its hidden state (S DDIM/DDPM steps, classifier-free guidance on ε).
  */
-import { fromHost, jit, startEngine, tree, type Array } from "../engine/index.ts";
+import { fromHost, startEngine, tree, type Array } from "../engine/index.ts";
+import { inferenceJit } from "../engine/lean.ts";
 import { hostRng, KeyStream } from "../engine/rng.ts";
 import { allCaptions, caption } from "../data/captions.ts";
 import { loadMnist, MNIST_INFO } from "../data/mnist.ts";
@@ -118,7 +119,7 @@ export async function sampleMar(model: MarGenerator, captions: readonly (readonl
   const ids = fromHost(marIds(vocab, layout, guided ? [...captions, ...captions.map(() => null)] : captions), [rows, layout.length]);
   const tokens = new Float32Array(rows * count * dx);
   const { input, backbone, head } = model.params;
-  const conditions = jit((ids: Array, x: Array) => marConditions(tree.ref({ input, backbone }), ids, x, layout, model.backbone));
+  const conditions = inferenceJit((ids: Array, x: Array) => marConditions(tree.ref({ input, backbone }), ids, x, layout, model.backbone));
   const keys = new KeyStream(opts.seed ?? 0);
   const bar = opts.progress ? new Progress({ label: "MAR sampling", total: count }) : undefined;
   try {

@@ -5,7 +5,8 @@
  * <eoa>`, pipelines/speech.ts), and frame f's feature is the state after the first `layer`
  * blocks at the position where the delay pattern has shown all K levels of that frame.
  */
-import { fromHost, jit, tree, type Array } from "../engine/index.ts";
+import { fromHost, tree, type Array } from "../engine/index.ts";
+import { inferenceJit } from "../engine/lean.ts";
 import { causalMask } from "../backbone/masks.ts";
 import { compileStreams, embedStreams } from "../backbone/streams.ts";
 import { hidden } from "../backbone/transformer.ts";
@@ -21,7 +22,7 @@ export async function speechFeatures(model: SpeechModel, clips: readonly { codes
   const out: Float32Array[] = [];
   // one compiled shape: every chunk padded to the context (causal attention keeps the pads out)
   const t = cfg.contextLength;
-  const forward = jit((p: SpeechModel["params"], streams: Array[]) => {
+  const forward = inferenceJit((p: SpeechModel["params"], streams: Array[]) => {
     const { tok, head, blocks, ...rest } = p;
     tree.dispose([head, blocks.slice(layer)]);
     return hidden({ ...rest, blocks: blocks.slice(0, layer) }, embedStreams(tok, streams), causalMask(t), cfg);

@@ -10,7 +10,8 @@
  * positions; classifier-free guidance (Ho & Salimans 2022) batches the caption-dropped prompt
  * with the same x_t: ε̂ = ε_u + s·(ε_c − ε_u).
  */
-import { fromHost, jit, np, random, startEngine, tree, type Array, type JsTree } from "../engine/index.ts";
+import { fromHost, np, random, startEngine, tree, type Array, type JsTree } from "../engine/index.ts";
+import { inferenceJit } from "../engine/lean.ts";
 import { hostRng, KeyStream } from "../engine/rng.ts";
 import { allCaptions, caption, parseDigitFromCaption } from "../data/captions.ts";
 import { loadMnist, MNIST_INFO } from "../data/mnist.ts";
@@ -147,7 +148,7 @@ export async function ddimSampleAwaited<C extends JsTree<Array>>(predict: NoiseP
   checkDiffusionSampling(opts, schedule);
   const [n, dx] = shape;
   const timesteps = samplingTimesteps(schedule, opts.steps);
-  const step = jit((ctx: C, x: Array, t: Array, k: Array, noise: Array): Array => {
+  const step = inferenceJit((ctx: C, x: Array, t: Array, k: Array, noise: Array): Array => {
     const { prev, x0 } = ddimUpdate(x.ref, predict(ctx, x, t), k, noise, opts.clip);
     x0.dispose();
     return prev;
@@ -228,7 +229,7 @@ export async function captionTransfusion(model: TransfusionModel, images: ImageS
   const { backbone, patchIn, patchPos, time } = denoiserParams(model.params);
   const head = model.params.backbone.head;
   const t0 = (b: number) => np.zeros([b], { dtype: np.int32 });
-  const logitsOf = jit((ids: Array, x0: Array) => lmHead(tree.ref(head), transfusionHidden(tree.ref({ backbone, patchIn, patchPos, time }), ids, x0, t0(x0.shape[0]!), seq, model.backbone)));
+  const logitsOf = inferenceJit((ids: Array, x0: Array) => lmHead(tree.ref(head), transfusionHidden(tree.ref({ backbone, patchIn, patchPos, time }), ids, x0, t0(x0.shape[0]!), seq, model.backbone)));
   const out: number[][] = [];
   try {
     for (let start = 0; start < images.n; start += batch) {

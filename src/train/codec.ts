@@ -6,7 +6,8 @@
  * a window are padded with silence). Codebooks start from k-means of the first batch's residuals,
  * level by level, and codes left unused are re-seeded from current residuals (dead-code restart).
  */
-import { fromHost, jit, lax, np, tree, type Array } from "../engine/index.ts";
+import { fromHost, lax, np, tree, type Array } from "../engine/index.ts";
+import { inferenceJit } from "../engine/lean.ts";
 import { during } from "../engine/out-of-memory.ts";
 import { hostRng, KeyStream } from "../engine/rng.ts";
 import type { Rng } from "../data/shuffle.ts";
@@ -111,7 +112,7 @@ function unitTargets(units: readonly Int32Array[], drawn: { clip: Int32Array; at
 /** The encoder's latents of `wave` ([rows·segment]), on the host: [rows·F, D], encoded `chunk` rows at a time. Borrows params. */
 async function latentRows(params: CodecParams, wave: Float32Array, rows: number, cfg: CodecConfig, chunk = 16): Promise<Float32Array> {
   const segment = wave.length / rows;
-  const encode = jit((p: CodecParams["enc"], x: Array) => encodeWave(p, x, cfg));
+  const encode = inferenceJit((p: CodecParams["enc"], x: Array) => encodeWave(p, x, cfg));
   const parts: Float32Array[] = [];
   try {
     for (let r = 0; r < rows; r += chunk) {

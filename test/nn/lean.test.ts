@@ -6,9 +6,9 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { fromHost, grad, jit, nn, startEngine, tree, valueAndGrad, type Array as Tensor } from "../../src/engine/node.ts";
-import { setLeanActivations } from "../../src/engine/lean.ts";
+import { inferenceJit, leanActivations, setLeanActivations } from "../../src/engine/lean.ts";
 import { hostRng, KeyStream } from "../../src/engine/rng.ts";
-import { leanGelu, leanSoftmax } from "../../src/nn/lean.ts";
+import { gelu, leanGelu, leanSoftmax, softmax } from "../../src/nn/lean.ts";
 import { relativeError, uniformValues } from "../helpers/values.ts";
 import { initTransformer, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
 import { nextTokenLoss, type NextTokenBatch } from "../../src/train/losses.ts";
@@ -62,5 +62,25 @@ describe("lean activations", () => {
     const lean = await lossAndGrads(true);
     expect(lean.loss).toBe(plain.loss);
     expect(relativeError(lean.grads, plain.grads)).toBeLessThan(1e-4);
+  });
+
+  it("inferenceJit traces with the switch off (jax-js's own forms), gives the lean forms' values, and restores the switch", async () => {
+    await startEngine();
+    const x = fromHost(uniformValues(5 * 24, 4).map((v) => 6 * v - 3), [5, 24]);
+    const seen: boolean[] = [];
+    const f = (x: Tensor) => {
+      seen.push(leanActivations());
+      return softmax(gelu(x), -1);
+    };
+    const lean = jit(f);
+    const inference = inferenceJit(f);
+    const [a, b] = [(await lean(x.ref).data()) as Float32Array, (await inference(x.ref).data()) as Float32Array];
+    expect(seen).toEqual([true, false]); // each traced once, the second without the lean forms
+    expect(leanActivations()).toBe(true);
+    expect(Array.from(b).every((v, i) => v === a[i])).toBe(true);
+    expect(Math.max(...b) - Math.min(...b)).toBeGreaterThan(0.1); // not a constant
+    lean.dispose();
+    inference.dispose();
+    x.dispose();
   });
 });

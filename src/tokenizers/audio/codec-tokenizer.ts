@@ -3,7 +3,8 @@
  * out, and back. `levels` picks the bitrate: a codec trained with quantizer dropout decodes from
  * any prefix of its RVQ levels. Browser-safe.
  */
-import { fromHost, jit, tree, type Array, type JsTree, type OwnedFunction } from "../../engine/index.ts";
+import { fromHost, tree, type Array, type JsTree, type OwnedFunction } from "../../engine/index.ts";
+import { inferenceJit } from "../../engine/lean.ts";
 import { expectationsOfInit, paramsFromTensors, paramsToTensors } from "../../engine/params.ts";
 import { KeyStream } from "../../engine/rng.ts";
 import { InputError } from "../../io/errors.ts";
@@ -80,8 +81,8 @@ export class CodecTokenizer implements Tokenizer<Clip> {
     checkCodecConfig(config);
     if (!isInt(levels, 1, config.rvq.levels)) throw new InputError(`codec levels: expected an integer in [1, ${config.rvq.levels}], got ${levels}`, { field: "levels", value: levels });
     this.levels = levels;
-    this.#encode = jit((p: CodecParams, x: Array) => encodeIds(p, x, config, levels));
-    this.#decode = jit((p: CodecParams, ids: Array) => decodeIds(p, ids, config));
+    this.#encode = inferenceJit((p: CodecParams, x: Array) => encodeIds(p, x, config, levels));
+    this.#decode = inferenceJit((p: CodecParams, ids: Array) => decodeIds(p, ids, config));
   }
 
   static init(config: CodecConfig, seed: number): CodecTokenizer {

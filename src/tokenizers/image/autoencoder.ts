@@ -1,4 +1,5 @@
 import { fromHost, jit, lax, nn, np, tree, type Array, type JsTree, type OwnedFunction } from "../../engine/index.ts";
+import { inferenceJit } from "../../engine/lean.ts";
 import { expectationsOfInit, paramsFromTensors, paramsToTensors } from "../../engine/params.ts";
 import { InputError } from "../../io/errors.ts";
 import { KeyStream } from "../../engine/rng.ts";
@@ -247,8 +248,8 @@ export class AutoencoderTokenizer implements Tokenizer<Image> {
     checkAutoencoderConfig(config);
     const quantizer = makeQuantizer(config.quantizer, latentGrid(config));
     this.quantizer = quantizer;
-    this.#encode = jit((p: AutoencoderParams<JsTree<Array>>, x: Array) => encodeIds(p, x, quantizer, config));
-    this.#decode = jit((p: AutoencoderParams<JsTree<Array>>, ids: Array) => decodeIds(p, ids, quantizer, config));
+    this.#encode = inferenceJit((p: AutoencoderParams<JsTree<Array>>, x: Array) => encodeIds(p, x, quantizer, config));
+    this.#decode = inferenceJit((p: AutoencoderParams<JsTree<Array>>, ids: Array) => decodeIds(p, ids, quantizer, config));
   }
 
   /** Random weights drawn from `seed` (encoder, quantizer, decoder, in the VQ-VAE's order). */
