@@ -13,19 +13,28 @@ export function mmntp(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; 
 
 /**
  * The same command in this process, where a spawned CLI would spend a second or more starting
- * tsx and the engine: what it prints with console.log, or the message and exit code the entry
- * (cli/main.ts) would give its failure.
+ * tsx and the engine: what it prints to stdout (console.log) and to stderr (console.error and
+ * console.warn; progress bars too), and on failure the message and exit code the entry
+ * (cli/main.ts) would give it, after what it printed to stderr.
  */
 export async function inProcess(...args: string[]): Promise<CliResult> {
-  const lines: string[] = [];
-  const log = vi.spyOn(console, "log").mockImplementation((...x: unknown[]) => void lines.push(x.join(" ")));
+  const out: string[] = [];
+  const err: string[] = [];
+  const line = (to: string[]) => (...x: unknown[]) => void to.push(`${x.join(" ")}\n`);
+  const spies = [
+    vi.spyOn(console, "log").mockImplementation(line(out)),
+    vi.spyOn(console, "error").mockImplementation(line(err)),
+    vi.spyOn(console, "warn").mockImplementation(line(err)),
+    vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => (err.push(String(chunk)), true)),
+  ];
+  const result = (code: number, failure = "") => ({ code, out: out.join(""), err: err.join("") + failure });
   try {
     await runCli(args);
-    return { code: 0, out: lines.join("\n"), err: "" };
+    return result(0);
   } catch (e) {
     const { text, exitCode } = describeFailure(e);
-    return { code: exitCode, out: lines.join("\n"), err: text };
+    return result(exitCode, text);
   } finally {
-    log.mockRestore();
+    for (const s of spies) s.mockRestore();
   }
 }

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ import { readImageFile } from "../../src/data/image-folder.ts";
 import { startEngine } from "../../src/engine/index.ts";
 import { encodeGrayPng, readGrayImage } from "../../src/io/png.ts";
 import { loadImageTokenizer } from "../../src/pipelines/tokenizer-run.ts";
-import { inProcess } from "../helpers/cli.ts";
+import { inProcess, mmntp } from "../helpers/cli.ts";
 
 /**
  * `mmntp tokenizer` as a user runs it, in child processes: a run killed (SIGKILL) between
@@ -20,10 +20,7 @@ import { inProcess } from "../helpers/cli.ts";
 const dir = mkdtempSync(join(tmpdir(), "mmntp-tok-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const env = { ...process.env, MMNTP_THREADS: "1" };
-const cli = (args: string[]) => {
-  const r = spawnSync(process.execPath, ["bin/mmntp.js", "tokenizer", ...args], { encoding: "utf8", env, timeout: 280_000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-};
+const cli = (args: string[]) => mmntp(["tokenizer", ...args], { env });
 const TINY = ["--steps", "60", "--set", "checkpointEvery=5", "--set", "featureSteps=10", "--set", "testSize=100", "--set", "tokenizer.channels=[8,16]"];
 const [A, B] = [join(dir, "a"), join(dir, "b")];
 
