@@ -13,14 +13,12 @@
 import "../src/engine/node.ts";
 import { tree, type Array } from "../src/engine/index.ts";
 import { inferenceJit } from "../src/engine/lean.ts";
-import { causalMask } from "../src/backbone/masks.ts";
-import { compileStreams, embedStreams, streamBatch } from "../src/backbone/streams.ts";
-import { hidden, lmHead } from "../src/backbone/transformer.ts";
+import { compileStreams, streamBatch } from "../src/backbone/streams.ts";
 import { DIGIT_WORDS } from "../src/data/captions.ts";
 import { loadSpokenDigits } from "../src/data/speech.ts";
 import { disposeSpeechRun, loadSpeechRun } from "../src/pipelines/speech-run.ts";
 import { speechExamples, ttsSegments } from "../src/pipelines/speech.ts";
-import { tokenLogProbs } from "../src/train/losses.ts";
+import { streamLogits, tokenLogProbs } from "../src/train/losses.ts";
 
 const run = await loadSpeechRun(process.argv[2] ?? "runs/speech");
 const { model, text, codec } = run;
@@ -29,10 +27,7 @@ const t = cfg.contextLength;
 const { test } = loadSpokenDigits();
 const examples = await speechExamples(codec, text, test.clips.map((c) => ({ samples: c.samples, text: c.text })));
 // stream 0's log-probabilities [10, T] of one clip's documents (one compiled shape: padded to the context)
-const logProbs = inferenceJit((p: typeof model.params, inputs: Array[], targets: Array) => {
-  const { tok, head, ...body } = p;
-  return tokenLogProbs(lmHead(head, hidden(body, embedStreams(tok, inputs), causalMask(t), cfg)), targets);
-});
+const logProbs = inferenceJit((p: typeof model.params, inputs: Array[], targets: Array) => tokenLogProbs(streamLogits(p, inputs, cfg), targets));
 const hits = new Map<string, { right: number; clips: number }>();
 const count = (span: string, right: boolean) => {
   const h = hits.get(span) ?? { right: 0, clips: 0 };
