@@ -37,10 +37,10 @@ try {
   for (const e of examples) {
     const words = e.transcript.split(" ");
     const texts = DIGIT_WORDS.map((d) => [...words.slice(0, -1), d].join(" "));
-    const seqs = texts.map((s) => compileStreams(model.vocab, ttsSegments({ text: text.encodeText(s), codes: e.codes, frames: e.frames })));
+    const seqs = texts.map((s) => compileStreams(model.vocab, ttsSegments({ text: text.encodeText(s), codes: e.codes, frames: e.frames }, { condition: model.textCondition })));
     const batch = streamBatch(model.vocab, seqs, t);
     tree.dispose([batch.targets.slice(1), batch.weights.slice(1)]);
-    const lp = (await logProbs(tree.ref(model.params), batch.inputs, batch.targets[0]!).data()) as Float32Array;
+    const lp = (await logProbs(tree.ref(model.params), [...batch.inputs, ...batch.conditions], batch.targets[0]!).data()) as Float32Array;
     const w = (await batch.weights[0]!.data()) as Float32Array;
     // stream 0's weighted cells are frame 0 … F−1's level-0 codes, then <eoa>
     const score = (row: number, lo: number, hi: number) => {

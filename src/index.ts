@@ -45,7 +45,7 @@ export { caption, evaluateRun, generate, type GenerateOptions as RunGenerateOpti
 export { exportTorch, TORCH_FORMAT, TORCH_VERSION, type ExportOptions, type ExportResult, type TorchExportConfig } from "./pipelines/export.ts";
 export { importTorch, type ImportResult } from "./pipelines/import.ts";
 // Speech recognition and synthesis in one model over codec tokens; speech run folders.
-export { asrSegments, checkSpeechTrainConfig, cropFrames, DEFAULT_SPEECH_TRAIN, DEFAULT_SYNTHESIS, recognize, speechExamples, synthesize, trainSpeech, ttsSegments, voiceSegments, type SpeechExample, type SpeechModel, type SpeechTrainConfig, type SynthesisOptions } from "./pipelines/speech.ts";
+export { asrSegments, checkSpeechTrainConfig, cropFrames, DEFAULT_SPEECH_TRAIN, DEFAULT_SYNTHESIS, recognize, speechExamples, synthesize, trainSpeech, ttsSegments, voiceSegments, type SpeechExample, type SpeechModel, type SpeechTrainConfig, type SynthesisOptions, type TtsLayout } from "./pipelines/speech.ts";
 export { disposeSpeechRun, evaluateSpeech, evaluateVoice, loadSpeechRun, saveSpeechRun, speak, transcribe, trainSpeechRun, SPEECH_FORMAT, SPEECH_VERSION, type SpeechManifest, type SpeechReport, type SpeechRun, type VoiceReport } from "./pipelines/speech-run.ts";
 export { speechFeatures } from "./pipelines/speech-units.ts";
 // Two speakers' streams in one model (Moshi-style); dialogue run folders.

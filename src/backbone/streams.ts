@@ -16,6 +16,13 @@
  *
  * The embedding of a position is the sum of its K streams' token embeddings; one LM head serves
  * every stream, stream k ≥ 1 reading its softmax over level k's codes alone (`streamLoss`).
+ *
+ * An audio block may carry a *condition*: ids (its text) whose embeddings are added at every
+ * position of the block, from its `<boa>` to its last delayed level. A block then reads its text
+ * where it speaks it, not only by attending back to the prefix: small speech models trained on
+ * little data learn that lookup poorly for words spoken late in a clip (docs/audio/speech.md).
+ * In a batch the conditions are C more streams (`conditionStreams`) of ids or −1 (none), whose
+ * one-hot rows are zeros; they are inputs only, never targets.
  */
 import { fromHost, np, type Array } from "../engine/index.ts";
 import { oneHot, type EmbeddingParams } from "../nn/embedding.ts";
@@ -47,13 +54,17 @@ export function vocabLevels(vocab: JointVocab): number {
 
 /** Segments of a multi-stream sequence. `loss` is the total weight the segment's covered tokens share. */
 export type StreamSegment =
-  | { readonly kind: "special"; readonly name: string; readonly loss?: number }
+  /** with `condition`, the condition starts at this position (a prompt's `<boa>`: the decoder keeps it on for what it generates) */
+  | { readonly kind: "special"; readonly name: string; readonly loss?: number; readonly condition?: readonly number[] }
   /** `count` pad ids in stream 0, no loss: a text left out (the unconditional prompt of classifier-free guidance) */
   | { readonly kind: "pads"; readonly count: number }
   /** text ids (without the pad id), then `end` if given; covered: the ids and `end` */
   | { readonly kind: "text"; readonly ids: readonly number[]; readonly end?: string; readonly loss?: number }
   /** `<boa>`, F frames of K levels (codes [F·K] row-major, local ids), `<eoa>`; covered: the codes and `<eoa>` */
-  | { readonly kind: "audio"; readonly codes: Int32Array; readonly frames: number; readonly loss?: number };
+  | { readonly kind: "audio"; readonly codes: Int32Array; readonly frames: number; readonly loss?: number; readonly condition?: readonly number[] };
+
+/** Ids whose embeddings are added at positions [from, to). */
+export type StreamCondition = { readonly from: number; readonly to: number; readonly ids: readonly number[] };
 
 export type StreamSequence = {
   /** T positions */
@@ -65,6 +76,8 @@ export type StreamSequence = {
   readonly weights: Float32Array;
   /** per audio segment: the position of its first frame (after `<boa>`) and its frames */
   readonly audio: readonly { readonly start: number; readonly frames: number }[];
+  /** the conditions of its audio blocks (and of a prompt's `<boa>`), in order */
+  readonly conditions: readonly StreamCondition[];
 };
 
 /** Positions an audio block of F frames takes after its `<boa>`: the delayed levels and the `<eoa>`. */
@@ -82,7 +95,7 @@ export function compileStreams(vocab: JointVocab, segments: readonly StreamSegme
   const ids = new Int32Array(t * levels).fill(vocab.padId);
   const weights = new Float32Array(t * levels);
   const audio: { start: number; frames: number }[] = [];
-  const textRange = vocab.range("text");
+  const conditions: StreamCondition[] = [];
   let at = 0;
   const put = (pos: number, k: number, id: number, w: number) => {
     ids[pos * levels + k] = id;
@@ -90,21 +103,27 @@ export function compileStreams(vocab: JointVocab, segments: readonly StreamSegme
   };
   segments.forEach((s, i) => {
     const where = `stream segment ${i} (${s.kind})`;
+    const condition = (from: number, to: number) => {
+      if (s.kind !== "special" && s.kind !== "audio") return;
+      if (!s.condition) return;
+      checkTextIds(vocab, s.condition, `${where} condition`);
+      conditions.push({ from, to, ids: s.condition });
+    };
     if (s.kind === "special") {
+      condition(at, at + 1);
       put(at++, 0, vocab.special(s.name), s.loss ?? 0);
     } else if (s.kind === "pads") {
       if (!Number.isInteger(s.count) || s.count < 0) throw new Error(`${where}: count must be an integer ≥ 0, got ${s.count}`);
       at += s.count; // the grid is filled with pads already
     } else if (s.kind === "text") {
       const w = (s.loss ?? 0) / Math.max(1, s.ids.length + (s.end ? 1 : 0));
-      for (const id of s.ids) {
-        if (!Number.isInteger(id) || id < textRange.start || id >= textRange.end || id === vocab.padId) throw new Error(`${where}: text id ${id} is not a text id in ${describeRange(textRange)} other than the pad id ${vocab.padId}`);
-        put(at++, 0, id, w);
-      }
+      checkTextIds(vocab, s.ids, where);
+      for (const id of s.ids) put(at++, 0, id, w);
       if (s.end) put(at++, 0, vocab.special(s.end), w);
     } else {
       const f = s.frames;
       if (!Number.isInteger(f) || f < 1 || s.codes.length !== f * levels) throw new Error(`${where}: expected codes [${f} frames · ${levels} levels] = ${f * levels}, got ${s.codes.length}`);
+      condition(at, at + 1 + audioSpan(f, levels));
       put(at++, 0, vocab.special("<boa>"), 0);
       const w = (s.loss ?? 0) / (f * levels + 1);
       for (let fr = 0; fr < f; fr++) {
@@ -120,8 +139,35 @@ export function compileStreams(vocab: JointVocab, segments: readonly StreamSegme
       at += audioSpan(f, levels);
     }
   });
-  return { length: t, levels, ids, weights, audio };
+  return { length: t, levels, ids, weights, audio, conditions };
 }
+
+function checkTextIds(vocab: JointVocab, ids: readonly number[], where: string): void {
+  const textRange = vocab.range("text");
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < textRange.start || id >= textRange.end || id === vocab.padId) throw new Error(`${where}: text id ${id} is not a text id in ${describeRange(textRange)} other than the pad id ${vocab.padId}`);
+  }
+}
+
+/**
+ * The C condition streams of `rows` over positions [0, length): per stream [B·length] ids, −1 where
+ * a position has no condition (or fewer than C ids). A row's condition open at position `open[i]`
+ * − 1 (a prompt that ends at its `<boa>`) stays on from there to the end.
+ */
+export function conditionStreams(rows: readonly (readonly StreamCondition[])[], length: number, width: number, open?: readonly number[]): Int32Array[] {
+  const out = globalThis.Array.from({ length: width }, () => new Int32Array(rows.length * length).fill(-1));
+  rows.forEach((conds, i) => {
+    for (const c of conds) {
+      if (c.ids.length > width) throw new Error(`conditionStreams: row ${i} has a condition of ${c.ids.length} ids, more than the ${width} condition streams`);
+      const to = open && c.to === open[i] ? length : Math.min(c.to, length);
+      for (let p = c.from; p < to; p++) c.ids.forEach((id, s) => (out[s]![i * length + p] = id));
+    }
+  });
+  return out;
+}
+
+/** The most ids any of the sequences' conditions holds (the condition streams a batch of them needs). */
+export const conditionWidth = (seqs: readonly { conditions: readonly StreamCondition[] }[]): number => Math.max(0, ...seqs.flatMap((s) => s.conditions.map((c) => c.ids.length)));
 
 /** Undo the delay: the codes [F·K] (local ids) of the audio block whose first frame sits at `start`. ids: [T·K]. */
 export function readAudio(vocab: JointVocab, ids: Int32Array, start: number, frames: number): Int32Array {
@@ -145,11 +191,12 @@ export function levelRanges(vocab: JointVocab): IdRange[] {
  * A device batch of multi-stream sequences for next-position training, one [B, L] array per
  * stream: inputs (cells 0..L−1), targets (cells 1..L), weights. Rows shorter than L + 1 are
  * padded with the pad id and weight 0. Level-k targets (k ≥ 1) are local codes of level k (the
- * index into its softmax); cells without a weight hold 0.
+ * index into its softmax); cells without a weight hold 0. `conditions`: the C condition streams
+ * [B, L] (`conditionStreams`; C = `width`, by default what the rows need), inputs only.
  */
-export type StreamBatch = { inputs: Array[]; targets: Array[]; weights: Array[] };
+export type StreamBatch = { inputs: Array[]; targets: Array[]; weights: Array[]; conditions: Array[] };
 
-export function streamBatch(vocab: JointVocab, seqs: readonly StreamSequence[], length: number): StreamBatch {
+export function streamBatch(vocab: JointVocab, seqs: readonly StreamSequence[], length: number, width = conditionWidth(seqs)): StreamBatch {
   const levels = vocabLevels(vocab);
   const b = seqs.length;
   if (b === 0) throw new Error("streamBatch: no sequences");
@@ -174,13 +221,14 @@ export function streamBatch(vocab: JointVocab, seqs: readonly StreamSequence[], 
     inputs: host.map((h) => fromHost(h.inputs, [b, length])),
     targets: host.map((h) => fromHost(h.targets, [b, length])),
     weights: host.map((h) => fromHost(h.weights, [b, length])),
+    conditions: conditionStreams(seqs.map((s) => s.conditions), length, width).map((c) => fromHost(c, [b, length])),
   };
 }
 
 /**
  * Σ_k embed(stream k): ids K × [B, T] → x [B, T, D], as one matmul of the K-hot rows [B, T, V]
  * with the table (differentiable; K one-hot matmuls would cost K× the forward and backward).
- * Consumes tok and ids.
+ * Condition streams go in the same list: their −1 cells one-hot to zeros. Consumes tok and ids.
  */
 export function embedStreams(tok: EmbeddingParams, ids: readonly Array[]): Array {
   const v = tok.table.shape[0];

@@ -11,6 +11,7 @@
  */
 import { blockUntilReady, fromHost, np, tree, type Array, type OwnedFunction } from "../engine/index.ts";
 import { inferenceJit } from "../engine/lean.ts";
+import { conditionStreams, conditionWidth, type StreamCondition } from "../backbone/streams.ts";
 import { writeFresh, type FreshKV, type KVCache } from "../nn/attention.ts";
 import { checkIds } from "../nn/embedding.ts";
 import { cachedBlocks, initCaches, type TransformerConfig, type TransformerParams } from "../backbone/transformer.ts";
@@ -23,7 +24,7 @@ import { cachedBlocks, initCaches, type TransformerConfig, type TransformerParam
  */
 export type StreamChooser = (row: number, j: number, logits: Float32Array, logitsOf: (row: number) => Float32Array) => Int32Array | null;
 
-type Step = (tokens: Array[], caches: KVCache[], start: Array) => { logits: Array; fresh: FreshKV[] };
+type Step = (tokens: Array[], conditions: Array[], caches: KVCache[], start: Array) => { logits: Array; fresh: FreshKV[] };
 
 export class StreamDecoder {
   readonly #step: OwnedFunction<Step>;
@@ -35,13 +36,17 @@ export class StreamDecoder {
     readonly padId: number,
   ) {
     if (config.positions === "rope2d") throw new Error("StreamDecoder: streams use 1-D positions (learned or rope), got rope2d");
-    this.#step = inferenceJit((tokens: Array[], caches: KVCache[], start: Array) => {
+    this.#step = inferenceJit((tokens: Array[], conditions: Array[], caches: KVCache[], start: Array) => {
       const p = tree.ref(params);
       const t = tokens[0]!.shape[1];
       const positions = np.arange(t).astype(np.int32).add(start.ref); // [T]
       // rows gathered rather than one-hot: this pass is never differentiated
       let x = np.take(p.tok.table.ref, tokens[0]!, 0);
       for (const s of tokens.slice(1)) x = x.add(np.take(p.tok.table.ref, s, 0));
+      for (const c of conditions) {
+        const on = np.greaterEqual(c.ref, 0).astype(x.dtype).reshape([...c.shape, 1]);
+        x = x.add(np.take(p.tok.table.ref, np.maximum(c, 0), 0).mul(on));
+      }
       p.tok.table.dispose();
       if (p.pos) x = x.add(np.take(p.pos.table, positions.ref, 0));
       return cachedBlocks(p, x, caches, start, positions, config); // rotary positions (unused by learned ones)
@@ -51,9 +56,10 @@ export class StreamDecoder {
   /**
    * prompts: one [P·K] id grid per row (position-major, as `compileStreams` makes them); decodes
    * until every row's chooser returned null or `maxLength` positions are filled. Returns each
-   * row's whole grid (prompt included) up to the position where it finished.
+   * row's whole grid (prompt included) up to the position where it finished. `conditions`: each
+   * row's (its compiled prompt's); one open at the prompt's last position covers what follows.
    */
-  async run(prompts: readonly Int32Array[], maxLength: number, choose: StreamChooser): Promise<Int32Array[]> {
+  async run(prompts: readonly Int32Array[], maxLength: number, choose: StreamChooser, conditions?: readonly (readonly StreamCondition[])[]): Promise<Int32Array[]> {
     const k = this.levels;
     const b = prompts.length;
     if (b === 0) throw new Error("StreamDecoder.run: no prompts");
@@ -70,6 +76,8 @@ export class StreamDecoder {
       g.set(p);
       return g;
     });
+    if (conditions && conditions.length !== b) throw new Error(`StreamDecoder.run: ${conditions.length} rows of conditions for ${b} prompts`);
+    const conds = conditions ? conditionStreams(conditions, maxLength, conditionWidth(conditions.map((c) => ({ conditions: c }))), lengths) : [];
     const ends = lengths.map(() => -1); // the position where each row finished
     const caches = initCaches(this.config, b);
     const v = this.config.vocabSize;
@@ -82,7 +90,12 @@ export class StreamDecoder {
           for (let i = 0; i < b; i++) for (let t = 0; t < n; t++) host[i * n + t] = grids[i]![(pos + t) * k + s]!;
           return fromHost(host, [b, n]);
         });
-        const r = this.#step(tokens, tree.ref(caches), np.array(pos, { dtype: np.int32 }));
+        const condTokens = conds.map((c) => {
+          const host = new Int32Array(b * n);
+          for (let i = 0; i < b; i++) host.set(c.subarray(i * maxLength + pos, i * maxLength + pos + n), i * n);
+          return fromHost(host, [b, n]);
+        });
+        const r = this.#step(tokens, condTokens, tree.ref(caches), np.array(pos, { dtype: np.int32 }));
         const logits = (await r.logits.data()) as Float32Array; // [B, V]
         for (let l = 0; l < caches.length; l++) await writeFresh(caches[l]!, r.fresh[l]!, pos);
         pos += n;

@@ -38,6 +38,8 @@ export type SpeechManifest = {
   levels: number;
   /** the longest transcript recognition may write, in words */
   maxWords: number;
+  /** synthesis blocks read their text at every audio position (absent in runs before it: false) */
+  textCondition?: boolean;
   training?: SpeechTrainConfig & { data: string; clips: number };
   eval?: SpeechReport;
   voiceEval?: VoiceReport;
@@ -59,7 +61,7 @@ export async function saveSpeechRun(dir: string, r: Omit<SpeechRun, "manifest">,
     await saveCodec(join(tmp, "codec"), r.codec);
     saveCheckpoint(tmp, "model", { tensors: await paramsToTensors(r.model.params as never), config: r.model.config });
     writeAtomic(join(tmp, "tokenizer.json"), r.text.toJSON());
-    const manifest: SpeechManifest = { format: SPEECH_FORMAT, version: SPEECH_VERSION, vocab: r.model.vocab.toJSON(), levels: r.model.levels, maxWords: r.maxWords, ...extra };
+    const manifest: SpeechManifest = { format: SPEECH_FORMAT, version: SPEECH_VERSION, vocab: r.model.vocab.toJSON(), levels: r.model.levels, maxWords: r.maxWords, textCondition: r.model.textCondition, ...extra };
     writeAtomic(join(tmp, "speech.json"), `${JSON.stringify(manifest, null, 2)}\n`);
     return manifest;
   });
@@ -78,6 +80,7 @@ export async function loadSpeechRun(dir: string): Promise<SpeechRun> {
   const levels = inFile(() => vocabLevels(vocab));
   if (m.levels !== levels) throw new InputError(`${file}: levels is ${JSON.stringify(m.levels)}, but the vocabulary holds ${levels} audio levels`, { file, field: "levels" });
   if (!Number.isInteger(m.maxWords) || m.maxWords! < 1) throw new InputError(`${file}: maxWords must be an integer ≥ 1, got ${JSON.stringify(m.maxWords)}`, { file, field: "maxWords" });
+  if (m.textCondition !== undefined && typeof m.textCondition !== "boolean") throw new InputError(`${file}: textCondition must be true or false, got ${JSON.stringify(m.textCondition)}`, { file, field: "textCondition" });
   const textFile = join(dir, "tokenizer.json");
   if (!existsSync(textFile)) throw new InputError(`${textFile} is missing (the run is incomplete)`, { file: textFile });
   const text = asInputError(() => TextTokenizer.fromJSON(readFileSync(textFile, "utf8")), { file: textFile });
@@ -93,7 +96,7 @@ export async function loadSpeechRun(dir: string): Promise<SpeechRun> {
     const codes = vocab.modality(levelName(0)).size;
     if (codec.vocabSize !== codes) throw new InputError(`${file}: the codec has ${codec.vocabSize} codes per level, the vocabulary ${codes}`, { file, field: "vocab" });
     const params = paramsOfInit(tensors, () => initTransformerForShapes(cfg), join(dir, "model.safetensors"));
-    return { model: { params, config: cfg, vocab, levels }, text, codec, maxWords: m.maxWords!, manifest: m as SpeechManifest };
+    return { model: { params, config: cfg, vocab, levels, textCondition: m.textCondition === true }, text, codec, maxWords: m.maxWords!, manifest: m as SpeechManifest };
   } catch (e) {
     codec.dispose();
     throw e;

@@ -61,6 +61,11 @@ export type SpeechTrainConfig = {
    * late in a clip. 0 = none.
    */
   readonly concat: number;
+  /**
+   * Synthesis blocks also add their text's embeddings at every audio position (backbone/streams.ts,
+   * conditions), so a word spoken late in a clip reads its text where it is spoken.
+   */
+  readonly textCondition: boolean;
   readonly model: Omit<TransformerConfig, "vocabSize">;
 };
 
@@ -75,6 +80,7 @@ export const DEFAULT_SPEECH_TRAIN: SpeechTrainConfig = {
   balance: "clips",
   voicePrompt: 0,
   concat: 0,
+  textCondition: false,
   model: { contextLength: 192, dim: 128, layers: 4, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "rope" },
 };
 
@@ -92,6 +98,7 @@ export function checkSpeechTrainConfig(cfg: SpeechTrainConfig, where = "speech t
   if (!(cfg.lr > 0) || !Number.isFinite(cfg.lr)) throw new InputError(`${where}: lr must be a positive number, got ${JSON.stringify(cfg.lr)}`, { field: "lr", value: cfg.lr });
   if (!(cfg.concat >= 0 && cfg.concat < 1)) throw new InputError(`${where}: concat must be a number in [0, 1), got ${JSON.stringify(cfg.concat)}`, { field: "concat", value: cfg.concat });
   if (!(cfg.textDropout >= 0 && cfg.textDropout < 1)) throw new InputError(`${where}: textDropout must be a number in [0, 1), got ${JSON.stringify(cfg.textDropout)}`, { field: "textDropout", value: cfg.textDropout });
+  if (typeof cfg.textCondition !== "boolean") throw new InputError(`${where}: textCondition must be true or false, got ${JSON.stringify(cfg.textCondition)}`, { field: "textCondition", value: cfg.textCondition });
   if (cfg.balance !== "clips" && cfg.balance !== "transcripts") throw new InputError(`${where}: balance must be "clips" or "transcripts", got ${JSON.stringify(cfg.balance)}`, { field: "balance", value: cfg.balance });
   if (!Array.isArray(cfg.shifts) || cfg.shifts.length === 0 || cfg.shifts.some((x) => !Number.isInteger(x) || x < 0)) throw new InputError(`${where}: shifts must be a non-empty list of sample offsets ≥ 0, got ${JSON.stringify(cfg.shifts)}`, { field: "shifts", value: cfg.shifts });
   asInputError(() => checkTransformerConfig({ ...cfg.model, vocabSize: 1 }, `${where}: model`));
@@ -130,15 +137,18 @@ export const asrSegments = (e: { codes: Int32Array; frames: number; text?: reado
   ...(e.text ? [{ kind: "text" as const, ids: e.text, end: "<eos>", loss: 1 }] : []),
 ];
 
-/**
- * The synthesis document; without codes, the prompt `<bos> text <boa>`. `blank`: the text's
- * positions hold pads (guidance's unconditional document, as long as the conditional one).
- */
-export const ttsSegments = (e: { text: readonly number[]; codes?: Int32Array; frames?: number }, { blank = false } = {}): StreamSegment[] => [
-  { kind: "special", name: "<bos>" },
-  blank ? { kind: "pads", count: e.text.length } : { kind: "text", ids: e.text, loss: 0 },
-  e.codes ? { kind: "audio", codes: e.codes, frames: e.frames!, loss: 1 } : { kind: "special", name: "<boa>" },
-];
+/** How a synthesis document is laid out: `blank`, the text's positions hold pads (guidance's unconditional document, as long as the conditional one); `condition`, the audio block is conditioned on the text (unless blank). */
+export type TtsLayout = { readonly blank?: boolean; readonly condition?: boolean };
+
+/** The synthesis document; without codes, the prompt `<bos> text <boa>`. */
+export const ttsSegments = (e: { text: readonly number[]; codes?: Int32Array; frames?: number }, { blank = false, condition = false }: TtsLayout = {}): StreamSegment[] => {
+  const cond = condition && !blank ? { condition: e.text } : {};
+  return [
+    { kind: "special", name: "<bos>" },
+    blank ? { kind: "pads", count: e.text.length } : { kind: "text", ids: e.text, loss: 0 },
+    e.codes ? { kind: "audio", codes: e.codes, frames: e.frames!, loss: 1, ...cond } : { kind: "special", name: "<boa>", ...cond },
+  ];
+};
 
 /** The first `frames` frames of a clip: what a voice prompt holds. */
 export function cropFrames(e: { codes: Int32Array; frames: number }, frames: number, levels: number): { codes: Int32Array; frames: number } {
@@ -147,13 +157,14 @@ export function cropFrames(e: { codes: Int32Array; frames: number }, frames: num
 }
 
 /** The voice-prompt document: the prompt clip, the text (or pads), then the clip, or `<boa>` to be continued. */
-export const voiceSegments = (prompt: { codes: Int32Array; frames: number }, e: { text: readonly number[]; codes?: Int32Array; frames?: number }, { blank = false } = {}): StreamSegment[] => [
+export const voiceSegments = (prompt: { codes: Int32Array; frames: number }, e: { text: readonly number[]; codes?: Int32Array; frames?: number }, layout: TtsLayout = {}): StreamSegment[] => [
   { kind: "special", name: "<bos>" },
   { kind: "audio", codes: prompt.codes, frames: prompt.frames, loss: 0 },
-  ...ttsSegments(e, { blank }).slice(1),
+  ...ttsSegments(e, layout).slice(1),
 ];
 
-export type SpeechModel = { readonly params: TransformerParams; readonly config: TransformerConfig; readonly vocab: JointVocab; readonly levels: number };
+/** `textCondition`: synthesis reads its text at every audio position too (`SpeechTrainConfig.textCondition`). */
+export type SpeechModel = { readonly params: TransformerParams; readonly config: TransformerConfig; readonly vocab: JointVocab; readonly levels: number; readonly textCondition: boolean };
 
 /** A training row: its length, its clip, and how to draw it (the sequence, and for synthesis its text-free twin of the same length). */
 type Row = { readonly length: number; readonly example: SpeechExample; readonly draw: (r: Rng) => { seq: StreamSequence; twin?: StreamSequence } };
@@ -174,9 +185,10 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
   const config: TransformerConfig = { ...cfg.model, vocabSize: vocab.size };
   const rows: Row[] = [];
   const compile = (segments: StreamSegment[]) => compileStreams(vocab, segments);
+  const condition = cfg.textCondition;
   for (const e of examples) {
     rows.push(fixedRow(compile(asrSegments(e)), e));
-    rows.push(fixedRow(compile(ttsSegments(e)), e, compile(ttsSegments(e, { blank: true }))));
+    rows.push(fixedRow(compile(ttsSegments(e, { condition })), e, compile(ttsSegments(e, { blank: true }))));
   }
   if (cfg.voicePrompt > 0) {
     // prompts of exactly voicePrompt frames, so a row's length does not depend on the prompt drawn
@@ -193,7 +205,7 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
         example: e,
         draw: (r) => {
           const prompt = promptOf(r);
-          return { seq: compile(voiceSegments(prompt, e)), twin: compile(voiceSegments(prompt, e, { blank: true })) };
+          return { seq: compile(voiceSegments(prompt, e, { condition })), twin: compile(voiceSegments(prompt, e, { blank: true })) };
         },
       });
     }
@@ -214,7 +226,7 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
       codes.set(o.codes, e.codes.length);
       const both = { codes, frames: e.frames + o.frames, text: [...e.text, ...o.text], transcript: `${e.transcript} ${o.transcript}`, ...(e.voice !== undefined && { voice: e.voice }) };
       joined.push(fixedRow(compile(asrSegments(both)), both));
-      joined.push(fixedRow(compile(ttsSegments(both)), both, compile(ttsSegments(both, { blank: true }))));
+      joined.push(fixedRow(compile(ttsSegments(both, { condition })), both, compile(ttsSegments(both, { blank: true }))));
     }
   }
   const tooLong = [...rows, ...joined].find((r) => r.length > config.contextLength);
@@ -230,7 +242,8 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
   for (const r of rows) byTranscript.set(r.example.transcript, [...(byTranscript.get(r.example.transcript) ?? []), r]);
   const groups = [...byTranscript.values()];
   const first = cfg.balance === "transcripts" ? () => pick(pick(groups, rng), rng) : () => pick(rows, rng);
-  const params = await trainStreamModel(vocab, config, { initSeed: cfg.seed + 11, steps: cfg.steps, lr: cfg.lr, label: "speech transformer" }, () => {
+  const conditionWidth = condition ? Math.max(...[...examples, ...joined.map((r) => r.example)].map((e) => e.text.length)) : 0;
+  const params = await trainStreamModel(vocab, config, { initSeed: cfg.seed + 11, steps: cfg.steps, lr: cfg.lr, label: "speech transformer", conditionWidth }, () => {
     const fromJoined = joined.length > 0 && rng() < cfg.concat;
     const length = bucketLength((fromJoined ? pick(joined, rng) : first()).length, config.contextLength);
     const pool = (fromJoined ? joinedBuckets : buckets).get(length)!;
@@ -240,7 +253,7 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
     });
     return { rows: batch, length };
   });
-  return { params, config, vocab, levels: cfg.levels };
+  return { params, config, vocab, levels: cfg.levels, textCondition: condition };
 }
 
 /** Rows decoded together (the KV caches are [rows, context, …]). */
@@ -315,9 +328,11 @@ export async function synthesize(model: SpeechModel, texts: readonly (readonly n
       // guidance: rows n..2n−1 decode each text's blank twin in lockstep with it
       const promptOf = (t: readonly number[], i: number, blank: boolean) => {
         const v = voices?.[at + i];
-        return compileStreams(vocab, v ? voiceSegments(v, { text: t }, { blank }) : ttsSegments({ text: t }, { blank })).ids;
+        const layout = { blank, condition: model.textCondition };
+        return compileStreams(vocab, v ? voiceSegments(v, { text: t }, layout) : ttsSegments({ text: t }, layout));
       };
-      const prompts = [...part.map((t, i) => promptOf(t, i, false)), ...(guided ? part.map((t, i) => promptOf(t, i, true)) : [])];
+      const compiled = [...part.map((t, i) => promptOf(t, i, false)), ...(guided ? part.map((t, i) => promptOf(t, i, true)) : [])];
+      const prompts = compiled.map((c) => c.ids);
       const chosen: (Int32Array | null)[] = part.map(() => null);
       const longest = Math.max(...prompts.map((p) => p.length / levels));
       const maxFrames = Math.min(opts.maxFrames, model.config.contextLength - longest - levels);
@@ -353,7 +368,7 @@ export async function synthesize(model: SpeechModel, texts: readonly (readonly n
           c[k] = r.start + code;
         }
         return (chosen[row] = c);
-      });
+      }, compiled.map((c) => c.conditions));
       part.forEach((_, i) => out.push({ codes: Int32Array.from(codes[i]!.flat()), frames: codes[i]!.length }));
     }
   } finally {

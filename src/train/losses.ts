@@ -54,7 +54,7 @@ export function nextTokenLoss(p: TransformerParams, batch: NextTokenBatch, cfg: 
   return [weightedCrossEntropy(logits, batch.targets, batch.weights), {}];
 }
 
-/** Causal logits [B, T, V] of the multi-stream inputs (K × [B, T] ids, summed embeddings). Consumes params and inputs. */
+/** Causal logits [B, T, V] of the multi-stream inputs (K × [B, T] ids, then any condition streams; summed embeddings). Consumes params and inputs. */
 export function streamLogits(p: TransformerParams, inputs: readonly Array[], cfg: TransformerConfig): Array {
   const { tok, head, ...body } = p;
   return lmHead(head, hidden(body, embedStreams(tok, inputs), causalMask(inputs[0]!.shape[1]), cfg));
@@ -67,7 +67,7 @@ export function streamLogits(p: TransformerParams, inputs: readonly Array[], cfg
  * Also returns each stream's share of that mean (for the progress line). Consumes params and batch.
  */
 export function streamLoss(p: TransformerParams, batch: StreamBatch, cfg: TransformerConfig, ranges: readonly IdRange[]): [Array, Record<string, Array>] {
-  const logits = streamLogits(p, batch.inputs, cfg);
+  const logits = streamLogits(p, [...batch.inputs, ...batch.conditions], cfg);
   const total = batch.weights.reduce((a, w) => a.add(w.ref.sum()), np.array(1e-9));
   const parts = batch.targets.map((target, k) => {
     const l = k === 0 ? logits.ref : logits.ref.slice([], [], [ranges[k - 1]!.start, ranges[k - 1]!.end]);

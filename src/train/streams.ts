@@ -1,7 +1,8 @@
 /**
  * Next-position training of a multi-stream model (backbone/streams.ts) with `streamLoss`: the
  * loop that the speech and dialogue pipelines share. The caller draws each step's rows (all of
- * one length bucket, `byBucket`); warm-up 50 steps, then cosine, AdamW.
+ * one length bucket, `byBucket`); warm-up 50 steps, then cosine, AdamW. `conditionWidth`: the
+ * condition streams of every batch (fixed, so the step compiles once per bucket).
  */
 import { during } from "../engine/out-of-memory.ts";
 import { KeyStream } from "../engine/rng.ts";
@@ -29,7 +30,7 @@ export function byBucket<T extends { readonly length: number }>(items: readonly 
 export function trainStreamModel(
   vocab: JointVocab,
   config: TransformerConfig,
-  opts: { initSeed: number; steps: number; lr: number; label: string },
+  opts: { initSeed: number; steps: number; lr: number; label: string; conditionWidth?: number },
   nextBatch: (step: number) => { rows: StreamSequence[]; length: number },
 ): Promise<TransformerParams> {
   return during(`training the ${opts.label} (${describeTransformer(config)})`, () => streamTraining(vocab, config, opts, nextBatch));
@@ -38,7 +39,7 @@ export function trainStreamModel(
 async function streamTraining(
   vocab: JointVocab,
   config: TransformerConfig,
-  { initSeed, steps, lr, label }: { initSeed: number; steps: number; lr: number; label: string },
+  { initSeed, steps, lr, label, conditionWidth = 0 }: { initSeed: number; steps: number; lr: number; label: string; conditionWidth?: number },
   nextBatch: (step: number) => { rows: StreamSequence[]; length: number },
 ): Promise<TransformerParams> {
   const keys = new KeyStream(initSeed);
@@ -48,7 +49,7 @@ async function streamTraining(
   const progress = new Progress({ label, total: steps });
   for (let step = 0; step < steps; step++) {
     const { rows, length } = nextBatch(step);
-    const r = await trainer.step(streamBatch(vocab, rows, length) as never, warmupCosine(step, { peak: lr, warmup: 50, total: steps }));
+    const r = await trainer.step(streamBatch(vocab, rows, length, conditionWidth) as never, warmupCosine(step, { peak: lr, warmup: 50, total: steps }));
     progress.tick(1, { loss: r.loss, ...(r.metrics.level1 !== undefined && { level1: r.metrics.level1 }) });
   }
   progress.done();

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { np, startEngine, tree } from "../../src/engine/index.ts";
 import { KeyStream } from "../../src/engine/rng.ts";
 import { causalMask } from "../../src/backbone/masks.ts";
-import { audioSpan, compileStreams, embedStreams, levelName, levelRanges, readAudio, streamBatch, streamLength, streamVocab, type StreamSegment } from "../../src/backbone/streams.ts";
+import { audioSpan, compileStreams, conditionStreams, embedStreams, levelName, levelRanges, readAudio, streamBatch, streamLength, streamVocab, type StreamSegment, type StreamSequence } from "../../src/backbone/streams.ts";
 import { hidden, initTransformer, lmHead, type TransformerConfig, type TransformerParams } from "../../src/backbone/transformer.ts";
 import { StreamDecoder } from "../../src/generate/streams.ts";
 import { streamLoss } from "../../src/train/losses.ts";
@@ -39,6 +39,33 @@ describe("multi-stream delay layout", () => {
     expect(() => compileStreams(vocab, [{ kind: "text", ids: [0] }])).toThrow(/other than the pad id 0/);
   });
 
+  it("a conditioned audio block adds its ids' embeddings from its <boa> to its last delayed level", async () => {
+    const conditioned: StreamSegment[] = [{ kind: "special", name: "<bos>" }, { kind: "text", ids: [2, 3] }, { kind: "audio", codes, frames: 5, condition: [3, 1] }, { kind: "text", ids: [4] }];
+    const s = compileStreams(vocab, conditioned);
+    expect(s.conditions).toEqual([{ from: 3, to: 4 + audioSpan(5, K), ids: [3, 1] }]);
+    const [c0, c1] = conditionStreams([s.conditions], s.length, 3);
+    expect(Array.from(c0!)).toEqual(Array.from({ length: s.length }, (_, p) => (p >= 3 && p < 4 + audioSpan(5, K) ? 3 : -1)));
+    expect(Array.from(c1!).filter((x) => x === 1).length).toBe(1 + audioSpan(5, K));
+    expect(conditionStreams([s.conditions], s.length, 3)[2]!.every((x) => x === -1)).toBe(true);
+    // a prompt's <boa> condition stays on after the prompt
+    const prompt = compileStreams(vocab, [{ kind: "special", name: "<bos>" }, { kind: "special", name: "<boa>", condition: [2] }]);
+    expect(Array.from(conditionStreams([prompt.conditions], 5, 1, [prompt.length])[0]!)).toEqual([-1, 2, 2, 2, 2]);
+    expect(() => conditionStreams([s.conditions], s.length, 1)).toThrow(/row 0 has a condition of 2 ids, more than the 1 condition streams/);
+    expect(() => compileStreams(vocab, [{ kind: "audio", codes, frames: 5, condition: [0] }])).toThrow(/segment 0 \(audio\) condition: text id 0 is not a text id/);
+    // the embedding of a conditioned position is its streams' plus its condition's rows; −1 adds nothing
+    const p = initTransformer(new KeyStream(2), cfg);
+    const b = streamBatch(vocab, [s], s.length - 1);
+    tree.dispose([b.targets, b.weights]);
+    const x = (await embedStreams(tree.ref(p.tok), [...b.inputs, ...b.conditions]).data()) as Float32Array;
+    const table = (await p.tok.table.ref.data()) as Float32Array;
+    const d = cfg.dim;
+    for (const pos of [1, 3, 6]) {
+      const ids = [...Array.from({ length: K }, (_, k) => s.ids[pos * K + k]!), ...(pos >= 3 ? [3, 1] : [])];
+      for (let i = 0; i < d; i++) expect(x[pos * d + i]).toBeCloseTo(ids.reduce((a, id) => a + table[id * d + i]!, 0), 5);
+    }
+    tree.dispose(p);
+  });
+
   it("batches inputs and next-position targets per stream, level targets as local codes", async () => {
     const s = compileStreams(vocab, doc);
     const b = streamBatch(vocab, [s], 16);
@@ -58,13 +85,13 @@ describe("multi-stream delay layout", () => {
 
 const cfg: TransformerConfig = { vocabSize: vocab.size, contextLength: 24, dim: 32, layers: 2, heads: 2, mlp: "gelu", mlpRatio: 2, positions: "rope" };
 
-/** Full-forward logits [T, V] of one compiled sequence. */
-async function fullLogits(p: TransformerParams, ids: Int32Array, t: number): Promise<Float32Array> {
-  const s = { length: t, levels: K, ids, weights: new Float32Array(t * K), audio: [] };
+/** Full-forward logits [T, V] of one compiled sequence (with its conditions). */
+async function fullLogits(p: TransformerParams, ids: Int32Array, t: number, conditions: StreamSequence["conditions"] = []): Promise<Float32Array> {
+  const s = { length: t, levels: K, ids, weights: new Float32Array(t * K), audio: [], conditions };
   const b = streamBatch(vocab, [s], t);
   tree.dispose([b.targets, b.weights]);
   const { tok, head, ...body } = tree.ref(p);
-  return (await lmHead(head, hidden(body, embedStreams(tok, b.inputs), causalMask(t), cfg)).data()) as Float32Array;
+  return (await lmHead(head, hidden(body, embedStreams(tok, [...b.inputs, ...b.conditions]), causalMask(t), cfg)).data()) as Float32Array;
 }
 
 describe("multi-stream loss and decoding", () => {
@@ -115,6 +142,29 @@ describe("multi-stream loss and decoding", () => {
     expect(seen[1]!.length).toBe(s.length - 6);
     expect(Math.max(...seen.flat())).toBeLessThan(1e-4);
     expect(Array.from(grids[0]!)).toEqual(Array.from(s.ids.slice(0, (s.length - 1) * K)));
+    tree.dispose(p);
+  });
+
+  it("decoding after a conditioned <boa> gives the full forward's logits of the conditioned block", async () => {
+    const p = initTransformer(new KeyStream(6), cfg);
+    const head: StreamSegment[] = [{ kind: "special", name: "<bos>" }, { kind: "text", ids: [2, 3] }];
+    const s = compileStreams(vocab, [...head, { kind: "audio", codes, frames: 5, condition: [2, 3] }]);
+    const prompt = compileStreams(vocab, [...head, { kind: "special", name: "<boa>", condition: [2, 3] }]);
+    const full = await fullLogits(p, s.ids, s.length, s.conditions);
+    const plain = await fullLogits(p, s.ids, s.length);
+    const v = vocab.size;
+    const decoder = new StreamDecoder(p, cfg, K, vocab.padId);
+    const gaps: number[] = [];
+    await decoder.run([prompt.ids], s.length, (_, j, logits) => {
+      const at = prompt.length + j;
+      gaps.push(Math.max(...Array.from(logits, (x, i) => Math.abs(x - full[(at - 1) * v + i]!))));
+      return at < s.length ? s.ids.slice(at * K, (at + 1) * K) : null;
+    }, [prompt.conditions]);
+    decoder.dispose();
+    expect(gaps.length).toBe(s.length - prompt.length);
+    expect(Math.max(...gaps)).toBeLessThan(1e-4);
+    // and the condition matters: without it the logits differ
+    expect(Math.max(...Array.from(plain.subarray((prompt.length - 1) * v), (x, i) => Math.abs(x - full[(prompt.length - 1) * v + i]!)))).toBeGreaterThan(1e-3);
     tree.dispose(p);
   });
 

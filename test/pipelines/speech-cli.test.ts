@@ -29,11 +29,11 @@ describe("mmntp speech, asr and tts", () => {
     expect(c.code).toBe(0);
 
     const small = ["--set", "levels=2", "--set", "batchSize=4", "--set", "model.dim=16", "--set", "model.heads=2", "--set", "model.layers=1", "--set", "model.mlpRatio=2"];
-    const t = mmntp("speech", "train", "--data", data, "--codec", codec, "-o", run, "--steps", "4", ...small, "--set", "voicePrompt=4", "--json");
+    const t = mmntp("speech", "train", "--data", data, "--codec", codec, "-o", run, "--steps", "4", ...small, "--set", "voicePrompt=4", "--set", "textCondition=true", "--json");
     expect(t.err).not.toMatch(/Error/);
     expect(t.code).toBe(0);
     const manifest = JSON.parse(readFileSync(join(run, "speech.json"), "utf8"));
-    expect(manifest).toMatchObject({ format: "mmntp-speech", levels: 2, training: { steps: 4, data, clips: 6 } });
+    expect(manifest).toMatchObject({ format: "mmntp-speech", levels: 2, textCondition: true, training: { steps: 4, data, clips: 6, textCondition: true } });
     for (const f of ["model.safetensors", "model.json", "tokenizer.json", "codec/codec.safetensors", "codec/codec.json"]) expect(existsSync(join(run, f))).toBe(true);
 
     const clip = join(data, `${SIX[0]}.wav`);
@@ -101,5 +101,7 @@ describe("mmntp speech, asr and tts", () => {
     const m = JSON.parse(readFileSync(join(plain, "speech.json"), "utf8"));
     writeFileSync(join(plain, "speech.json"), JSON.stringify({ ...m, training: { ...m.training, voicePrompt: 0 } }));
     expect((await inProcess("tts", "five", "-o", join(dir, "x.wav"), "--run", plain, "--voice", blip)).err).toContain("this speech run was trained without voice prompts");
+    writeFileSync(join(plain, "speech.json"), JSON.stringify({ ...m, textCondition: "yes" }));
+    expect((await inProcess("tts", "five", "-o", join(dir, "x.wav"), "--run", plain)).err).toContain(`${join(plain, "speech.json")}: textCondition must be true or false, got "yes"`);
   });
 });

@@ -21,7 +21,7 @@ describe("word accuracy", () => {
 });
 
 describe("speech in the unified model (toy codes)", () => {
-  it("learns both directions: recognition writes each clip's words, synthesis its codes under the delay pattern", async () => {
+  it.each([false, true])("learns both directions: recognition writes each clip's words, synthesis its codes under the delay pattern (textCondition %s)", async (textCondition) => {
     // four "words" whose clips are fixed code sequences of different lengths, 2 levels of 8 codes
     const words = ["zero", "one", "a handwritten two", "three"];
     const text = TextTokenizer.fromJSON(await trainTextTokenizer(words));
@@ -42,6 +42,7 @@ describe("speech in the unified model (toy codes)", () => {
       balance: "clips",
       voicePrompt: 0,
       concat: 0,
+      textCondition,
       model: { contextLength: 16, dim: 32, layers: 2, heads: 2, mlp: "gelu", mlpRatio: 2, positions: "rope" },
     });
     try {
@@ -88,6 +89,7 @@ describe("speech in the unified model (toy codes)", () => {
       balance: "clips",
       voicePrompt: 2,
       concat: 0,
+      textCondition: true,
       model: { contextLength: 16, dim: 32, layers: 2, heads: 2, mlp: "gelu", mlpRatio: 2, positions: "rope" },
     });
     try {
