@@ -80,7 +80,7 @@ export const DEFAULT_SPEECH_TRAIN: SpeechTrainConfig = {
   balance: "clips",
   voicePrompt: 0,
   concat: 0,
-  textCondition: false,
+  textCondition: true,
   model: { contextLength: 192, dim: 128, layers: 4, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "rope" },
 };
 
@@ -298,11 +298,13 @@ export type SynthesisOptions = {
   readonly sampling: SamplingOptions;
   readonly seed: number;
   readonly maxFrames: number;
+  /** `<eoa>` may not be drawn before this many frames (1 = a clip of one frame may end there): a sampled early `<eoa>` otherwise leaves a clip of a few milliseconds. */
+  readonly minFrames: number;
   /** Classifier-free guidance scale s: codes drawn from ℓ_u + s·(ℓ_c − ℓ_u), ℓ_u without the text; 1 = off. */
   readonly guidance: number;
 };
 
-export const DEFAULT_SYNTHESIS: SynthesisOptions = { sampling: { temperature: 0.8, topK: 40 }, seed: 0, maxFrames: 150, guidance: 2 };
+export const DEFAULT_SYNTHESIS: SynthesisOptions = { sampling: { temperature: 0.8, topK: 40 }, seed: 0, maxFrames: 150, minFrames: 20, guidance: 2 };
 
 /**
  * Text ids → codes [F·K] (local ids, frame-major) per text, in the voice of `voices[i]` if given
@@ -347,7 +349,7 @@ export async function synthesize(model: SpeechModel, texts: readonly (readonly n
         if (f >= 0 && j >= f + Math.max(1, levels - 1)) return (chosen[row] = null);
         const c = new Int32Array(levels).fill(vocab.padId);
         if (f < 0) {
-          const id = j >= maxFrames ? eoa : sampleToken(logits.slice(), j === 0 ? opening : first, opts.sampling, rng);
+          const id = j >= maxFrames ? eoa : sampleToken(logits.slice(), j < opts.minFrames ? opening : first, opts.sampling, rng);
           if (id === eoa) {
             frames[row] = j;
             c[0] = eoa;

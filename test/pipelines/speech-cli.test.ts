@@ -81,6 +81,7 @@ describe("mmntp speech, asr and tts", () => {
     expect(shares.reduce((a, x) => a + x, 0) / 6).toBeCloseTo(report.ttsRecognized, 12);
     // the synthesis flags reach the evaluation, and are checked
     expect((await inProcess("speech", "eval", "--run", run, "--data", data, "--guidance", "-1")).err).toContain("--guidance must be a finite number ≥ 0 (1 = off), got -1");
+    expect((await inProcess("tts", "five", "-o", join(dir, "x.wav"), "--run", run, "--min-frames", "0")).err).toContain("--min-frames must be an integer ≥ 1, got 0");
     expect((await inProcess("speech", "eval", "--run", run, "--data", data, "--seed", "1.5")).err).toContain("--seed must be an integer in [0, 4294967295], got 1.5");
   });
 

@@ -54,12 +54,18 @@ describe("speech in the unified model (toy codes)", () => {
       await expect(speechFeatures(model, examples, 3)).rejects.toThrow(/layer must be an integer in \[1, 2\], got 3/);
       // without guidance, and with it (each text decoded beside its blank twin)
       for (const guidance of [1, 2]) {
-        const made = await synthesize(model, examples.map((e) => e.text), { sampling: GREEDY, seed: 0, maxFrames: 10, guidance });
+        const made = await synthesize(model, examples.map((e) => e.text), { sampling: GREEDY, seed: 0, maxFrames: 10, minFrames: 1, guidance });
         made.forEach((m, i) => {
           expect(m.frames).toBe(examples[i]!.frames);
           expect(Array.from(m.codes)).toEqual(Array.from(examples[i]!.codes));
         });
       }
+      // no <eoa> before minFrames: the greedy clip goes on past where it would end
+      const longer = await synthesize(model, examples.map((e) => e.text), { sampling: GREEDY, seed: 0, maxFrames: 10, minFrames: 7, guidance: 1 });
+      longer.forEach((m, i) => {
+        expect(m.frames).toBeGreaterThanOrEqual(7);
+        expect(Array.from(m.codes.subarray(0, examples[i]!.frames * levels))).toEqual(Array.from(examples[i]!.codes));
+      });
     } finally {
       tree.dispose(model.params);
     }
@@ -96,10 +102,10 @@ describe("speech in the unified model (toy codes)", () => {
       // every word in every voice, prompted with the start of another word's clip in that voice
       const prompts = examples.map((e) => cropFrames(examples.find((o) => o.voice === e.voice && o.transcript !== e.transcript)!, 2, levels));
       expect(prompts.every((p) => p.frames === 2 && p.codes.length === 2 * levels)).toBe(true);
-      const made = await synthesize(model, examples.map((e) => e.text), { sampling: GREEDY, seed: 0, maxFrames: 8, guidance: 1 }, prompts);
+      const made = await synthesize(model, examples.map((e) => e.text), { sampling: GREEDY, seed: 0, maxFrames: 8, minFrames: 1, guidance: 1 }, prompts);
       made.forEach((m, i) => expect(Array.from(m.codes)).toEqual(Array.from(examples[i]!.codes)));
       // the prompt decides: voice B's prompt before voice A's word gives voice B's codes
-      const swapped = await synthesize(model, [examples[0]!.text], { sampling: GREEDY, seed: 0, maxFrames: 8, guidance: 1 }, [prompts[3]!]);
+      const swapped = await synthesize(model, [examples[0]!.text], { sampling: GREEDY, seed: 0, maxFrames: 8, minFrames: 1, guidance: 1 }, [prompts[3]!]);
       expect(Array.from(swapped[0]!.codes)).toEqual(Array.from(examples[3]!.codes));
     } finally {
       tree.dispose(model.params);
