@@ -17,6 +17,7 @@ const SYNTHESIS_OPTIONS = [
   { name: "seed", type: "number", default: 0, help: "seed of the sampling" },
   { name: "guidance", type: "number", default: 2, help: "classifier-free guidance scale (1 = off)" },
   { name: "min-frames", type: "number", default: 20, help: "codec frames before the clip may end (20: 0.2 s at the default codec's 100 frames/s, shorter than any spoken digit)" },
+  { name: "min-frames-per-token", type: "number", default: 0, help: "and not before this many frames per word of the text (0 = off)" },
 ] as const;
 
 const SPEECH_ACTIONS = {
@@ -182,15 +183,16 @@ export async function asrCommand(rest: string[], print: Print, loadEngine: () =>
 }
 
 /** The synthesis flags, checked: how codes are drawn (without the clip length). */
-function synthesisOf(v: { temperature: number; "top-k": number; seed: number; guidance: number; "min-frames": number }) {
+function synthesisOf(v: { temperature: number; "top-k": number; seed: number; guidance: number; "min-frames": number; "min-frames-per-token": number }) {
   const { temperature, seed, guidance } = v;
-  const [topK, minFrames] = [v["top-k"], v["min-frames"]];
+  const [topK, minFrames, minFramesPerToken] = [v["top-k"], v["min-frames"], v["min-frames-per-token"]];
   if (!Number.isInteger(minFrames) || minFrames < 1) throw new InputError(`--min-frames must be an integer ≥ 1, got ${minFrames}`, { field: "min-frames", value: minFrames });
+  if (!(minFramesPerToken >= 0) || !Number.isFinite(minFramesPerToken)) throw new InputError(`--min-frames-per-token must be a finite number ≥ 0 (0 = off), got ${minFramesPerToken}`, { field: "min-frames-per-token", value: minFramesPerToken });
   if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new InputError(`--temperature must be a finite number ≥ 0, got ${temperature}`, { field: "temperature", value: temperature });
   if (!Number.isInteger(topK) || topK < 0) throw new InputError(`--top-k must be an integer ≥ 0 (0 = all codes), got ${topK}`, { field: "top-k", value: topK });
   if (!(guidance >= 0) || !Number.isFinite(guidance)) throw new InputError(`--guidance must be a finite number ≥ 0 (1 = off), got ${guidance}`, { field: "guidance", value: guidance });
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new InputError(`--seed must be an integer in [0, 4294967295], got ${seed}`, { field: "seed", value: seed });
-  return { sampling: { temperature, topK }, seed, guidance, minFrames };
+  return { sampling: { temperature, topK }, seed, guidance, minFrames, minFramesPerToken };
 }
 
 /** Runs `mmntp tts …`. */

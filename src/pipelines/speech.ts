@@ -66,6 +66,11 @@ export type SpeechTrainConfig = {
    * conditions), so a word spoken late in a clip reads its text where it is spoken.
    */
   readonly textCondition: boolean;
+  /**
+   * Share of each batch's rows that speak (synthesis and voice-prompt rows); the rest recognize.
+   * Recognition saturates early on the digits, synthesis does not.
+   */
+  readonly synthesisShare: number;
   readonly model: Omit<TransformerConfig, "vocabSize">;
 };
 
@@ -81,6 +86,7 @@ export const DEFAULT_SPEECH_TRAIN: SpeechTrainConfig = {
   voicePrompt: 0,
   concat: 0,
   textCondition: true,
+  synthesisShare: 0.5,
   model: { contextLength: 192, dim: 128, layers: 4, heads: 4, mlp: "gelu", mlpRatio: 4, positions: "rope" },
 };
 
@@ -98,6 +104,7 @@ export function checkSpeechTrainConfig(cfg: SpeechTrainConfig, where = "speech t
   if (!(cfg.lr > 0) || !Number.isFinite(cfg.lr)) throw new InputError(`${where}: lr must be a positive number, got ${JSON.stringify(cfg.lr)}`, { field: "lr", value: cfg.lr });
   if (!(cfg.concat >= 0 && cfg.concat < 1)) throw new InputError(`${where}: concat must be a number in [0, 1), got ${JSON.stringify(cfg.concat)}`, { field: "concat", value: cfg.concat });
   if (!(cfg.textDropout >= 0 && cfg.textDropout < 1)) throw new InputError(`${where}: textDropout must be a number in [0, 1), got ${JSON.stringify(cfg.textDropout)}`, { field: "textDropout", value: cfg.textDropout });
+  if (!(cfg.synthesisShare >= 0 && cfg.synthesisShare <= 1)) throw new InputError(`${where}: synthesisShare must be a number in [0, 1], got ${JSON.stringify(cfg.synthesisShare)}`, { field: "synthesisShare", value: cfg.synthesisShare });
   if (typeof cfg.textCondition !== "boolean") throw new InputError(`${where}: textCondition must be true or false, got ${JSON.stringify(cfg.textCondition)}`, { field: "textCondition", value: cfg.textCondition });
   if (cfg.balance !== "clips" && cfg.balance !== "transcripts") throw new InputError(`${where}: balance must be "clips" or "transcripts", got ${JSON.stringify(cfg.balance)}`, { field: "balance", value: cfg.balance });
   if (!Array.isArray(cfg.shifts) || cfg.shifts.length === 0 || cfg.shifts.some((x) => !Number.isInteger(x) || x < 0)) throw new InputError(`${where}: shifts must be a non-empty list of sample offsets ≥ 0, got ${JSON.stringify(cfg.shifts)}`, { field: "shifts", value: cfg.shifts });
@@ -166,10 +173,10 @@ export const voiceSegments = (prompt: { codes: Int32Array; frames: number }, e: 
 /** `textCondition`: synthesis reads its text at every audio position too (`SpeechTrainConfig.textCondition`). */
 export type SpeechModel = { readonly params: TransformerParams; readonly config: TransformerConfig; readonly vocab: JointVocab; readonly levels: number; readonly textCondition: boolean };
 
-/** A training row: its length, its clip, and how to draw it (the sequence, and for synthesis its text-free twin of the same length). */
-type Row = { readonly length: number; readonly example: SpeechExample; readonly draw: (r: Rng) => { seq: StreamSequence; twin?: StreamSequence } };
+/** A training row: its length, its clip, and how to draw it (the sequence, and for synthesis its text-free twin of the same length, which also marks a row that speaks). */
+type Row = { readonly length: number; readonly example: SpeechExample; readonly speaks: boolean; readonly draw: (r: Rng) => { seq: StreamSequence; twin?: StreamSequence } };
 
-const fixedRow = (seq: StreamSequence, example: SpeechExample, twin?: StreamSequence): Row => ({ length: seq.length, example, draw: () => ({ seq, ...(twin && { twin }) }) });
+const fixedRow = (seq: StreamSequence, example: SpeechExample, twin?: StreamSequence): Row => ({ length: seq.length, example, speaks: twin !== undefined, draw: () => ({ seq, ...(twin && { twin }) }) });
 
 /**
  * Train on the tasks: recognition and synthesis of every example, and with `voicePrompt` > 0
@@ -203,6 +210,7 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
       rows.push({
         length,
         example: e,
+        speaks: true,
         draw: (r) => {
           const prompt = promptOf(r);
           return { seq: compile(voiceSegments(prompt, e, { condition })), twin: compile(voiceSegments(prompt, e, { blank: true })) };
@@ -242,13 +250,19 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
   for (const r of rows) byTranscript.set(r.example.transcript, [...(byTranscript.get(r.example.transcript) ?? []), r]);
   const groups = [...byTranscript.values()];
   const first = cfg.balance === "transcripts" ? () => pick(pick(groups, rng), rng) : () => pick(rows, rng);
+  const split = new Map<Row[], [Row[], Row[]]>();
+  const byTask = (pool: Row[]): [Row[], Row[]] => {
+    if (!split.has(pool)) split.set(pool, [pool.filter((r) => r.speaks), pool.filter((r) => !r.speaks)]);
+    return split.get(pool)!;
+  };
   const conditionWidth = condition ? Math.max(...[...examples, ...joined.map((r) => r.example)].map((e) => e.text.length)) : 0;
   const params = await trainStreamModel(vocab, config, { initSeed: cfg.seed + 11, steps: cfg.steps, lr: cfg.lr, label: "speech transformer", conditionWidth }, () => {
     const fromJoined = joined.length > 0 && rng() < cfg.concat;
     const length = bucketLength((fromJoined ? pick(joined, rng) : first()).length, config.contextLength);
-    const pool = (fromJoined ? joinedBuckets : buckets).get(length)!;
+    const [speaking, hearing] = byTask((fromJoined ? joinedBuckets : buckets).get(length)!);
     const batch = Array.from({ length: cfg.batchSize }, () => {
-      const { seq, twin } = pick(pool, rng).draw(rng);
+      const from = hearing.length === 0 || (speaking.length > 0 && rng() < cfg.synthesisShare) ? speaking : hearing;
+      const { seq, twin } = pick(from, rng).draw(rng);
       return twin && rng() < cfg.textDropout ? twin : seq;
     });
     return { rows: batch, length };
@@ -300,11 +314,17 @@ export type SynthesisOptions = {
   readonly maxFrames: number;
   /** `<eoa>` may not be drawn before this many frames (1 = a clip of one frame may end there): a sampled early `<eoa>` otherwise leaves a clip of a few milliseconds. */
   readonly minFrames: number;
+  /**
+   * And not before this many frames per text token (0 = no such floor): a text of several words
+   * may not end after one word's length. The digits' training clips run 25 frames per word or
+   * more.
+   */
+  readonly minFramesPerToken: number;
   /** Classifier-free guidance scale s: codes drawn from ℓ_u + s·(ℓ_c − ℓ_u), ℓ_u without the text; 1 = off. */
   readonly guidance: number;
 };
 
-export const DEFAULT_SYNTHESIS: SynthesisOptions = { sampling: { temperature: 0.8, topK: 40 }, seed: 0, maxFrames: 150, minFrames: 20, guidance: 2 };
+export const DEFAULT_SYNTHESIS: SynthesisOptions = { sampling: { temperature: 0.8, topK: 40 }, seed: 0, maxFrames: 150, minFrames: 20, minFramesPerToken: 0, guidance: 2 };
 
 /**
  * Text ids → codes [F·K] (local ids, frame-major) per text, in the voice of `voices[i]` if given
@@ -339,6 +359,7 @@ export async function synthesize(model: SpeechModel, texts: readonly (readonly n
       const longest = Math.max(...prompts.map((p) => p.length / levels));
       const maxFrames = Math.min(opts.maxFrames, model.config.contextLength - longest - levels);
       if (maxFrames < 1) throw new Error(`synthesize: a prompt of ${longest} positions leaves no room for audio in the context of ${model.config.contextLength}`);
+      const floors = part.map((t) => Math.max(opts.minFrames, opts.minFramesPerToken * t.length));
       const frames = part.map(() => -1); // F once <eoa> is drawn
       const codes = part.map(() => [] as number[][]); // per frame, K local codes
       await decoder.run(prompts, Math.min(model.config.contextLength, longest + maxFrames + levels), (row, j, cond, logitsOf) => {
@@ -349,7 +370,7 @@ export async function synthesize(model: SpeechModel, texts: readonly (readonly n
         if (f >= 0 && j >= f + Math.max(1, levels - 1)) return (chosen[row] = null);
         const c = new Int32Array(levels).fill(vocab.padId);
         if (f < 0) {
-          const id = j >= maxFrames ? eoa : sampleToken(logits.slice(), j < opts.minFrames ? opening : first, opts.sampling, rng);
+          const id = j >= maxFrames ? eoa : sampleToken(logits.slice(), j < floors[row]! ? opening : first, opts.sampling, rng);
           if (id === eoa) {
             frames[row] = j;
             c[0] = eoa;

@@ -82,6 +82,7 @@ describe("mmntp speech, asr and tts", () => {
     // the synthesis flags reach the evaluation, and are checked
     expect((await inProcess("speech", "eval", "--run", run, "--data", data, "--guidance", "-1")).err).toContain("--guidance must be a finite number ≥ 0 (1 = off), got -1");
     expect((await inProcess("tts", "five", "-o", join(dir, "x.wav"), "--run", run, "--min-frames", "0")).err).toContain("--min-frames must be an integer ≥ 1, got 0");
+    expect((await inProcess("tts", "five", "-o", join(dir, "x.wav"), "--run", run, "--min-frames-per-token", "-2")).err).toContain("--min-frames-per-token must be a finite number ≥ 0 (0 = off), got -2");
     expect((await inProcess("speech", "eval", "--run", run, "--data", data, "--seed", "1.5")).err).toContain("--seed must be an integer in [0, 4294967295], got 1.5");
   });
 
@@ -92,6 +93,7 @@ describe("mmntp speech, asr and tts", () => {
     expect((await inProcess("asr", notWav, "--run", run)).err).toContain(`${notWav} is not a WAV file: expected a RIFF/WAVE header`);
     expect((await inProcess("speech", "train", "--codec", join(dir, "none"), "-o", join(dir, "r2"))).err).toContain(`${join(dir, "none")} is not a codec folder`);
     expect((await inProcess("speech", "train", "--data", data, "--codec", codec, "-o", join(dir, "r3"), "--set", "levels=3")).err).toContain("levels 3 is more than the codec's 2");
+    expect((await inProcess("speech", "train", "--data", data, "--codec", codec, "-o", join(dir, "r5"), "--set", "synthesisShare=1.5")).err).toContain("--set: synthesisShare must be a number in [0, 1], got 1.5");
     expect((await inProcess("speech", "train", "--data", data, "--codec", codec, "-o", join(dir, "r4"), "--set", "levels=2", "--set", "voicePrompt=400")).err).toContain("voicePrompt is 400, but no clip has another clip of its voice with another transcript and at least 400 frames");
     expect((await inProcess("tts", "five", "-o", join(dir, "x.wav"), "--run", run, "--voice", join(dir, "none.wav"))).err).toContain(`no such WAV file: ${join(dir, "none.wav")} (--voice)`);
     const blip = join(dir, "blip.wav");
