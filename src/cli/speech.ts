@@ -4,7 +4,7 @@
  * and output only, as in main.ts, which hands these commands here.
  */
 import { existsSync, statSync } from "node:fs";
-import { basename, dirname, extname, join } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { InputError } from "../io/errors.ts";
 import { applyOverrides, JSON_OPTION, parseArgs, type ArgSpec } from "./args.ts";
 
@@ -34,6 +34,7 @@ const SPEECH_ACTIONS = {
       { name: "codec", type: "string", default: join("runs", "codec"), placeholder: "DIR", help: "the codec folder (written by `mmntp codec train`)" },
       { name: "data", type: "string", placeholder: "DIR", help: "train on a folder of WAV files with transcript.tsv instead (nothing held out)" },
       { name: "steps", type: "number", help: "training steps (default 2000)" },
+      { name: "from", type: "string", placeholder: "RUN", help: "continue RUN's model for --steps more (a fresh warm-up and cosine), with its codec, tokenizer and training config; --set overrides it (e.g. lr, seed)" },
       { name: "set", type: "string", multiple: true, placeholder: "key=value", help: "override a config value, e.g. --set levels=2 --set model.layers=6 --set lr=0.001" },
       JSON_OPTION,
     ],
@@ -111,14 +112,20 @@ export async function speechCommand(rest: string[], print: Print, loadEngine: ()
     const { checkOutputFolder } = await import("../io/checkpoint.ts");
     await loadEngine();
     const { DEFAULT_SPEECH_TRAIN, checkSpeechTrainConfig } = await import("../pipelines/speech.ts");
-    const cfg = applyOverrides({ ...DEFAULT_SPEECH_TRAIN, ...(args.values.steps === undefined ? {} : { steps: args.values.steps }) }, args.values.set);
+    const { loadCodec } = await import("../pipelines/codec.ts");
+    const { trainSpeechRun, disposeSpeechRun, loadSpeechRun } = await import("../pipelines/speech-run.ts");
+    const fromDir = args.values.from;
+    if (fromDir !== undefined && resolve(fromDir) === resolve(args.values.out)) throw new InputError(`--from ${fromDir} is also --out: write the continued run to another folder`, { field: "from", value: fromDir });
+    const from = fromDir === undefined ? undefined : { dir: fromDir, run: await loadSpeechRun(fromDir) };
+    // a continued run starts from its source's training config (the defaults it was trained with filled in)
+    const { data: sourceData, clips: _c, from: _f, ...before } = from?.run.manifest.training ?? { data: "spoken-digits", clips: 0 };
+    const data = args.values.data ?? (sourceData === "spoken-digits" ? undefined : sourceData);
+    const cfg = applyOverrides({ ...DEFAULT_SPEECH_TRAIN, ...before, ...(args.values.steps === undefined ? {} : { steps: args.values.steps }) }, args.values.set);
     checkSpeechTrainConfig(cfg, "--set");
     checkOutputFolder(args.values.out);
-    const { loadCodec } = await import("../pipelines/codec.ts");
-    const { trainSpeechRun, disposeSpeechRun } = await import("../pipelines/speech-run.ts");
-    const codec = await loadCodec(args.values.codec);
+    const codec = from?.run.codec ?? (await loadCodec(args.values.codec));
     if (cfg.levels > codec.levels) throw new InputError(`levels ${cfg.levels} is more than the codec's ${codec.levels}`, { field: "levels", value: cfg.levels });
-    const { run, report, voiceReport } = await trainSpeechRun({ out: args.values.out, codec, train: cfg, ...(args.values.data === undefined ? {} : { data: args.values.data }) });
+    const { run, report, voiceReport } = await trainSpeechRun({ out: args.values.out, codec, train: cfg, ...(data === undefined ? {} : { data }), ...(from && { from }) });
     if (run.codec !== codec) codec.dispose();
     disposeSpeechRun(run);
     print(args.values.json, { dir: args.values.out, ...(report && { eval: report }), ...(voiceReport && { voiceEval: voiceReport }) }, `${report ? `${table(report, voiceReport)}\n` : ""}wrote ${args.values.out}`);

@@ -40,7 +40,7 @@ export type SpeechManifest = {
   maxWords: number;
   /** synthesis blocks read their text at every audio position (absent in runs before it: false) */
   textCondition?: boolean;
-  training?: SpeechTrainConfig & { data: string; clips: number };
+  training?: SpeechTrainConfig & { data: string; clips: number; from?: { run: string; steps: number } };
   eval?: SpeechReport;
   voiceEval?: VoiceReport;
 };
@@ -141,21 +141,39 @@ export type VoiceReport = {
 
 const digitOf = (s: string): string | undefined => s.toLowerCase().split(/\s+/).find((w) => (DIGIT_WORDS as readonly string[]).includes(w));
 
-/** Train text tokenizer and model on the spoken digits' training speakers (or a folder), save to `out`, measure on the held-out speakers. */
-export async function trainSpeechRun(opts: { out: string; codec: CodecTokenizer; data?: string; train: SpeechTrainConfig; evalSamples?: number }): Promise<{ run: SpeechRun; report?: SpeechReport; voiceReport?: VoiceReport }> {
+/**
+ * Train text tokenizer and model on the spoken digits' training speakers (or a folder), save to
+ * `out`, measure on the held-out speakers. `from` (its weights consumed): continue that run's
+ * model, with its tokenizer and codec (`opts.codec` is then its codec), for `train.steps` more.
+ */
+export async function trainSpeechRun(opts: { out: string; codec: CodecTokenizer; data?: string; train: SpeechTrainConfig; evalSamples?: number; from?: { dir: string; run: SpeechRun } }): Promise<{ run: SpeechRun; report?: SpeechReport; voiceReport?: VoiceReport }> {
   await startEngine();
   const sr = opts.codec.config.sampleRate;
   const { train, test, data } = opts.data === undefined ? { ...loadSpokenDigits(), data: "spoken-digits" } : { train: loadSpeechFolder(opts.data, { sampleRate: sr }), test: undefined, data: opts.data };
   if (train.sampleRate !== sr) throw new InputError(`the clips are at ${train.sampleRate} Hz, the codec at ${sr} Hz`);
-  const text = TextTokenizer.fromJSON(await trainTextTokenizer([...train.clips.map((c) => c.text), ...(test?.clips.map((c) => c.text) ?? [])]));
+  const from = opts.from;
+  if (from) checkContinuable(from.dir, from.run, opts.train);
+  const text = from?.run.text ?? TextTokenizer.fromJSON(await trainTextTokenizer([...train.clips.map((c) => c.text), ...(test?.clips.map((c) => c.text) ?? [])]));
   const codec = opts.codec.levels === opts.train.levels ? opts.codec : opts.codec.withLevels(opts.train.levels);
   const examples = await speechExamples(codec, text, train.clips, opts.train.shifts);
-  const model = await trainSpeech(examples, text, codec.vocabSize, opts.train);
+  const model = await trainSpeech(examples, text, codec.vocabSize, opts.train, from?.run.model.params);
   const run = { model, text, codec, maxWords: maxWordsOf(examples) };
   const report = test ? await evaluateSpeech(run, test.clips, { samples: opts.evalSamples ?? 5, data: "spoken-digits (held-out speakers)" }) : undefined;
   const voiceReport = test && opts.train.voicePrompt > 0 ? await evaluateVoice(run, opts.train.voicePrompt, test.clips.map((c) => ({ ...c, voice: c.speaker })), { data: "spoken-digits (held-out speakers)" }) : undefined;
-  const manifest = await saveSpeechRun(opts.out, run, { training: { ...opts.train, data, clips: train.clips.length }, ...(report && { eval: report }), ...(voiceReport && { voiceEval: voiceReport }) });
+  const before = from && { run: from.dir, steps: (from.run.manifest.training?.from?.steps ?? 0) + (from.run.manifest.training?.steps ?? 0) };
+  const manifest = await saveSpeechRun(opts.out, run, { training: { ...opts.train, data, clips: train.clips.length, ...(before && { from: before }) }, ...(report && { eval: report }), ...(voiceReport && { voiceEval: voiceReport }) });
   return { run: { ...run, manifest }, ...(report && { report }), ...(voiceReport && { voiceReport }) };
+}
+
+/** Throws, naming the field and both values, unless training `cfg` can continue the model of the run in `dir`. */
+function checkContinuable(dir: string, run: SpeechRun, cfg: SpeechTrainConfig): void {
+  const differs = (field: string, theirs: unknown, ours: unknown) => {
+    if (JSON.stringify(theirs) !== JSON.stringify(ours)) throw new InputError(`--from ${dir}: its ${field} is ${JSON.stringify(theirs)}, the training's ${JSON.stringify(ours)}; a model continues with its own`, { field, value: ours });
+  };
+  differs("levels", run.model.levels, cfg.levels);
+  differs("textCondition", run.model.textCondition, cfg.textCondition);
+  const { vocabSize: _, ...model } = run.model.config;
+  for (const key of new Set([...Object.keys(model), ...Object.keys(cfg.model)])) differs(`model.${key}`, (model as Record<string, unknown>)[key], (cfg.model as Record<string, unknown>)[key]);
 }
 
 /**

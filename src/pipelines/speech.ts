@@ -183,9 +183,10 @@ const fixedRow = (seq: StreamSequence, example: SpeechExample, twin?: StreamSequ
  * continuation after a prompt drawn afresh each time from the voice's other clips. Batches are
  * drawn from one length bucket (positions rounded up to 32, so a handful of compiled step shapes
  * serve every clip): a random (example, task) pair picks the bucket, the rest of the batch is
- * drawn from that bucket.
+ * drawn from that bucket. `init` (consumed): continue from these weights, of a model of the same
+ * config, vocabulary and conditioning.
  */
-export async function trainSpeech(examples: readonly SpeechExample[], text: TextTokenizer, codebook: number, cfg: SpeechTrainConfig): Promise<SpeechModel> {
+export async function trainSpeech(examples: readonly SpeechExample[], text: TextTokenizer, codebook: number, cfg: SpeechTrainConfig, init?: TransformerParams): Promise<SpeechModel> {
   const pad = text.tokenToId("<pad>");
   if (pad === undefined) throw new Error("trainSpeech: the text tokenizer has no <pad> token");
   const vocab = streamVocab({ size: text.vocabSize, pad }, cfg.levels, codebook);
@@ -256,7 +257,7 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
     return split.get(pool)!;
   };
   const conditionWidth = condition ? Math.max(...[...examples, ...joined.map((r) => r.example)].map((e) => e.text.length)) : 0;
-  const params = await trainStreamModel(vocab, config, { initSeed: cfg.seed + 11, steps: cfg.steps, lr: cfg.lr, label: "speech transformer", conditionWidth }, () => {
+  const params = await trainStreamModel(vocab, config, { initSeed: cfg.seed + 11, steps: cfg.steps, lr: cfg.lr, label: "speech transformer", conditionWidth, ...(init && { init }) }, () => {
     const fromJoined = joined.length > 0 && rng() < cfg.concat;
     const length = bucketLength((fromJoined ? pick(joined, rng) : first()).length, config.contextLength);
     const [speaking, hearing] = byTask((fromJoined ? joinedBuckets : buckets).get(length)!);

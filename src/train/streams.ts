@@ -2,7 +2,8 @@
  * Next-position training of a multi-stream model (backbone/streams.ts) with `streamLoss`: the
  * loop that the speech and dialogue pipelines share. The caller draws each step's rows (all of
  * one length bucket, `byBucket`); warm-up 50 steps, then cosine, AdamW. `conditionWidth`: the
- * condition streams of every batch (fixed, so the step compiles once per bucket).
+ * condition streams of every batch (fixed, so the step compiles once per bucket). `init`: start
+ * from these weights (consumed) rather than from `initSeed`, to continue a trained model.
  */
 import { during } from "../engine/out-of-memory.ts";
 import { KeyStream } from "../engine/rng.ts";
@@ -27,10 +28,12 @@ export function byBucket<T extends { readonly length: number }>(items: readonly 
   return out;
 }
 
+export type StreamTrainingOptions = { initSeed: number; steps: number; lr: number; label: string; conditionWidth?: number; init?: TransformerParams };
+
 export function trainStreamModel(
   vocab: JointVocab,
   config: TransformerConfig,
-  opts: { initSeed: number; steps: number; lr: number; label: string; conditionWidth?: number },
+  opts: StreamTrainingOptions,
   nextBatch: (step: number) => { rows: StreamSequence[]; length: number },
 ): Promise<TransformerParams> {
   return during(`training the ${opts.label} (${describeTransformer(config)})`, () => streamTraining(vocab, config, opts, nextBatch));
@@ -39,12 +42,12 @@ export function trainStreamModel(
 async function streamTraining(
   vocab: JointVocab,
   config: TransformerConfig,
-  { initSeed, steps, lr, label, conditionWidth = 0 }: { initSeed: number; steps: number; lr: number; label: string; conditionWidth?: number },
+  { initSeed, steps, lr, label, conditionWidth = 0, init }: StreamTrainingOptions,
   nextBatch: (step: number) => { rows: StreamSequence[]; length: number },
 ): Promise<TransformerParams> {
   const keys = new KeyStream(initSeed);
   const ranges = levelRanges(vocab);
-  const trainer = new Trainer(initTransformer(keys, config), (p, b) => streamLoss(p as TransformerParams, b as never, config, ranges), DEFAULT_ADAMW, { label: `the ${label} (${describeTransformer(config)})` });
+  const trainer = new Trainer(init ?? initTransformer(keys, config), (p, b) => streamLoss(p as TransformerParams, b as never, config, ranges), DEFAULT_ADAMW, { label: `the ${label} (${describeTransformer(config)})` });
   keys.dispose();
   const progress = new Progress({ label, total: steps });
   for (let step = 0; step < steps; step++) {

@@ -86,6 +86,23 @@ describe("mmntp speech, asr and tts", () => {
     expect((await inProcess("speech", "eval", "--run", run, "--data", data, "--seed", "1.5")).err).toContain("--seed must be an integer in [0, 4294967295], got 1.5");
   });
 
+  it("continues a run's model with --from: its weights, codec, tokenizer, data and config", async () => {
+    // at a learning rate far below any weight's ulp, two more steps leave every weight as it was: a fresh model would not
+    const cont = join(dir, "continued");
+    const c = await inProcess("speech", "train", "--from", run, "-o", cont, "--steps", "2", "--set", "lr=1e-30", "--json");
+    expect(c.err).not.toMatch(/Error/);
+    expect(c.code).toBe(0);
+    expect(readFileSync(join(cont, "model.safetensors")).equals(readFileSync(join(run, "model.safetensors")))).toBe(true);
+    expect(readFileSync(join(cont, "tokenizer.json"), "utf8")).toBe(readFileSync(join(run, "tokenizer.json"), "utf8"));
+    const manifest = JSON.parse(readFileSync(join(cont, "speech.json"), "utf8"));
+    expect(manifest.training).toMatchObject({ steps: 2, lr: 1e-30, data, voicePrompt: 4, textCondition: true, from: { run, steps: 4 } });
+    const again = await inProcess("speech", "train", "--from", cont, "-o", join(dir, "again"), "--steps", "1", "--json");
+    expect(again.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, "again", "speech.json"), "utf8")).training.from).toEqual({ run: cont, steps: 6 });
+    expect((await inProcess("speech", "train", "--from", run, "-o", join(dir, "c2"), "--set", "model.dim=32")).err).toContain(`--from ${run}: its model.dim is 16, the training's 32; a model continues with its own`);
+    expect((await inProcess("speech", "train", "--from", run, "-o", run)).err).toContain(`--from ${run} is also --out`);
+  });
+
   it("refuses bad input naming the file or word and what was expected", async () => {
     expect((await inProcess("tts", "a handwritten seven", "-o", join(dir, "x.wav"), "--run", run)).err).toContain('the speech model does not know the word "seven" in "a handwritten seven"; it knows: ');
     const notWav = join(dir, "notes.wav");
