@@ -244,23 +244,20 @@ export async function trainSpeech(examples: readonly SpeechExample[], text: Text
     throw new Error(`trainSpeech: "${e.transcript}" (${e.frames} frames) needs ${tooLong.length} positions, more than model.contextLength ${config.contextLength}`);
   }
   // concatenations have their own buckets, so they do not crowd out the long clips in theirs
-  const [buckets, joinedBuckets] = [byBucket(rows, config.contextLength), byBucket(joined, config.contextLength)];
+  // each bucket's rows that speak, and those that recognize (synthesisShare draws between them)
+  const byTask = (items: Row[]) => new Map([...byBucket(items, config.contextLength)].map(([length, pool]) => [length, [pool.filter((r) => r.speaks), pool.filter((r) => !r.speaks)] as const]));
+  const [buckets, joinedBuckets] = [byTask(rows), byTask(joined)];
   // the rng draws buckets and rows (the model's initialization has its own seed)
   const rng = hostRng(cfg.seed + 5);
   const byTranscript = new Map<string, Row[]>();
   for (const r of rows) byTranscript.set(r.example.transcript, [...(byTranscript.get(r.example.transcript) ?? []), r]);
   const groups = [...byTranscript.values()];
   const first = cfg.balance === "transcripts" ? () => pick(pick(groups, rng), rng) : () => pick(rows, rng);
-  const split = new Map<Row[], [Row[], Row[]]>();
-  const byTask = (pool: Row[]): [Row[], Row[]] => {
-    if (!split.has(pool)) split.set(pool, [pool.filter((r) => r.speaks), pool.filter((r) => !r.speaks)]);
-    return split.get(pool)!;
-  };
   const conditionWidth = condition ? Math.max(...[...examples, ...joined.map((r) => r.example)].map((e) => e.text.length)) : 0;
   const params = await trainStreamModel(vocab, config, { initSeed: cfg.seed + 11, steps: cfg.steps, lr: cfg.lr, label: "speech transformer", conditionWidth, ...(init && { init }) }, () => {
     const fromJoined = joined.length > 0 && rng() < cfg.concat;
     const length = bucketLength((fromJoined ? pick(joined, rng) : first()).length, config.contextLength);
-    const [speaking, hearing] = byTask((fromJoined ? joinedBuckets : buckets).get(length)!);
+    const [speaking, hearing] = (fromJoined ? joinedBuckets : buckets).get(length)!;
     const batch = Array.from({ length: cfg.batchSize }, () => {
       const from = hearing.length === 0 || (speaking.length > 0 && rng() < cfg.synthesisShare) ? speaking : hearing;
       const { seq, twin } = pick(from, rng).draw(rng);

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { startEngine, tree } from "../../src/engine/index.ts";
 import { GREEDY } from "../../src/generate/sampling.ts";
-import { cropFrames, recognize, synthesize, trainSpeech, type SpeechExample, type SpeechTrainConfig } from "../../src/pipelines/speech.ts";
+import { cropFrames, recognize, synthesize, trainSpeech, type SpeechExample, type SpeechTrainConfig, type SynthesisOptions } from "../../src/pipelines/speech.ts";
 import { speechFeatures } from "../../src/pipelines/speech-units.ts";
 import { TextTokenizer } from "../../src/tokenizers/text/text-tokenizer.ts";
 import { trainTextTokenizer } from "../../src/tokenizers/text/train.ts";
@@ -50,6 +50,9 @@ const toyConfig = (over: Partial<SpeechTrainConfig>): SpeechTrainConfig => ({
   ...over,
 });
 
+/** Greedy synthesis, no minimum length, no guidance unless asked. */
+const greedy = (over: Partial<SynthesisOptions>): SynthesisOptions => ({ sampling: GREEDY, seed: 0, maxFrames: 10, minFrames: 1, minFramesPerToken: 0, guidance: 1, ...over });
+
 describe("speech in the unified model (toy codes)", () => {
   it.each([false, true])("learns both directions: recognition writes each clip's words, synthesis its codes under the delay pattern (textCondition %s)", async (textCondition) => {
     const { words, text, levels, examples } = await toyWords();
@@ -63,20 +66,20 @@ describe("speech in the unified model (toy codes)", () => {
       await expect(speechFeatures(model, examples, 3)).rejects.toThrow(/layer must be an integer in \[1, 2\], got 3/);
       // without guidance, and with it (each text decoded beside its blank twin)
       for (const guidance of [1, 2]) {
-        const made = await synthesize(model, examples.map((e) => e.text), { sampling: GREEDY, seed: 0, maxFrames: 10, minFrames: 1, minFramesPerToken: 0, guidance });
+        const made = await synthesize(model, examples.map((e) => e.text), greedy({ guidance }));
         made.forEach((m, i) => {
           expect(m.frames).toBe(examples[i]!.frames);
           expect(Array.from(m.codes)).toEqual(Array.from(examples[i]!.codes));
         });
       }
       // no <eoa> before minFrames: the greedy clip goes on past where it would end
-      const longer = await synthesize(model, examples.map((e) => e.text), { sampling: GREEDY, seed: 0, maxFrames: 10, minFrames: 7, minFramesPerToken: 0, guidance: 1 });
+      const longer = await synthesize(model, examples.map((e) => e.text), greedy({ minFrames: 7 }));
       longer.forEach((m, i) => {
         expect(m.frames).toBeGreaterThanOrEqual(7);
         expect(Array.from(m.codes.subarray(0, examples[i]!.frames * levels))).toEqual(Array.from(examples[i]!.codes));
       });
       // per text token: only the three-word text (5 frames) is held to 3 × 2.5 frames; the others end as trained
-      const perToken = await synthesize(model, examples.map((e) => e.text), { sampling: GREEDY, seed: 0, maxFrames: 10, minFrames: 1, minFramesPerToken: 2.5, guidance: 1 });
+      const perToken = await synthesize(model, examples.map((e) => e.text), greedy({ minFramesPerToken: 2.5 }));
       expect(perToken.map((m) => m.frames >= 8)).toEqual([false, false, true, false]);
       perToken.forEach((m, i) => expect(Array.from(m.codes.subarray(0, examples[i]!.frames * levels))).toEqual(Array.from(examples[i]!.codes)));
       expect(perToken.filter((_, i) => i !== 2).map((m) => m.frames)).toEqual([3, 4, 6]);
@@ -87,7 +90,7 @@ describe("speech in the unified model (toy codes)", () => {
 
   it("synthesisShare picks the task of each row: 0 trains recognition alone, 1 synthesis alone", async () => {
     const { words, text, examples } = await toyWords();
-    const opts = { sampling: GREEDY, seed: 0, maxFrames: 10, minFrames: 1, minFramesPerToken: 0, guidance: 1 };
+    const opts = greedy({});
     const right = (made: { codes: Int32Array }[]) => made.filter((m, i) => Array.from(m.codes).join() === Array.from(examples[i]!.codes).join()).length;
     const hearing = await trainSpeech(examples, text, 8, toyConfig({ synthesisShare: 0 }));
     const speaking = await trainSpeech(examples, text, 8, toyConfig({ synthesisShare: 1 }));
@@ -116,29 +119,15 @@ describe("speech in the unified model (toy codes)", () => {
         return { codes, frames, text: text.encodeText(w), transcript: w, voice };
       }),
     );
-    const model = await trainSpeech(examples, text, 8, {
-      seed: 2,
-      steps: 600,
-      batchSize: 8,
-      lr: 5e-3,
-      levels,
-      shifts: [0],
-      textDropout: 0,
-      balance: "clips",
-      voicePrompt: 2,
-      concat: 0,
-      textCondition: true,
-      synthesisShare: 0.5,
-      model: { contextLength: 16, dim: 32, layers: 2, heads: 2, mlp: "gelu", mlpRatio: 2, positions: "rope" },
-    });
+    const model = await trainSpeech(examples, text, 8, toyConfig({ seed: 2, steps: 600, textDropout: 0, voicePrompt: 2, textCondition: true }));
     try {
       // every word in every voice, prompted with the start of another word's clip in that voice
       const prompts = examples.map((e) => cropFrames(examples.find((o) => o.voice === e.voice && o.transcript !== e.transcript)!, 2, levels));
       expect(prompts.every((p) => p.frames === 2 && p.codes.length === 2 * levels)).toBe(true);
-      const made = await synthesize(model, examples.map((e) => e.text), { sampling: GREEDY, seed: 0, maxFrames: 8, minFrames: 1, minFramesPerToken: 0, guidance: 1 }, prompts);
+      const made = await synthesize(model, examples.map((e) => e.text), greedy({ maxFrames: 8 }), prompts);
       made.forEach((m, i) => expect(Array.from(m.codes)).toEqual(Array.from(examples[i]!.codes)));
       // the prompt decides: voice B's prompt before voice A's word gives voice B's codes
-      const swapped = await synthesize(model, [examples[0]!.text], { sampling: GREEDY, seed: 0, maxFrames: 8, minFrames: 1, minFramesPerToken: 0, guidance: 1 }, [prompts[3]!]);
+      const swapped = await synthesize(model, [examples[0]!.text], greedy({ maxFrames: 8 }), [prompts[3]!]);
       expect(Array.from(swapped[0]!.codes)).toEqual(Array.from(examples[3]!.codes));
     } finally {
       tree.dispose(model.params);
